@@ -1,0 +1,6 @@
+//! Detectors: pure checks over engine state that fire and clear incidents.
+//!
+//! One file per family. A detector reads the engine clock it is given and the
+//! state it keeps; it never does I/O and never reads the wall clock.
+
+pub mod candle;

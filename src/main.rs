@@ -1,0 +1,3 @@
+//! The `feedwatch` command line (placeholder; being written).
+
+fn main() {}

@@ -1,0 +1,72 @@
+//! Venue adapters: one file (or folder) per venue behind the [`Adapter`]
+//! trait, registered in [`adapter_for`].
+//!
+//! An adapter turns one raw frame into normalized [`Event`]s. It is pure and
+//! total: any input gives events or a [`ParseError`], never a panic, and it
+//! never does I/O. Connection details (URLs, subscribe messages, pings) live
+//! beside the parser so that adding a venue touches one place.
+
+pub mod binance;
+
+use crate::model::{Event, Venue};
+
+/// Why a frame gave no events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The frame is not valid for this venue (bad JSON, missing or mistyped
+    /// field). The message names the field at fault.
+    #[error("malformed {venue} frame: {detail}")]
+    Malformed {
+        /// Venue whose parser rejected the frame.
+        venue: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Well-formed, but a message type this adapter does not know.
+    #[error("unknown {venue} message: {detail}")]
+    Unknown {
+        /// Venue.
+        venue: &'static str,
+        /// The message type or stream name seen.
+        detail: String,
+    },
+}
+
+/// What a frame was, when it carried no market data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Market data: events were pushed.
+    Data,
+    /// A venue heartbeat or pong: proves the connection, not the data.
+    Heartbeat,
+    /// A subscription acknowledgement or other control reply.
+    Ack,
+}
+
+/// Translates one venue's frames into events.
+pub trait Adapter: Send {
+    /// Which venue this adapter speaks for.
+    fn venue(&self) -> Venue;
+
+    /// Parses one received text frame, pushing any events onto `out`.
+    fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError>;
+
+    /// Parses a REST response (e.g. a depth snapshot) fetched with `request`
+    /// (path and query, e.g. `/api/v3/depth?symbol=BTCUSDT&limit=1000`).
+    fn parse_rest(
+        &mut self,
+        request: &str,
+        body: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<Control, ParseError>;
+}
+
+/// The adapter for `venue`, or `None` where none exists yet.
+pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+            Some(Box::new(binance::BinanceAdapter::new(venue)))
+        }
+        _ => None,
+    }
+}
