@@ -5,7 +5,10 @@
 //! Unknown keys are an error (a misspelt threshold must not be silently
 //! ignored).
 
+use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
+use crate::detect::lag::LagConfig;
+use crate::detect::silence::SilenceConfig;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -13,8 +16,40 @@ use std::path::Path;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Candle checks.
+    /// The engine's clock and bookkeeping.
+    pub engine: EngineConfig,
+    /// `feed_silent`.
+    pub silence: SilenceConfig,
+    /// `feed_lagging`.
+    pub lag: LagConfig,
+    /// `book_gap` and `book_crossed`.
+    pub book: BookConfig,
+    /// `candle_invalid`, `candle_gap`, `abnormal_candle`.
     pub candle: CandleConfig,
+}
+
+/// Engine settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Resolution of time-based checks (ms): a silence is noticed on this
+    /// grid of the engine clock, between frames.
+    pub tick_ms: i64,
+    /// Interval of the candles built from trades (seconds).
+    pub trade_candle_interval_s: u32,
+    /// A trade candle closes this long after its interval ends when no later
+    /// trade has closed it (seconds).
+    pub trade_candle_grace_s: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            tick_ms: 100,
+            trade_candle_interval_s: 60,
+            trade_candle_grace_s: 5,
+        }
+    }
 }
 
 /// A configuration file that could not be used.
@@ -79,6 +114,114 @@ impl Config {
 
     /// Checks ranges that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |message: String| {
+            Err(ConfigError::Invalid {
+                path: String::new(),
+                message,
+            })
+        };
+        let e = &self.engine;
+        if !(1..=60_000).contains(&e.tick_ms) {
+            return bad(format!(
+                "engine.tick_ms must be 1..=60000, got {}",
+                e.tick_ms
+            ));
+        }
+        if e.trade_candle_interval_s == 0 || 86_400 % e.trade_candle_interval_s != 0 {
+            return bad(format!(
+                "engine.trade_candle_interval_s must divide a day, got {}",
+                e.trade_candle_interval_s
+            ));
+        }
+        if e.trade_candle_grace_s < 0 {
+            return bad("engine.trade_candle_grace_s must be >= 0".into());
+        }
+        let s = &self.silence;
+        let positive = [
+            ("silence.phi", s.phi),
+            ("silence.tail_share", s.tail_share),
+            ("silence.min_silence_s", s.min_silence_s),
+            ("silence.max_silence_s", s.max_silence_s),
+            ("silence.half_life_s", s.half_life_s),
+            ("silence.critical_after_s", s.critical_after_s),
+            ("lag.floor_s", self.lag.floor_s),
+            ("lag.factor", self.lag.factor),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{name} must be a positive number, got {v}"));
+            }
+        }
+        if s.tail_share >= 0.5 {
+            return bad(format!(
+                "silence.tail_share must be below 0.5, got {}",
+                s.tail_share
+            ));
+        }
+        if s.min_silence_s > s.max_silence_s {
+            return bad("silence.min_silence_s must not exceed silence.max_silence_s".into());
+        }
+        if !(s.min_tail_scale_s.is_finite() && s.min_tail_scale_s >= 0.0) {
+            return bad("silence.min_tail_scale_s must be >= 0".into());
+        }
+        if !(1..=86_400).contains(&self.lag.window_s) {
+            return bad(format!(
+                "lag.window_s must be 1..=86400, got {}",
+                self.lag.window_s
+            ));
+        }
+        if self.book.max_pending == 0 || self.book.max_levels == 0 {
+            return bad("book.max_pending and book.max_levels must be at least 1".into());
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_partial_section_keeps_other_defaults() {
+        let c = Config::from_toml("[silence]\nphi = 6.0\n").unwrap();
+        assert_eq!(c.silence.phi, 6.0);
+        assert_eq!(
+            c.silence.max_silence_s,
+            SilenceConfig::default().max_silence_s
+        );
+        assert_eq!(c.lag, LagConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::from_toml("[silence]\nphy = 6.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("phy"), "{e}");
+        let e = Config::from_toml("[engine]\ntick_ms = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("engine.tick_ms"), "{e}");
+        let e = Config::from_toml("[lag]\nfloor_s = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lag.floor_s"), "{e}");
+        let e = Config::from_toml("[silence]\nphi = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("phi"), "{e}");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let e = Config::load(Path::new("/nonexistent/feedwatch.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/feedwatch.toml"), "{e}");
     }
 }

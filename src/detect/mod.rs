@@ -3,4 +3,7 @@
 //! One file per family. A detector reads the engine clock it is given and the
 //! state it keeps; it never does I/O and never reads the wall clock.
 
+pub mod book;
 pub mod candle;
+pub mod lag;
+pub mod silence;

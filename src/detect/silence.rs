@@ -1,0 +1,215 @@
+//! `feed_silent`: a stream that stops delivering data for longer than its
+//! own rhythm allows.
+//!
+//! Each stream learns its inter-arrival gaps ([`GapHistory`]); phi is the
+//! -log10 probability of a silence at least this long. A stream is silent
+//! when its own phi crosses the threshold, or when the streams of its
+//! connection are quiet together and their summed phi crosses it (a whole
+//! connection going quiet is convicted by its most regular stream, and its
+//! bursty streams are named with it instead of seconds later). Heartbeats
+//! never reach this detector: they prove the connection, not the data. The
+//! first gap after a silence, and gaps across reconnects, stay out of the
+//! history so an outage does not teach the stream that outages are normal.
+
+use crate::model::{Nanos, SECOND};
+use crate::state::gaps::{GapHistory, TailFit, secs};
+use serde::Deserialize;
+
+/// Thresholds for `feed_silent`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SilenceConfig {
+    /// phi at which a stream is silent (8 = a one-in-10^8 pause).
+    pub phi: f64,
+    /// A stream in the tail of its own rhythm (phi at least this) is named
+    /// silent together with a connection that is silent as a whole.
+    pub join_phi: f64,
+    /// Share of gaps treated as the tail when fitting (0.05 = above p95).
+    pub tail_share: f64,
+    /// Floor on the tail scale in seconds, so a metronome stream is not
+    /// convicted by jitter (Akka uses a 100 ms minimum deviation).
+    pub min_tail_scale_s: f64,
+    /// Never alert on silences shorter than this (seconds).
+    pub min_silence_s: f64,
+    /// Always alert on silences longer than this, whatever the rhythm, and
+    /// use it before a stream has enough history (seconds).
+    pub max_silence_s: f64,
+    /// Gaps recorded before the learned threshold is used.
+    pub min_samples: u64,
+    /// Half-life of the gap history (seconds): older rhythm fades out.
+    pub half_life_s: f64,
+    /// A silence this long (seconds) is critical.
+    pub critical_after_s: f64,
+}
+
+impl Default for SilenceConfig {
+    fn default() -> Self {
+        SilenceConfig {
+            phi: 8.0,
+            join_phi: 1.0,
+            tail_share: 0.05,
+            min_tail_scale_s: 0.2,
+            min_silence_s: 1.0,
+            max_silence_s: 60.0,
+            min_samples: 50,
+            half_life_s: 1800.0,
+            critical_after_s: 30.0,
+        }
+    }
+}
+
+/// Silence tracking for one stream.
+#[derive(Debug)]
+pub struct SilenceTracker {
+    gaps: GapHistory,
+    last: Option<Nanos>,
+    fit: Option<TailFit>,
+    /// Gaps pushed since the fit was last computed.
+    stale_fit: u32,
+    /// When the current silence was declared, if it was.
+    pub alerting_since: Option<Nanos>,
+    /// Whether the next gap must be skipped (after a silence or reconnect).
+    skip_next: bool,
+}
+
+/// Refit the tail every this many gaps (a fit is ~100 bins of work).
+const REFIT_EVERY: u32 = 64;
+
+impl SilenceTracker {
+    /// A tracker with no history.
+    pub fn new(cfg: &SilenceConfig) -> Self {
+        SilenceTracker {
+            gaps: GapHistory::new(cfg.half_life_s),
+            last: None,
+            fit: None,
+            stale_fit: 0,
+            alerting_since: None,
+            skip_next: false,
+        }
+    }
+
+    /// Time of the last data message.
+    pub fn last(&self) -> Option<Nanos> {
+        self.last
+    }
+
+    /// The stream's connection changed: the gap across it is not rhythm.
+    pub fn on_reconnect(&mut self) {
+        self.skip_next = true;
+    }
+
+    /// A data message arrived at `now`. Returns how long the stream had been
+    /// silent if it was alerting (the caller resolves the incident).
+    pub fn on_data(&mut self, cfg: &SilenceConfig, now: Nanos) -> Option<Nanos> {
+        let was_alerting = self.alerting_since.take();
+        if let Some(last) = self.last {
+            let gap = now - last;
+            if was_alerting.is_none() && !self.skip_next && gap >= 0 {
+                let g = secs(gap).min(cfg.max_silence_s);
+                self.gaps.push(now, g);
+                self.stale_fit += 1;
+                if self.fit.is_none() || self.stale_fit >= REFIT_EVERY {
+                    self.refit(cfg);
+                }
+            }
+        }
+        self.skip_next = false;
+        let silent_for = was_alerting.and(self.last.map(|l| now - l));
+        self.last = Some(now.max(self.last.unwrap_or(now)));
+        silent_for
+    }
+
+    fn refit(&mut self, cfg: &SilenceConfig) {
+        self.fit = if self.gaps.count() >= cfg.min_samples {
+            self.gaps.fit(cfg.tail_share, cfg.min_tail_scale_s)
+        } else {
+            None
+        };
+        self.stale_fit = 0;
+    }
+
+    /// The silence (seconds) at which this stream alone is convicted.
+    pub fn threshold_s(&self, cfg: &SilenceConfig) -> f64 {
+        match &self.fit {
+            Some(f) => f
+                .time_for_phi(cfg.phi)
+                .clamp(cfg.min_silence_s, cfg.max_silence_s),
+            None => cfg.max_silence_s,
+        }
+    }
+
+    /// phi of the current silence at `now` (0 when the stream is in rhythm
+    /// or has no history yet; forced to the threshold past `max_silence_s`).
+    pub fn phi(&self, cfg: &SilenceConfig, now: Nanos) -> f64 {
+        let Some(last) = self.last else { return 0.0 };
+        let elapsed = secs(now - last);
+        if elapsed < cfg.min_silence_s {
+            return 0.0;
+        }
+        if elapsed >= cfg.max_silence_s {
+            return cfg.phi.max(100.0);
+        }
+        match &self.fit {
+            Some(f) => f.phi(elapsed).min(100.0),
+            None => 0.0,
+        }
+    }
+
+    /// Median gap (seconds), for summaries.
+    pub fn typical_gap_s(&self) -> Option<f64> {
+        self.fit.map(|f| f.median)
+    }
+
+    /// Earliest time at which this stream could enter its tail (the engine
+    /// ticks from then on until data arrives or the stream is declared).
+    pub fn watch_from(&self, cfg: &SilenceConfig) -> Option<Nanos> {
+        let last = self.last?;
+        let start = match &self.fit {
+            Some(f) => f.u.max(cfg.min_silence_s).min(cfg.max_silence_s),
+            None => cfg.max_silence_s,
+        };
+        Some(last + (start * SECOND as f64) as Nanos)
+    }
+
+    /// Largest recent gap (seconds), for evidence.
+    pub fn recent_max_gap_s(&mut self) -> f64 {
+        self.gaps.recent_max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MILLI;
+
+    #[test]
+    fn metronome_is_declared_within_seconds_and_resolves() {
+        let cfg = SilenceConfig::default();
+        let mut s = SilenceTracker::new(&cfg);
+        let mut t = 0;
+        for _ in 0..600 {
+            t += 100 * MILLI;
+            assert_eq!(s.on_data(&cfg, t), None);
+        }
+        let thr = s.threshold_s(&cfg);
+        assert!(thr > 1.0 && thr < 5.0, "threshold {thr}");
+        assert!(s.phi(&cfg, t + 500 * MILLI) < cfg.phi);
+        assert!(s.phi(&cfg, t + 5 * SECOND) >= cfg.phi);
+        s.alerting_since = Some(t + 4 * SECOND);
+        // Data again after 40 s: resolved with the silence length, and the
+        // 40 s gap does not enter the history.
+        assert_eq!(s.on_data(&cfg, t + 40 * SECOND), Some(40 * SECOND));
+        assert!((s.threshold_s(&cfg) - thr).abs() < 1e-9);
+    }
+
+    #[test]
+    fn without_history_only_the_hard_cap_applies() {
+        let cfg = SilenceConfig::default();
+        let mut s = SilenceTracker::new(&cfg);
+        s.on_data(&cfg, 0);
+        s.on_data(&cfg, SECOND);
+        assert_eq!(s.phi(&cfg, 30 * SECOND), 0.0);
+        assert!(s.phi(&cfg, 61 * SECOND) >= cfg.phi);
+        assert_eq!(s.threshold_s(&cfg), cfg.max_silence_s);
+    }
+}

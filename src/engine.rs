@@ -1,0 +1,851 @@
+//! The deterministic core: records in, alerts out.
+//!
+//! `on_record(record, out)` takes one fixture or live record (a frame, a REST
+//! response, a connection event) stamped with its receive time;
+//! `advance_to(now, out)` lets time pass without data. Both first run every
+//! clock tick due before the given instant, on a fixed grid of the engine
+//! clock, so a silence raises its alert between frames at the same virtual
+//! instant in a replay at any speed and in the live run that recorded it.
+//!
+//! The engine owns no I/O, no threads and no async, and never reads the wall
+//! clock: the same records always give the same alerts, byte for byte.
+
+use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
+use crate::config::Config;
+use crate::detect::book::{CrossedTracker, CrossedVerdict};
+use crate::detect::candle::CandleChecker;
+use crate::detect::lag::{LagFacts, LagTracker, LagVerdict};
+use crate::detect::silence::SilenceTracker;
+use crate::fixture::{Record, RecordKind};
+use crate::model::{
+    Event, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms,
+};
+use crate::state::book::{Applied, Book};
+use crate::state::candles::TradeCandleBuilder;
+use crate::state::gaps::secs;
+use crate::venues::{self, Adapter, Control, ParseError};
+use std::collections::{BTreeMap, HashMap};
+
+/// Counters for the run summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Received frames (text and binary).
+    pub frames: u64,
+    /// REST responses.
+    pub rest: u64,
+    /// Connection events (open, close) and sent frames.
+    pub control_records: u64,
+    /// Events by type (`trade`, `quote`, `depth`, `snapshot`, `candle`).
+    pub events: BTreeMap<&'static str, u64>,
+    /// Heartbeats and pongs.
+    pub heartbeats: u64,
+    /// Acknowledgements and other control replies.
+    pub acks: u64,
+    /// Frames that failed to parse.
+    pub malformed: u64,
+    /// Well-formed frames of a type no adapter knows.
+    pub unknown: u64,
+    /// Frames for a venue without an adapter, or binary frames.
+    pub unsupported: u64,
+    /// Records whose receive time went backwards (processed at the engine's
+    /// current time).
+    pub time_regressions: u64,
+    /// Alerts by kind and state (`feed_silent/open`).
+    pub alerts: BTreeMap<String, u64>,
+    /// First few parse errors, for the summary.
+    pub error_samples: Vec<String>,
+}
+
+/// How many parse errors are kept verbatim for the summary.
+const ERROR_SAMPLES: usize = 5;
+
+/// One watched stream.
+struct Stream {
+    venue: Venue,
+    symbol: Symbol,
+    kind: StreamKind,
+    key: IncidentKey,
+    conn: usize,
+    silence: SilenceTracker,
+    lag: LagTracker,
+    crossed: CrossedTracker,
+    book: Option<Book>,
+    candles: Option<CandleChecker>,
+    trade_candles: Option<usize>,
+}
+
+/// One connection (as named by the fixture or the live feed).
+struct Conn {
+    streams: Vec<usize>,
+}
+
+/// Candles built from one symbol's trades.
+struct TradeCandles {
+    /// The stream that feeds them (trades, or aggregated trades).
+    feeder: StreamKind,
+    builder: TradeCandleBuilder,
+    checker: CandleChecker,
+}
+
+/// The deterministic detection engine.
+pub struct Engine {
+    cfg: Config,
+    adapters: Vec<(Venue, Box<dyn Adapter>)>,
+    streams: Vec<Stream>,
+    index: HashMap<(Venue, StreamKind), HashMap<Symbol, usize>>,
+    conns: Vec<Conn>,
+    conn_index: HashMap<String, usize>,
+    trade_candles: Vec<TradeCandles>,
+    trade_candle_index: HashMap<(Venue, Symbol), usize>,
+    incidents: Incidents,
+    scratch: Vec<Event>,
+    now: Nanos,
+    started: bool,
+    next_tick: Nanos,
+    stats: Stats,
+}
+
+impl Engine {
+    /// An engine with the given configuration.
+    pub fn new(cfg: Config) -> Self {
+        Engine {
+            cfg,
+            adapters: Vec::new(),
+            streams: Vec::new(),
+            index: HashMap::new(),
+            conns: Vec::new(),
+            conn_index: HashMap::new(),
+            trade_candles: Vec::new(),
+            trade_candle_index: HashMap::new(),
+            incidents: Incidents::new(),
+            scratch: Vec::new(),
+            now: 0,
+            started: false,
+            next_tick: Nanos::MAX,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The engine clock.
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Number of streams seen.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Number of incidents open now.
+    pub fn open_incidents(&self) -> usize {
+        self.incidents.open_count()
+    }
+
+    /// When the next clock tick is due, if any check is waiting on time.
+    pub fn next_tick(&self) -> Option<Nanos> {
+        (self.next_tick != Nanos::MAX).then_some(self.next_tick)
+    }
+
+    /// Processes one record. Ticks due before it run first.
+    pub fn on_record(&mut self, rec: &Record<'_>, out: &mut Vec<Alert>) {
+        let start = out.len();
+        let t = self.enter(rec.recv_ns, out);
+        let conn = self.conn(&rec.conn);
+        match &rec.kind {
+            RecordKind::Frame(text) => {
+                self.stats.frames += 1;
+                self.on_text(rec.venue, conn, t, text, false, "", out);
+            }
+            RecordKind::Rest { request, body } => {
+                self.stats.rest += 1;
+                self.on_text(rec.venue, conn, t, body, true, request, out);
+            }
+            RecordKind::Binary(_) => {
+                // No supported venue sends binary market data.
+                self.stats.frames += 1;
+                self.stats.unsupported += 1;
+            }
+            RecordKind::Open { .. } | RecordKind::Close { .. } | RecordKind::Sent(_) => {
+                self.stats.control_records += 1;
+            }
+        }
+        self.count_alerts(start, out);
+    }
+
+    /// Processes already-normalized events (used by tests and by sources that
+    /// do not come as frames). Ticks due before `recv` run first.
+    pub fn on_events(
+        &mut self,
+        venue: Venue,
+        conn: &str,
+        recv: Nanos,
+        events: &[Event],
+        out: &mut Vec<Alert>,
+    ) {
+        let start = out.len();
+        let t = self.enter(recv, out);
+        let c = self.conn(conn);
+        for ev in events {
+            self.on_event(venue, c, t, ev, false, out);
+        }
+        self.count_alerts(start, out);
+    }
+
+    /// Lets time pass to `now` with no data: runs every tick due at or before it.
+    pub fn advance_to(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let start = out.len();
+        if self.started {
+            self.run_ticks(now, out);
+            self.now = self.now.max(now);
+        }
+        self.count_alerts(start, out);
+    }
+
+    /// Starts the clock on the first record and runs due ticks; returns the
+    /// time at which the record is processed (never before the engine clock).
+    fn enter(&mut self, recv: Nanos, out: &mut Vec<Alert>) -> Nanos {
+        if !self.started {
+            self.started = true;
+            self.now = recv;
+        }
+        if recv < self.now {
+            self.stats.time_regressions += 1;
+            return self.now;
+        }
+        self.run_ticks(recv, out);
+        self.now = recv;
+        recv
+    }
+
+    fn count_alerts(&mut self, start: usize, out: &[Alert]) {
+        for a in out.iter().skip(start) {
+            let state = match a.state {
+                crate::alert::State::Open => "open",
+                crate::alert::State::Update => "update",
+                crate::alert::State::Resolved => "resolved",
+            };
+            *self
+                .stats
+                .alerts
+                .entry(format!("{}/{}", a.kind.name(), state))
+                .or_default() += 1;
+        }
+    }
+
+    fn conn(&mut self, id: &str) -> usize {
+        if let Some(&c) = self.conn_index.get(id) {
+            return c;
+        }
+        let c = self.conns.len();
+        self.conns.push(Conn {
+            streams: Vec::new(),
+        });
+        self.conn_index.insert(id.to_string(), c);
+        c
+    }
+
+    fn adapter(&mut self, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
+        let pos = match self.adapters.iter().position(|(v, _)| *v == venue) {
+            Some(p) => p,
+            None => {
+                let a = venues::adapter_for(venue)?;
+                self.adapters.push((venue, a));
+                self.adapters.len() - 1
+            }
+        };
+        self.adapters.get_mut(pos).map(|(_, a)| a)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_text(
+        &mut self,
+        venue: Venue,
+        conn: usize,
+        now: Nanos,
+        text: &str,
+        rest: bool,
+        request: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
+        let parsed = match self.adapter(venue) {
+            None => {
+                self.stats.unsupported += 1;
+                self.scratch = events;
+                return;
+            }
+            Some(a) if rest => a.parse_rest(request, text, &mut events),
+            Some(a) => a.parse_frame(text, &mut events),
+        };
+        match parsed {
+            Ok(Control::Data) => {}
+            Ok(Control::Heartbeat) => self.stats.heartbeats += 1,
+            Ok(Control::Ack) => self.stats.acks += 1,
+            Err(e) => {
+                match e {
+                    ParseError::Malformed { .. } => self.stats.malformed += 1,
+                    ParseError::Unknown { .. } => self.stats.unknown += 1,
+                }
+                if self.stats.error_samples.len() < ERROR_SAMPLES {
+                    self.stats.error_samples.push(e.to_string());
+                }
+            }
+        }
+        for ev in &events {
+            self.on_event(venue, conn, now, ev, rest, out);
+        }
+        self.scratch = events;
+    }
+
+    fn stream(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
+        let by_symbol = self.index.entry((venue, ev.stream)).or_default();
+        if let Some(&i) = by_symbol.get(&*ev.symbol) {
+            return i;
+        }
+        let i = self.streams.len();
+        by_symbol.insert(ev.symbol.clone(), i);
+        let cfg = &self.cfg;
+        let book = matches!(ev.stream, StreamKind::Depth | StreamKind::PartialDepth)
+            .then(|| Book::new(cfg.book.max_pending, cfg.book.max_levels));
+        let candles = matches!(ev.stream, StreamKind::Kline(_))
+            .then(|| CandleChecker::new(&cfg.candle, venue, ev.symbol.clone(), ev.stream));
+        self.streams.push(Stream {
+            venue,
+            symbol: ev.symbol.clone(),
+            kind: ev.stream,
+            key: IncidentKey::stream(venue, &ev.symbol, ev.stream.name()),
+            conn,
+            silence: SilenceTracker::new(&cfg.silence),
+            lag: LagTracker::new(&cfg.lag),
+            crossed: CrossedTracker::new(),
+            book,
+            candles,
+            trade_candles: None,
+        });
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.streams.push(i);
+        }
+        i
+    }
+
+    fn on_event(
+        &mut self,
+        venue: Venue,
+        conn: usize,
+        now: Nanos,
+        ev: &Event,
+        rest: bool,
+        out: &mut Vec<Alert>,
+    ) {
+        *self
+            .stats
+            .events
+            .entry(payload_name(&ev.payload))
+            .or_default() += 1;
+        let si = self.stream(venue, conn, ev);
+        if !rest {
+            self.on_arrival(si, conn, now, out);
+            if let Some(exch) = exchange_time(&ev.payload) {
+                self.on_lag_sample(si, now, exch, out);
+            }
+        }
+        match &ev.payload {
+            Payload::Quote(q) => {
+                self.check_crossed(si, now, q.bid.price, q.ask.price, out);
+            }
+            Payload::Depth(d) => {
+                let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
+                    Some(book) => book.apply_diff(d.clone()),
+                    None => return,
+                };
+                self.on_book_applied(si, now, applied, out);
+            }
+            Payload::Snapshot(snap) => {
+                let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
+                    Some(book) => book.apply_snapshot(snap),
+                    None => return,
+                };
+                self.on_book_applied(si, now, applied, out);
+            }
+            Payload::Trade(t) => {
+                let ts = t.exch_ns.unwrap_or(now);
+                self.on_trade(si, venue, ev, now, ts, t.price, t.qty, t.id, out);
+            }
+            Payload::Candle(c) => {
+                if let Some(s) = self.streams.get_mut(si)
+                    && let Some(checker) = s.candles.as_mut()
+                {
+                    checker.on_candle(now, c, &mut self.incidents, out);
+                }
+            }
+        }
+    }
+
+    /// Data arrived on a stream: feeds its rhythm and resolves a silence.
+    fn on_arrival(&mut self, si: usize, conn: usize, now: Nanos, out: &mut Vec<Alert>) {
+        let cfg = &self.cfg.silence;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        if s.conn != conn {
+            s.conn = conn;
+            s.silence.on_reconnect();
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.streams.push(si);
+            }
+        }
+        if let Some(silent_for) = s.silence.on_data(cfg, now) {
+            let summary = format!(
+                "{} {} {} is streaming again after {:.1} s of silence.",
+                s.venue,
+                s.symbol,
+                s.kind.name(),
+                secs(silent_for)
+            );
+            let ev = Evidence::new().num("silent_for_s", secs(silent_for), 3);
+            self.incidents
+                .clear(now, Kind::FeedSilent, &s.key, summary, ev, out);
+        }
+        if let Some(w) = s.silence.watch_from(cfg) {
+            self.schedule(w);
+        }
+    }
+
+    fn on_lag_sample(&mut self, si: usize, now: Nanos, exch: Nanos, out: &mut Vec<Alert>) {
+        let cfg = &self.cfg.lag;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        match s.lag.on_sample(cfg, now, exch) {
+            LagVerdict::Quiet => {}
+            LagVerdict::Lagging(f) => {
+                let severity = if f.excess_s >= cfg.critical_s {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let summary = format!(
+                    "{} {} {} data is arriving {:.1} s later than normal (alert above {:.1} s for {:.0} s): prices shown are stale by that much.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    f.excess_s,
+                    f.threshold_s,
+                    f.for_s
+                );
+                self.incidents.fire(
+                    now,
+                    Kind::FeedLagging,
+                    &s.key,
+                    severity,
+                    false,
+                    summary,
+                    lag_evidence(&f),
+                    out,
+                );
+            }
+            LagVerdict::Recovered(f) => {
+                let summary = format!(
+                    "{} {} {} is back on time (lag {:.2} s over baseline, worst was {:.1} s).",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    f.excess_s,
+                    f.worst_s
+                );
+                self.incidents.clear(
+                    now,
+                    Kind::FeedLagging,
+                    &s.key,
+                    summary,
+                    lag_evidence(&f),
+                    out,
+                );
+            }
+        }
+    }
+
+    fn check_crossed(&mut self, si: usize, now: Nanos, bid: f64, ask: f64, out: &mut Vec<Alert>) {
+        let cfg = &self.cfg.book;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        let verdict = s.crossed.observe(cfg, now, bid, ask);
+        let deadline = s.crossed.deadline(cfg);
+        Self::report_crossed(&mut self.incidents, s, now, verdict, out);
+        if let Some(d) = deadline {
+            self.schedule(d);
+        }
+    }
+
+    fn report_crossed(
+        incidents: &mut Incidents,
+        s: &Stream,
+        now: Nanos,
+        verdict: CrossedVerdict,
+        out: &mut Vec<Alert>,
+    ) {
+        match verdict {
+            CrossedVerdict::Quiet => {}
+            CrossedVerdict::Crossed {
+                since,
+                updates,
+                bid,
+                ask,
+                critical,
+            } => {
+                let mid = (bid + ask) / 2.0;
+                let bps = if mid > 0.0 {
+                    (bid - ask) / mid * 1e4
+                } else {
+                    0.0
+                };
+                let summary = format!(
+                    "{} {} {} is crossed: bid {} >= ask {} for {:.1} s ({} updates); this venue's book is wrong, do not quote off it.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    bid,
+                    ask,
+                    secs(now - since),
+                    updates
+                );
+                let ev = Evidence::new()
+                    .with("bid", bid)
+                    .with("ask", ask)
+                    .num("crossed_bps", bps, 2)
+                    .num("held_s", secs(now - since), 3)
+                    .with("updates", updates)
+                    .with("since", format_rfc3339_ms(since));
+                let sev = if critical {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                incidents.fire(now, Kind::BookCrossed, &s.key, sev, false, summary, ev, out);
+            }
+            CrossedVerdict::Cleared { for_ns } => {
+                let summary = format!(
+                    "{} {} {} is no longer crossed (was crossed for {:.1} s).",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    secs(for_ns)
+                );
+                let ev = Evidence::new().num("crossed_for_s", secs(for_ns), 3);
+                incidents.clear(now, Kind::BookCrossed, &s.key, summary, ev, out);
+            }
+        }
+    }
+
+    fn on_book_applied(&mut self, si: usize, now: Nanos, applied: Applied, out: &mut Vec<Alert>) {
+        let Some(s) = self.streams.get(si) else {
+            return;
+        };
+        match applied {
+            Applied::Gap {
+                expected,
+                got,
+                last_id,
+            } => {
+                let summary = format!(
+                    "{} {} order book skipped updates (expected id {}, got {}): the local book is out of sync and is being rebuilt from a snapshot; do not trust its depth until resolved.",
+                    s.venue, s.symbol, expected, got
+                );
+                let ev = Evidence::new()
+                    .with("expected", expected)
+                    .with("got", got)
+                    .with("missing", got.saturating_sub(expected))
+                    .with("last_id", last_id);
+                self.incidents.fire(
+                    now,
+                    Kind::BookGap,
+                    &s.key,
+                    Severity::Warning,
+                    true,
+                    summary,
+                    ev,
+                    out,
+                );
+            }
+            Applied::Resynced { replayed } => {
+                let summary = format!(
+                    "{} {} order book is back in sync from a snapshot.",
+                    s.venue, s.symbol
+                );
+                let ev = Evidence::new().with("replayed_diffs", replayed);
+                self.incidents
+                    .clear(now, Kind::BookGap, &s.key, summary, ev, out);
+            }
+            Applied::Ok | Applied::Stale | Applied::Invalid => {}
+        }
+        let top = self
+            .streams
+            .get(si)
+            .and_then(|s| s.book.as_ref())
+            .filter(|b| b.is_synced())
+            .and_then(|b| Some((b.best_bid()?.price, b.best_ask()?.price)));
+        if let Some((bid, ask)) = top {
+            self.check_crossed(si, now, bid, ask, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_trade(
+        &mut self,
+        si: usize,
+        venue: Venue,
+        ev: &Event,
+        now: Nanos,
+        ts: Nanos,
+        price: f64,
+        qty: f64,
+        id: Option<u64>,
+        out: &mut Vec<Alert>,
+    ) {
+        let tc = match self.streams.get(si).and_then(|s| s.trade_candles) {
+            Some(tc) => tc,
+            None => {
+                let key = (venue, ev.symbol.clone());
+                let tc = match self.trade_candle_index.get(&key) {
+                    Some(&tc) => tc,
+                    None => {
+                        let tc = self.trade_candles.len();
+                        self.trade_candles.push(TradeCandles {
+                            feeder: ev.stream,
+                            builder: TradeCandleBuilder::new(
+                                self.cfg.engine.trade_candle_interval_s,
+                            ),
+                            checker: CandleChecker::new(
+                                &self.cfg.candle,
+                                venue,
+                                ev.symbol.clone(),
+                                StreamKind::TradeCandles,
+                            ),
+                        });
+                        self.trade_candle_index.insert(key, tc);
+                        tc
+                    }
+                };
+                if let Some(s) = self.streams.get_mut(si) {
+                    s.trade_candles = Some(tc);
+                }
+                tc
+            }
+        };
+        let Some(t) = self.trade_candles.get_mut(tc) else {
+            return;
+        };
+        // With both trades and aggregated trades subscribed, candles are
+        // built from the first of them only.
+        if t.feeder != ev.stream {
+            return;
+        }
+        if let Some(candle) = t.builder.on_trade(ts, price, qty, id) {
+            t.checker.on_candle(now, &candle, &mut self.incidents, out);
+        }
+        let interval = Nanos::from(self.cfg.engine.trade_candle_interval_s) * SECOND;
+        let grace = self.cfg.engine.trade_candle_grace_s * SECOND;
+        self.schedule(ts - ts.rem_euclid(interval) + interval + grace);
+    }
+
+    /// Asks for a tick at or after `at` (snapped to the tick grid).
+    fn schedule(&mut self, at: Nanos) {
+        let tick = self.cfg.engine.tick_ms * MILLI;
+        let snapped = at
+            .saturating_add(tick - 1)
+            .div_euclid(tick)
+            .saturating_mul(tick);
+        let snapped = snapped.max(self.now + tick - self.now.rem_euclid(tick));
+        if snapped < self.next_tick {
+            self.next_tick = snapped;
+        }
+    }
+
+    /// Runs every due tick up to and including `until`.
+    fn run_ticks(&mut self, until: Nanos, out: &mut Vec<Alert>) {
+        // Bound the work one call can do: a tick that schedules nothing ends
+        // the loop, and each tick strictly advances time.
+        while self.next_tick <= until {
+            let t = self.next_tick;
+            self.next_tick = Nanos::MAX;
+            self.now = self.now.max(t);
+            self.tick(t, out);
+            if self.next_tick <= t {
+                self.next_tick = t + self.cfg.engine.tick_ms * MILLI;
+            }
+        }
+    }
+
+    /// One clock tick at `now`: silence, held crossed books, due candles.
+    fn tick(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let tick = self.cfg.engine.tick_ms * MILLI;
+        self.tick_silence(now, out);
+        // Crossed books held without further updates.
+        for si in 0..self.streams.len() {
+            let cfg = &self.cfg.book;
+            let Some(s) = self.streams.get_mut(si) else {
+                continue;
+            };
+            if s.crossed.deadline(cfg).is_none() {
+                continue;
+            }
+            let verdict = s.crossed.on_tick(cfg, now);
+            if let Some(d) = s.crossed.deadline(cfg) {
+                let next = if d > now { d } else { now + tick };
+                self.schedule(next);
+            }
+            if let Some(s) = self.streams.get(si) {
+                Self::report_crossed(&mut self.incidents, s, now, verdict, out);
+            }
+        }
+        // Trade candles whose interval ended with no later trade.
+        let grace = self.cfg.engine.trade_candle_grace_s * SECOND;
+        for t in &mut self.trade_candles {
+            if let Some(candle) = t.builder.close_due(now, grace) {
+                t.checker.on_candle(now, &candle, &mut self.incidents, out);
+            }
+        }
+    }
+
+    /// Silence: per-stream phi, and per-connection joint phi.
+    fn tick_silence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let cfg = self.cfg.silence.clone();
+        let tick = self.cfg.engine.tick_ms * MILLI;
+        for ci in 0..self.conns.len() {
+            let Some(conn) = self.conns.get(ci) else {
+                continue;
+            };
+            // Streams that moved to another connection are skipped here.
+            let members: Vec<usize> = conn
+                .streams
+                .iter()
+                .copied()
+                .filter(|&si| self.streams.get(si).is_some_and(|s| s.conn == ci))
+                .collect();
+            let phis: Vec<f64> = members
+                .iter()
+                .map(|&si| {
+                    self.streams
+                        .get(si)
+                        .map_or(0.0, |s| s.silence.phi(&cfg, now))
+                })
+                .collect();
+            let joint: f64 = phis.iter().sum();
+            let quiet_streams = phis.iter().filter(|p| **p >= cfg.join_phi).count();
+            for (&si, &phi) in members.iter().zip(&phis) {
+                let convicted = phi >= cfg.phi
+                    || (joint >= cfg.phi && quiet_streams >= 2 && phi >= cfg.join_phi);
+                let Some(s) = self.streams.get_mut(si) else {
+                    continue;
+                };
+                let Some(last) = s.silence.last() else {
+                    continue;
+                };
+                if convicted {
+                    self.declare_silent(si, now, last, phi, joint, out);
+                } else if let Some(w) = self
+                    .streams
+                    .get(si)
+                    .and_then(|s| s.silence.watch_from(&cfg))
+                {
+                    // In its tail but not yet convicted: keep watching.
+                    self.schedule(w.max(now + tick));
+                }
+            }
+        }
+    }
+
+    fn declare_silent(
+        &mut self,
+        si: usize,
+        now: Nanos,
+        last: Nanos,
+        phi: f64,
+        joint: f64,
+        out: &mut Vec<Alert>,
+    ) {
+        let cfg = &self.cfg.silence;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        let elapsed = secs(now - last);
+        let critical = elapsed >= cfg.critical_after_s;
+        if s.silence.alerting_since.is_none() {
+            s.silence.alerting_since = Some(now);
+        }
+        let threshold = s.silence.threshold_s(cfg);
+        let typical = s.silence.typical_gap_s();
+        let recent_max = s.silence.recent_max_gap_s();
+        let rhythm = match typical {
+            Some(t) => format!("normally every {t:.2} s"),
+            None => "no rhythm learned yet".to_string(),
+        };
+        let summary = format!(
+            "{} {} {} has sent no data for {:.1} s ({rhythm}): treat its prices as stale.",
+            s.venue,
+            s.symbol,
+            s.kind.name(),
+            elapsed
+        );
+        let ev = Evidence::new()
+            .num("silent_for_s", elapsed, 3)
+            .num("phi", phi, 2)
+            .num("connection_phi", joint, 2)
+            .num("threshold_s", threshold, 3)
+            .with(
+                "typical_gap_s",
+                typical.map_or(serde_json::Value::Null, |t| crate::alert::round_value(t, 4)),
+            )
+            .num("recent_max_gap_s", recent_max, 3)
+            .with("last_data_at", format_rfc3339_ms(last));
+        let sev = if critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        self.incidents
+            .fire(now, Kind::FeedSilent, &s.key, sev, false, summary, ev, out);
+        if !critical {
+            let at = last + (cfg.critical_after_s * SECOND as f64) as Nanos;
+            self.schedule(at);
+        }
+    }
+}
+
+fn payload_name(p: &Payload) -> &'static str {
+    match p {
+        Payload::Trade(_) => "trade",
+        Payload::Quote(_) => "quote",
+        Payload::Depth(_) => "depth",
+        Payload::Snapshot(_) => "snapshot",
+        Payload::Candle(_) => "candle",
+    }
+}
+
+/// The exchange's own send time of an event, for lag.
+fn exchange_time(p: &Payload) -> Option<Nanos> {
+    match p {
+        Payload::Trade(t) => t.event_ns.or(t.exch_ns),
+        Payload::Quote(q) => q.exch_ns,
+        Payload::Depth(d) => d.exch_ns,
+        Payload::Snapshot(s) => s.exch_ns,
+        Payload::Candle(c) => c.exch_ns,
+    }
+}
+
+fn lag_evidence(f: &LagFacts) -> Evidence {
+    Evidence::new()
+        .num("excess_s", f.excess_s, 3)
+        .num("threshold_s", f.threshold_s, 3)
+        .num("baseline_lag_s", f.baseline_s, 3)
+        .num("lag_s", f.lag_s, 3)
+        .num("worst_excess_s", f.worst_s, 3)
+        .num("for_s", f.for_s, 1)
+}

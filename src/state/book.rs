@@ -1,0 +1,394 @@
+//! One venue order book (L2) kept in sync from diffs and snapshots, following
+//! Binance's documented procedure: buffer diffs, take a snapshot, drop diffs
+//! it already contains, then require an unbroken sequence.
+//!
+//! The book reports what happened ([`Applied`]); deciding whether that is an
+//! alert is the book detector's job. Levels are bounded per side so a book
+//! fed for weeks never grows without limit.
+
+use crate::model::{DepthDiff, DepthSnapshot, Level};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Prices as map keys: positive finite f64 bit patterns sort like the values.
+type PriceKey = u64;
+
+fn key(price: f64) -> Option<PriceKey> {
+    (price.is_finite() && price > 0.0).then(|| price.to_bits())
+}
+
+/// Whether the book can be trusted.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// No snapshot yet, or a gap broke it: diffs are buffered.
+    Unsynced,
+    /// Snapshot applied; the next diff must straddle `last_id + 1`.
+    Bridging {
+        /// Last update id in the book.
+        last_id: u64,
+    },
+    /// In sequence.
+    Synced {
+        /// Last update id in the book.
+        last_id: u64,
+    },
+}
+
+/// What applying a message did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied in sequence (or buffered while unsynced).
+    Ok,
+    /// The book was (re)built from a snapshot and is now in sequence.
+    Resynced {
+        /// Buffered diffs applied after the snapshot.
+        replayed: usize,
+    },
+    /// A sequence break: the book is now unsynced and wants a snapshot.
+    Gap {
+        /// The id (or previous id) that was expected.
+        expected: u64,
+        /// What the message carried (`U`, or `pu` on futures).
+        got: u64,
+        /// The message's last id.
+        last_id: u64,
+    },
+    /// A diff older than the book (already contained): ignored.
+    Stale,
+    /// A message with invalid numbers (ignored, counted by the caller).
+    Invalid,
+}
+
+/// An L2 book with Binance-style sequencing.
+#[derive(Debug)]
+pub struct Book {
+    bids: BTreeMap<PriceKey, f64>,
+    asks: BTreeMap<PriceKey, f64>,
+    sync: Sync,
+    pending: VecDeque<DepthDiff>,
+    max_pending: usize,
+    max_levels: usize,
+    /// Diffs dropped from a full pending buffer.
+    pub dropped_pending: u64,
+}
+
+impl Book {
+    /// An empty, unsynced book buffering at most `max_pending` diffs and
+    /// keeping at most `max_levels` levels per side.
+    pub fn new(max_pending: usize, max_levels: usize) -> Self {
+        Book {
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            sync: Sync::Unsynced,
+            pending: VecDeque::new(),
+            max_pending: max_pending.max(1),
+            max_levels: max_levels.max(1),
+            dropped_pending: 0,
+        }
+    }
+
+    /// Current sync state.
+    pub fn sync(&self) -> Sync {
+        self.sync
+    }
+
+    /// Whether the book is usable (snapshot applied, in sequence).
+    pub fn is_synced(&self) -> bool {
+        !matches!(self.sync, Sync::Unsynced)
+    }
+
+    /// Best bid.
+    pub fn best_bid(&self) -> Option<Level> {
+        self.bids.iter().next_back().map(|(k, q)| Level {
+            price: f64::from_bits(*k),
+            qty: *q,
+        })
+    }
+
+    /// Best ask.
+    pub fn best_ask(&self) -> Option<Level> {
+        self.asks.iter().next().map(|(k, q)| Level {
+            price: f64::from_bits(*k),
+            qty: *q,
+        })
+    }
+
+    /// Number of levels (bids, asks).
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+
+    /// Applies a diff.
+    pub fn apply_diff(&mut self, d: DepthDiff) -> Applied {
+        if d.last_id < d.first_id {
+            return Applied::Invalid;
+        }
+        match self.sync {
+            Sync::Unsynced => {
+                if self.pending.len() >= self.max_pending {
+                    self.pending.pop_front();
+                    self.dropped_pending += 1;
+                }
+                self.pending.push_back(d);
+                Applied::Ok
+            }
+            Sync::Bridging { last_id } => self.bridge(last_id, d),
+            Sync::Synced { last_id } => {
+                let (ok, expected, got) = match d.prev_last_id {
+                    Some(pu) => (pu == last_id, last_id, pu),
+                    None => (
+                        d.first_id == last_id.wrapping_add(1),
+                        last_id.wrapping_add(1),
+                        d.first_id,
+                    ),
+                };
+                if d.last_id <= last_id && !ok {
+                    return Applied::Stale;
+                }
+                if !ok {
+                    self.break_sync();
+                    return Applied::Gap {
+                        expected,
+                        got,
+                        last_id: d.last_id,
+                    };
+                }
+                self.set_levels(&d);
+                self.sync = Sync::Synced { last_id: d.last_id };
+                Applied::Ok
+            }
+        }
+    }
+
+    /// The first diff after a snapshot must contain `last_id + 1`.
+    fn bridge(&mut self, snap_id: u64, d: DepthDiff) -> Applied {
+        if d.last_id <= snap_id {
+            return Applied::Stale;
+        }
+        let next = snap_id.wrapping_add(1);
+        if d.first_id > next {
+            self.break_sync();
+            return Applied::Gap {
+                expected: next,
+                got: d.first_id,
+                last_id: d.last_id,
+            };
+        }
+        self.set_levels(&d);
+        self.sync = Sync::Synced { last_id: d.last_id };
+        Applied::Ok
+    }
+
+    fn break_sync(&mut self) {
+        self.sync = Sync::Unsynced;
+        self.pending.clear();
+    }
+
+    /// Rebuilds the book from a snapshot and replays buffered diffs. A
+    /// snapshot without an update id (partial depth pushes) replaces the
+    /// levels and leaves sequencing off.
+    pub fn apply_snapshot(&mut self, s: &DepthSnapshot) -> Applied {
+        self.bids.clear();
+        self.asks.clear();
+        for l in &s.bids {
+            if let Some(k) = key(l.price).filter(|_| l.qty > 0.0) {
+                self.bids.insert(k, l.qty);
+            }
+        }
+        for l in &s.asks {
+            if let Some(k) = key(l.price).filter(|_| l.qty > 0.0) {
+                self.asks.insert(k, l.qty);
+            }
+        }
+        self.trim();
+        let Some(snap_id) = s.last_id else {
+            self.sync = Sync::Synced { last_id: 0 };
+            self.pending.clear();
+            return Applied::Resynced { replayed: 0 };
+        };
+        self.sync = Sync::Bridging { last_id: snap_id };
+        let pending = std::mem::take(&mut self.pending);
+        let mut replayed = 0;
+        for d in pending {
+            match self.apply_diff(d) {
+                Applied::Stale | Applied::Ok => replayed += 1,
+                gap @ Applied::Gap { .. } => return gap,
+                _ => {}
+            }
+        }
+        Applied::Resynced { replayed }
+    }
+
+    fn set_levels(&mut self, d: &DepthDiff) {
+        for l in &d.bids {
+            if let Some(k) = key(l.price) {
+                if l.qty > 0.0 {
+                    self.bids.insert(k, l.qty);
+                } else {
+                    self.bids.remove(&k);
+                }
+            }
+        }
+        for l in &d.asks {
+            if let Some(k) = key(l.price) {
+                if l.qty > 0.0 {
+                    self.asks.insert(k, l.qty);
+                } else {
+                    self.asks.remove(&k);
+                }
+            }
+        }
+        self.trim();
+    }
+
+    /// Drops the levels farthest from the top beyond the per-side cap.
+    fn trim(&mut self) {
+        while self.bids.len() > self.max_levels {
+            self.bids.pop_first();
+        }
+        while self.asks.len() > self.max_levels {
+            self.asks.pop_last();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(first: u64, last: u64, pu: Option<u64>, bid: f64, ask: f64) -> DepthDiff {
+        DepthDiff {
+            first_id: first,
+            last_id: last,
+            prev_last_id: pu,
+            bids: vec![Level {
+                price: bid,
+                qty: 1.0,
+            }],
+            asks: vec![Level {
+                price: ask,
+                qty: 1.0,
+            }],
+            exch_ns: None,
+        }
+    }
+
+    fn snap(id: u64) -> DepthSnapshot {
+        DepthSnapshot {
+            last_id: Some(id),
+            bids: vec![
+                Level {
+                    price: 99.0,
+                    qty: 2.0,
+                },
+                Level {
+                    price: 98.0,
+                    qty: 1.0,
+                },
+            ],
+            asks: vec![Level {
+                price: 101.0,
+                qty: 2.0,
+            }],
+            exch_ns: None,
+        }
+    }
+
+    #[test]
+    fn spot_sync_procedure_buffers_then_bridges() {
+        let mut b = Book::new(100, 1000);
+        assert_eq!(b.apply_diff(diff(1, 5, None, 97.0, 102.0)), Applied::Ok);
+        assert_eq!(b.apply_diff(diff(6, 12, None, 99.5, 103.0)), Applied::Ok);
+        assert!(!b.is_synced());
+        // Snapshot at 8: the first diff is stale, the second straddles 9.
+        assert_eq!(
+            b.apply_snapshot(&snap(8)),
+            Applied::Resynced { replayed: 2 }
+        );
+        assert_eq!(b.sync(), Sync::Synced { last_id: 12 });
+        assert_eq!(b.best_bid().unwrap().price, 99.5);
+        assert_eq!(b.apply_diff(diff(13, 14, None, 99.6, 100.5)), Applied::Ok);
+        // 15 is skipped: a gap.
+        assert_eq!(
+            b.apply_diff(diff(16, 20, None, 99.7, 100.4)),
+            Applied::Gap {
+                expected: 15,
+                got: 16,
+                last_id: 20
+            }
+        );
+        assert!(!b.is_synced());
+    }
+
+    #[test]
+    fn futures_chain_on_pu() {
+        let mut b = Book::new(100, 1000);
+        b.apply_snapshot(&snap(100));
+        assert_eq!(
+            b.apply_diff(diff(90, 110, Some(85), 99.0, 101.0)),
+            Applied::Ok
+        );
+        assert_eq!(
+            b.apply_diff(diff(115, 120, Some(110), 99.0, 101.0)),
+            Applied::Ok
+        );
+        assert!(matches!(
+            b.apply_diff(diff(130, 140, Some(125), 99.0, 101.0)),
+            Applied::Gap {
+                expected: 120,
+                got: 125,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn zero_qty_deletes_and_levels_are_bounded() {
+        let mut b = Book::new(10, 3);
+        b.apply_snapshot(&DepthSnapshot {
+            last_id: Some(1),
+            bids: vec![],
+            asks: vec![],
+            exch_ns: None,
+        });
+        let mut d = diff(2, 2, None, 1.0, 200.0);
+        d.bids = (1..=10)
+            .map(|p| Level {
+                price: p as f64,
+                qty: 1.0,
+            })
+            .collect();
+        assert_eq!(b.apply_diff(d), Applied::Ok);
+        assert_eq!(b.depth().0, 3);
+        assert_eq!(b.best_bid().unwrap().price, 10.0);
+        let mut d = diff(3, 3, None, 10.0, 200.0);
+        d.bids[0].qty = 0.0;
+        b.apply_diff(d);
+        assert_eq!(b.best_bid().unwrap().price, 9.0);
+    }
+
+    #[test]
+    fn pending_buffer_is_bounded_and_bad_numbers_ignored() {
+        let mut b = Book::new(2, 10);
+        for i in 0..5 {
+            b.apply_diff(diff(i * 2 + 1, i * 2 + 2, None, 1.0, 2.0));
+        }
+        assert_eq!(b.dropped_pending, 3);
+        assert_eq!(b.apply_diff(diff(9, 3, None, 1.0, 2.0)), Applied::Invalid);
+        b.apply_snapshot(&DepthSnapshot {
+            last_id: None,
+            bids: vec![
+                Level {
+                    price: f64::NAN,
+                    qty: 1.0,
+                },
+                Level {
+                    price: -1.0,
+                    qty: 1.0,
+                },
+            ],
+            asks: vec![],
+            exch_ns: None,
+        });
+        assert_eq!(b.depth(), (0, 0));
+    }
+}

@@ -1,0 +1,290 @@
+//! The rhythm of one stream: a time-decayed histogram of inter-arrival gaps
+//! with an exponential tail fitted above its 95th percentile.
+//!
+//! This is phi accrual (Hayashibara et al.) made robust to bursty streams:
+//! instead of assuming normal or exponential gaps, the body of the
+//! distribution is the stream's own empirical one, and only the tail beyond
+//! it is extrapolated (peaks over threshold, exponential excesses). A
+//! metronome stream (depth every 100 ms) and a bursty trade stream (pauses of
+//! 8 s) both get a threshold from their own history. Memory is fixed: 96
+//! bins and a small ring of the most recent raw gaps. Nothing here reads a
+//! clock; callers pass times in.
+
+use crate::model::{Nanos, SECOND};
+use ringbuf::LocalRb;
+use ringbuf::storage::Heap;
+use ringbuf::traits::RingBuffer;
+use std::fmt;
+
+/// Octaves covered: 2^-14 s (61 us) to 2^10 s (17 min).
+const MIN_EXP: i32 = -14;
+const OCTAVES: usize = 24;
+/// Sub-bins per octave (from the top two mantissa bits).
+const SUB: usize = 4;
+const BINS: usize = OCTAVES * SUB;
+/// How many recent raw gaps are kept for evidence.
+const RECENT: usize = 64;
+/// Rescale decayed weights before they can overflow.
+const RESCALE_AT: f64 = 1e100;
+
+/// Tail fit of the gap distribution (seconds).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct TailFit {
+    /// Tail start: gaps above this are the top `tail_mass` of the history.
+    pub u: f64,
+    /// Probability mass above `u`.
+    pub tail_mass: f64,
+    /// Mean excess above `u` (scale of the exponential tail), floored.
+    pub scale: f64,
+    /// Median gap, for summaries.
+    pub median: f64,
+}
+
+impl TailFit {
+    /// phi = -log10 P(gap >= elapsed) under the fitted distribution, using
+    /// the empirical body below `u` (approximated by the tail start) and the
+    /// exponential tail above it.
+    pub fn phi(&self, elapsed: f64) -> f64 {
+        if elapsed <= self.u {
+            return 0.0;
+        }
+        let p = -self.tail_mass.log10();
+        p + (elapsed - self.u) / (self.scale * std::f64::consts::LN_10)
+    }
+
+    /// The elapsed time at which phi reaches `phi`.
+    pub fn time_for_phi(&self, phi: f64) -> f64 {
+        let p = -self.tail_mass.log10();
+        self.u + (phi - p).max(0.0) * self.scale * std::f64::consts::LN_10
+    }
+}
+
+/// Decayed gap histogram for one stream.
+pub struct GapHistory {
+    bins: [f64; BINS],
+    total: f64,
+    /// Time origin of the current weight scale.
+    t_ref: Nanos,
+    half_life: f64,
+    count: u64,
+    recent: LocalRb<Heap<f32>>,
+}
+
+fn bin_of(gap_s: f64) -> usize {
+    // Exponent and top two mantissa bits of the f64 give a log2 bin with 4
+    // sub-bins per octave without calling log().
+    let bits = gap_s.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let sub = ((bits >> 50) & 0x3) as usize;
+    if exp < MIN_EXP {
+        return 0;
+    }
+    let idx = (exp - MIN_EXP) as usize * SUB + sub;
+    idx.min(BINS - 1)
+}
+
+/// Lower edge of a bin in seconds.
+fn bin_low(i: usize) -> f64 {
+    let oct = (i / SUB) as i32 + MIN_EXP;
+    let sub = (i % SUB) as f64;
+    2f64.powi(oct) * (1.0 + sub / SUB as f64)
+}
+
+/// Geometric middle of a bin in seconds.
+fn bin_mid(i: usize) -> f64 {
+    (bin_low(i) * bin_low(i + 1)).sqrt()
+}
+
+impl GapHistory {
+    /// An empty history whose weights halve every `half_life_s` seconds.
+    pub fn new(half_life_s: f64) -> Self {
+        GapHistory {
+            bins: [0.0; BINS],
+            total: 0.0,
+            t_ref: 0,
+            half_life: half_life_s.max(1.0),
+            count: 0,
+            recent: LocalRb::new(RECENT),
+        }
+    }
+
+    /// Number of gaps recorded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Records one gap (seconds, already capped by the caller) seen at `now`.
+    pub fn push(&mut self, now: Nanos, gap_s: f64) {
+        if !gap_s.is_finite() || gap_s < 0.0 {
+            return;
+        }
+        if self.count == 0 {
+            self.t_ref = now;
+        }
+        let age = (now - self.t_ref) as f64 / SECOND as f64;
+        let mut w = (age / self.half_life).exp2();
+        if !w.is_finite() || w > RESCALE_AT {
+            // Move the origin to now: every stored weight shrinks by w.
+            let scale = 1.0 / w;
+            for b in &mut self.bins {
+                *b *= scale;
+            }
+            self.total *= scale;
+            self.t_ref = now;
+            w = 1.0;
+        }
+        let i = bin_of(gap_s);
+        if let Some(b) = self.bins.get_mut(i) {
+            *b += w;
+        }
+        self.total += w;
+        self.count += 1;
+        self.recent.push_overwrite(gap_s as f32);
+    }
+
+    /// The largest of the most recent raw gaps (seconds).
+    pub fn recent_max(&mut self) -> f64 {
+        RingBuffer::iter(&mut self.recent).fold(0f32, |a, &b| a.max(b)) as f64
+    }
+
+    /// Fits the tail: the top `q` of the mass (by bins) and its mean excess,
+    /// floored at `min_scale` seconds. `None` before any gap.
+    pub fn fit(&self, q: f64, min_scale: f64) -> Option<TailFit> {
+        if self.total <= 0.0 {
+            return None;
+        }
+        let want = q.clamp(1e-6, 0.5) * self.total;
+        let mut acc = 0.0;
+        let mut start = 0;
+        for i in (0..BINS).rev() {
+            let w = self.bins[i];
+            // A bin that would swallow the body of the distribution (most
+            // gaps of a metronome sit in one bin) is left out when the bins
+            // above it already hold a usable tail.
+            if acc + w > 2.0 * want && acc >= want / 4.0 {
+                start = i + 1;
+                break;
+            }
+            acc += w;
+            if acc >= want {
+                start = i;
+                break;
+            }
+        }
+        let u = bin_low(start);
+        let mut excess = 0.0;
+        for i in start..BINS {
+            excess += self.bins[i] * (bin_mid(i) - u);
+        }
+        let scale = (excess / acc.max(f64::MIN_POSITIVE)).max(min_scale);
+        let tail_mass = (acc / self.total).clamp(f64::MIN_POSITIVE, 1.0);
+        // Median for summaries.
+        let half = self.total / 2.0;
+        let mut acc2 = 0.0;
+        let mut median = bin_mid(0);
+        for i in 0..BINS {
+            acc2 += self.bins[i];
+            if acc2 >= half {
+                median = bin_mid(i);
+                break;
+            }
+        }
+        Some(TailFit {
+            u,
+            tail_mass,
+            scale,
+            median,
+        })
+    }
+}
+
+impl fmt::Debug for GapHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GapHistory")
+            .field("count", &self.count)
+            .field("total", &self.total)
+            .finish()
+    }
+}
+
+/// Converts a ns duration into seconds.
+pub fn secs(ns: Nanos) -> f64 {
+    ns as f64 / SECOND as f64
+}
+
+/// Reads the recent ring without consuming it (used by tests).
+#[cfg(test)]
+fn recent_len(h: &GapHistory) -> usize {
+    ringbuf::traits::Observer::occupied_len(&h.recent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_are_monotonic_and_cover_range() {
+        let mut last = 0;
+        for k in 0..2000 {
+            let g = 1e-5 * 1.01f64.powi(k);
+            let b = bin_of(g);
+            assert!(b >= last, "bin went down at {g}");
+            last = b;
+            if (1e-4..1000.0).contains(&g) {
+                assert!(bin_low(b) <= g * 1.0000001 && g < bin_low(b + 1) * 1.0000001);
+            }
+        }
+    }
+
+    #[test]
+    fn metronome_gets_a_tight_threshold_bursty_a_loose_one() {
+        let mut metro = GapHistory::new(1800.0);
+        let mut bursty = GapHistory::new(1800.0);
+        let mut t = 0;
+        for i in 0..2000 {
+            t += 100 * crate::model::MILLI;
+            metro.push(t, 0.1 + (i % 3) as f64 * 0.001);
+            // Mostly 50 ms, every 20th gap 5 s.
+            bursty.push(t, if i % 20 == 0 { 5.0 } else { 0.05 });
+        }
+        let m = metro.fit(0.05, 0.2).unwrap();
+        let b = bursty.fit(0.05, 0.2).unwrap();
+        let tm = m.time_for_phi(8.0);
+        let tb = b.time_for_phi(8.0);
+        assert!(tm > 0.3 && tm < 5.0, "metronome threshold {tm}");
+        assert!(tb > 10.0, "bursty threshold {tb} {b:?}");
+        assert!(m.phi(tm) > 7.99 && m.phi(tm) < 8.01);
+        assert_eq!(m.phi(0.05), 0.0);
+        assert_eq!(recent_len(&metro), RECENT);
+        assert!((metro.recent_max() - 0.102).abs() < 1e-6);
+    }
+
+    #[test]
+    fn decay_forgets_old_rhythm_and_survives_rescale() {
+        let mut h = GapHistory::new(10.0);
+        let mut t = 0;
+        for _ in 0..1000 {
+            t += SECOND;
+            h.push(t, 5.0);
+        }
+        // Far later: a fast rhythm; old slow gaps must have decayed away.
+        t += 100_000 * SECOND;
+        for _ in 0..1000 {
+            t += 10 * crate::model::MILLI;
+            h.push(t, 0.01);
+        }
+        let f = h.fit(0.05, 0.0).unwrap();
+        assert!(f.u < 0.02, "old gaps still dominate: {f:?}");
+        assert!(h.total.is_finite());
+    }
+
+    #[test]
+    fn garbage_gaps_are_ignored() {
+        let mut h = GapHistory::new(60.0);
+        h.push(0, f64::NAN);
+        h.push(0, -1.0);
+        h.push(0, f64::INFINITY);
+        assert_eq!(h.count(), 0);
+        assert!(h.fit(0.05, 0.1).is_none());
+    }
+}
