@@ -1,3 +1,212 @@
-//! The `feedwatch` command line (placeholder; being written).
+//! The `feedwatch` command line: parses arguments, loads config, wires files
+//! and stdout to the library, and reports errors in words a user can act on.
+//! No detection logic lives here.
 
-fn main() {}
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use feedwatch::alert::Alert;
+use feedwatch::candles::scan::scan_files;
+use feedwatch::config::Config;
+use feedwatch::fixture::import::{ImportFormat, import};
+use feedwatch::model::{Venue, parse_interval};
+use feedwatch::replay::{Speed, replay};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Market-data anomaly detector: flags silent, lagging and broken exchange
+/// feeds and abnormal candles, as JSON-lines alerts.
+#[derive(Parser, Debug)]
+#[command(name = "feedwatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay recorded fixtures through the engine; alerts on stdout as JSON
+    /// lines, a summary on stderr.
+    Replay {
+        /// TOML config (defaults apply to anything it does not set).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `max` (default) or a factor of recorded speed (`1`, `10`, `0.5`).
+        #[arg(long, default_value = "max")]
+        speed: String,
+        /// Fixture files (plain, .gz or .zst), merged by receive time.
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+    },
+    /// Convert foreign recordings into the fixture format.
+    Import {
+        /// Source format: `hftbacktest` or `cryptofeed`.
+        #[arg(long)]
+        from: String,
+        /// Venue the recording came from (e.g. `binance-spot`).
+        #[arg(long)]
+        venue: String,
+        /// Output fixture (`.gz` or `.zst` to compress).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Input files; several hftbacktest files are one connection.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Run the candle checks over historical candle CSV files.
+    ScanCandles {
+        /// Venue the candles are from (any venue id, e.g. `binance-usdm`).
+        #[arg(long)]
+        venue: String,
+        /// Canonical symbol, `BASE/QUOTE` (e.g. `BTC/USDT`).
+        #[arg(long)]
+        symbol: String,
+        /// Candle interval (`1m`, `5m`, `1h`, ...).
+        #[arg(long, default_value = "1m")]
+        interval: String,
+        /// TOML config (only its `[candle]` section is used).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// CSV files, concatenated in time order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (e.g. piped into `head`) is not an error.
+            if e
+                .downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("feedwatch: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Replay {
+            config,
+            speed,
+            fixtures,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            let mut sink = |a: &Alert, flush_now: bool| -> io::Result<()> {
+                w.write_all(a.to_json().as_bytes())?;
+                w.write_all(b"\n")?;
+                if flush_now {
+                    w.flush()?;
+                }
+                Ok(())
+            };
+            let result = replay(cfg, &fixtures, speed, &mut sink);
+            let summary = match result {
+                Ok(s) => s,
+                Err(feedwatch::replay::ReplayError::Sink(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
+            };
+            w.flush()?;
+            eprintln!("{summary}");
+            Ok(())
+        }
+        Command::Import {
+            from,
+            venue,
+            output,
+            inputs,
+        } => {
+            let format: ImportFormat = from.parse()?;
+            let venue = Venue::parse(&venue)?;
+            let stats = import(format, venue, &inputs, &output)
+                .with_context(|| format!("importing into {}", output.display()))?;
+            eprintln!(
+                "feedwatch import: {} lines -> {} records ({} frames, {} sent, {} REST, {} connections) in {}; {} bad lines",
+                stats.lines,
+                stats.records,
+                stats.frames,
+                stats.sent,
+                stats.rest,
+                stats.opens,
+                output.display(),
+                stats.bad_lines
+            );
+            for s in &stats.bad_line_samples {
+                eprintln!("  {s}");
+            }
+            Ok(())
+        }
+        Command::ScanCandles {
+            venue,
+            symbol,
+            interval,
+            config,
+            files,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let venue = Venue::parse_any(&venue)?;
+            let Some(interval_secs) = parse_interval(&interval) else {
+                bail!("invalid interval `{interval}`: use e.g. 1m, 5m, 1h, 1d");
+            };
+            let symbol = canonical_symbol(&symbol)?;
+            let report = scan_files(&cfg.candle, venue, symbol, interval_secs, &files)?;
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            for a in &report.alerts {
+                w.write_all(a.to_json().as_bytes())?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()?;
+            eprintln!(
+                "feedwatch scan-candles: {} candles from {} file(s), {} alerts, {} bad rows",
+                report.candles,
+                files.len(),
+                report.alerts.len(),
+                report.bad_rows.len()
+            );
+            for r in report.bad_rows.iter().take(10) {
+                eprintln!("  {r}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a `BASE/QUOTE` symbol given on the command line.
+fn canonical_symbol(s: &str) -> Result<Arc<str>> {
+    let ok = s.split_once('/').is_some_and(|(b, q)| {
+        !b.is_empty()
+            && !q.is_empty()
+            && !q.contains('/')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '/')
+    });
+    if !ok {
+        bail!("invalid symbol `{s}`: use canonical BASE/QUOTE, e.g. BTC/USDT");
+    }
+    Ok(Arc::from(s.to_ascii_uppercase()))
+}

@@ -1,0 +1,125 @@
+//! Shared helpers for the end-to-end tests: load real recordings from
+//! `fixtures/`, run them through the engine, and look at the alerts.
+#![allow(dead_code)]
+
+use feedwatch::alert::{Alert, Severity};
+use feedwatch::config::Config;
+use feedwatch::engine::Engine;
+use feedwatch::fixture::import::{ImportFormat, import};
+use feedwatch::fixture::reader::FixtureReader;
+use feedwatch::fixture::writer::FixtureWriter;
+use feedwatch::inject::Records;
+use feedwatch::model::{Nanos, Venue};
+use std::path::{Path, PathBuf};
+
+/// The repository's fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fresh temporary folder under target/ (kept per test name).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The hftbacktest recordings of one market, as (venue, files of one
+/// connection) per symbol. Both days together where there are two.
+pub fn market(name: &str) -> Vec<(Venue, Vec<PathBuf>)> {
+    let dir = fixtures().join("binance-hftbacktest").join(name);
+    let venue = match name {
+        "spot" => Venue::BinanceSpot,
+        "usdm" => Venue::BinanceUsdm,
+        "cm" => Venue::BinanceCoinm,
+        other => panic!("no market {other}"),
+    };
+    let mut by_symbol: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if let Some((sym, _)) = name.rsplit_once('_') {
+            by_symbol.entry(sym.to_string()).or_default().push(p);
+        }
+    }
+    by_symbol
+        .into_values()
+        .map(|mut files| {
+            files.sort();
+            (venue, files)
+        })
+        .collect()
+}
+
+/// Imports one connection's hftbacktest files into a fixture in `dir`.
+pub fn import_connection(dir: &Path, venue: Venue, files: &[PathBuf]) -> PathBuf {
+    let stem = files[0].file_stem().unwrap().to_string_lossy().to_string();
+    let out = dir.join(format!("{}-{stem}.fixture.zst", venue.id()));
+    import(ImportFormat::Hftbacktest, venue, files, &out).unwrap();
+    out
+}
+
+/// Reads a fixture into owned records (for fault injection).
+pub fn read_records(path: &Path) -> Records {
+    let mut r = FixtureReader::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record() {
+        out.push(rec.unwrap().into_owned());
+    }
+    out
+}
+
+/// Imports one connection and reads it back as records.
+pub fn load(venue: Venue, files: &[PathBuf], tmp: &str) -> Records {
+    let dir = temp_dir(tmp);
+    let path = import_connection(&dir, venue, files);
+    read_records(&path)
+}
+
+/// The spot BTC/USDT recording (both days), as records.
+pub fn spot_btc(tmp: &str) -> Records {
+    let (venue, files) = market("spot").into_iter().find(|(_, f)| {
+        f[0].file_name().unwrap().to_string_lossy().starts_with("btcusdt")
+    }).unwrap();
+    load(venue, &files, tmp)
+}
+
+/// Writes records as a fixture.
+pub fn write_records(records: &Records, path: &Path) {
+    let mut w = FixtureWriter::create(path).unwrap();
+    for r in records {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Runs records through a fresh engine with the default config.
+pub fn run(records: &Records) -> Vec<Alert> {
+    run_with(Config::default(), records)
+}
+
+/// Runs records through a fresh engine.
+pub fn run_with(cfg: Config, records: &Records) -> Vec<Alert> {
+    let mut e = Engine::new(cfg);
+    let mut out = Vec::new();
+    for r in records {
+        e.on_record(r, &mut out);
+    }
+    out
+}
+
+/// Alerts of warning or critical severity.
+pub fn pages(alerts: &[Alert]) -> Vec<&Alert> {
+    alerts.iter().filter(|a| a.severity >= Severity::Warning).collect()
+}
+
+/// Pretty list of alerts for assertion messages.
+pub fn show(alerts: &[&Alert]) -> String {
+    alerts.iter().map(|a| a.to_json()).collect::<Vec<_>>().join("\n")
+}
+
+/// Receive time of the first frame record.
+pub fn first_ns(records: &Records) -> Nanos {
+    records.iter().map(|r| r.recv_ns).min().unwrap()
+}
