@@ -468,7 +468,7 @@ fn calibrate_on_real_files() {
             Venue::parse_any("calibration").unwrap(),
             "BTC/USD".into(),
             stream,
-            &[p.clone()],
+            std::slice::from_ref(&p),
         )
         .unwrap();
         let count = |k: Kind| {

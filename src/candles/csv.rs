@@ -22,6 +22,12 @@ pub const MAX_BAD_ROW_MESSAGES: usize = 1_000;
 /// (about 9.5 years of one-minute candles).
 pub const MAX_CANDLES: usize = 5_000_000;
 
+/// Earliest accepted candle time (1970-01-01).
+const MIN_TIME: Nanos = 0;
+/// Latest accepted candle time (2200-01-01), far enough from the end of
+/// `Nanos` that close times cannot overflow.
+const MAX_TIME: Nanos = 7_258_118_400 * SECOND;
+
 /// Needed columns must be among the first this many of a row.
 const MAX_COLUMNS: usize = 64;
 
@@ -333,6 +339,9 @@ fn parse_row(text: &str, lay: &Layout, interval_secs: u32) -> Result<Candle, Str
     };
     let t = get(lay.time);
     let open_ns = parse_time(t).ok_or_else(|| format!("bad time `{}`", clip(t)))?;
+    if !(MIN_TIME..=MAX_TIME).contains(&open_ns) {
+        return Err(format!("time `{}` outside 1970..2200", clip(t)));
+    }
     let quote_volume = match lay.quote {
         Some(i) if !get(i).is_empty() => Some(number(i, "quote_volume")?),
         _ => None,
@@ -398,10 +407,8 @@ fn parse_iso(s: &str) -> Option<Nanos> {
     let bytes = s.as_bytes();
     let dst = owned.get_mut(..bytes.len())?;
     dst.copy_from_slice(bytes);
-    if dst.get(10) == Some(&b' ') {
-        if let Some(b) = dst.get_mut(10) {
-            *b = b'T';
-        }
+    if let Some(b) = dst.get_mut(10).filter(|b| **b == b' ') {
+        *b = b'T';
     }
     let s = std::str::from_utf8(dst).ok()?;
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {

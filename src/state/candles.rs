@@ -109,10 +109,12 @@ impl TradeCandleBuilder {
     /// its end + `grace` (its interval is over and late trades had `grace`
     /// to arrive).
     pub fn close_due(&mut self, ts: Nanos, grace: Nanos) -> Option<Candle> {
-        let due = self
-            .current
-            .as_ref()
-            .is_some_and(|c| ts >= c.close_ns().saturating_add(grace));
+        let due = self.current.as_ref().is_some_and(|c| {
+            ts >= c
+                .open_ns
+                .saturating_add(self.interval_ns)
+                .saturating_add(grace)
+        });
         if due { self.take_current() } else { None }
     }
 
