@@ -20,8 +20,25 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 /// files in the project's candle data (Binance USD-M BTCUSDT around
 /// 2021-05-19 and 2025-10-10 crashes and the calm 2025-04-15 window, a month
 /// of BTC-PERP 2021-12-31..2022-02-01 with 45,031 candles, and candles built
-/// from Gemini and Coinbase trades on 2025-10-10); see the calibration test
-/// `calibrate_on_real_files` in `tests/scan_candles.rs` for the counts.
+/// from Gemini and Coinbase trades on 2025-10-10); the test
+/// `calibrate_on_real_files` in `tests/scan_candles.rs` re-runs this.
+///
+/// abnormal_candle opens at these defaults (wick_k 6 / 8 / 10 in brackets):
+///
+/// | file | candles | opens |
+/// |---|---|---|
+/// | BTC-PERP month 2021-12-31..2022-02-01 | 45,031 | 10, 0.32 a day (19 / 10 / 4) |
+/// | Binance BTCUSDT 2025-04-15 calm window | 140 | 0 (0 / 0 / 0) |
+/// | Binance BTCUSDT 2025-10-10 crash | 262 | 1: 20:56, 1.34% lower wick (2 / 1 / 1) |
+/// | Binance BTCUSDT 2021-05-19 crash | 134 | 0 (0 / 0 / 0) |
+/// | Coinbase AVAX-USD / LINK-USD from trades | 1,433 / 1,440 | 2 / 4, all crash wicks (2-5) |
+/// | Gemini BTCUSD / ETHUSD from trades | 1,351 / 1,322 | 1 / 1 (1-3) |
+///
+/// Every one of these is a wick; the largest return surprise in any file is
+/// 5.2 (-log10 p, BTC-PERP month) against the threshold of 7, so the return
+/// test fires on jumps, not on fast markets. No real file breaks a hard
+/// rule. The range floor (1, 2 or 5 bp) moves the month count only between
+/// 12 and 9.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CandleConfig {
@@ -99,7 +116,12 @@ impl CandleConfig {
         };
         pos("half_life_secs", self.half_life_secs)?;
         pos("min_half_life_candles", self.min_half_life_candles)?;
-        pos("return_threshold", self.return_threshold)?;
+        if !(MIN_THRESHOLD..=MAX_THRESHOLD).contains(&self.return_threshold) {
+            return Err(format!(
+                "candle.return_threshold must be in {MIN_THRESHOLD}..={MAX_THRESHOLD}, got {}",
+                self.return_threshold
+            ));
+        }
         pos("winsor_z", self.winsor_z)?;
         pos("wick_k", self.wick_k)?;
         if !(self.t_nu.is_finite() && self.t_nu > 2.0) {
@@ -134,6 +156,10 @@ const RING: usize = 32;
 const RECENT: usize = 16;
 /// Cap on the reported -log10 p (the cdf underflows far out in the tail).
 const MAX_SCORE: f64 = 300.0;
+/// Accepted range of `return_threshold` (-log10 p).
+const MIN_THRESHOLD: f64 = 0.1;
+/// See [`MIN_THRESHOLD`]; 100 is far beyond any useful page.
+const MAX_THRESHOLD: f64 = 100.0;
 
 /// The numbers of one closed candle, kept to recognise a later change.
 #[derive(Copy, Clone, Debug)]
@@ -373,19 +399,14 @@ impl CandleChecker {
         };
         let t = StudentsT::new(0.0, 1.0, nu).ok();
         let t_scale = (nu / (nu - 2.0)).sqrt();
-        let p = 10f64.powf(-cfg.return_threshold);
-        let z_crit = match &t {
-            Some(t) if p.is_finite() && p > 0.0 && p < 1.0 => {
-                // Lower tail for precision: 1 - p/2 would lose digits.
-                let q = -t.inverse_cdf(p / 2.0);
-                if q.is_finite() && q > 0.0 {
-                    q / t_scale
-                } else {
-                    f64::INFINITY
-                }
-            }
-            _ => f64::INFINITY,
+        let return_threshold = if cfg.return_threshold.is_finite() {
+            cfg.return_threshold.clamp(MIN_THRESHOLD, MAX_THRESHOLD)
+        } else {
+            7.0
         };
+        let z_crit = t
+            .as_ref()
+            .map_or(f64::INFINITY, |t| critical_z(t, t_scale, return_threshold));
         let window = cfg.range_window.clamp(3, RING);
         CandleChecker {
             venue,
@@ -402,7 +423,7 @@ impl CandleChecker {
             range_floor: cfg.range_floor_bp * 1e-4,
             sigma_floor: cfg.sigma_floor_bp * 1e-4 * (interval / 60.0).sqrt(),
             vwap_tol: cfg.vwap_tolerance,
-            return_threshold: cfg.return_threshold,
+            return_threshold,
             z_crit,
             t_scale,
             t,
@@ -916,18 +937,10 @@ impl CandleChecker {
 
     /// -log10 of the two-sided p-value of a unit-variance Student-t `z`.
     fn surprise(&self, z: f64) -> f64 {
-        let Some(t) = &self.t else { return f64::NAN };
-        if !z.is_finite() {
-            return if z.is_nan() { f64::NAN } else { MAX_SCORE };
+        match &self.t {
+            Some(t) => surprise(t, self.t_scale, z),
+            None => f64::NAN,
         }
-        let p = 2.0 * t.cdf(-(z.abs() * self.t_scale));
-        if p.is_nan() {
-            return f64::NAN;
-        }
-        if p <= 0.0 {
-            return MAX_SCORE;
-        }
-        (-p.log10()).clamp(0.0, MAX_SCORE)
     }
 
     /// The candle's open time for a summary: minute precision when the
@@ -944,6 +957,46 @@ impl CandleChecker {
             None => full,
         }
     }
+}
+
+/// -log10 of the two-sided p-value of unit-variance Student-t `z`. Only the
+/// cdf is used, and only with a finite argument (statrs panics on NaN and
+/// its inverse cdf is inaccurate far in the tail).
+fn surprise(t: &StudentsT, t_scale: f64, z: f64) -> f64 {
+    if z.is_nan() {
+        return f64::NAN;
+    }
+    let x = z.abs() * t_scale;
+    if !x.is_finite() {
+        return MAX_SCORE;
+    }
+    let p = 2.0 * t.cdf(-x);
+    if p.is_nan() {
+        return f64::NAN;
+    }
+    if p <= 0.0 {
+        return MAX_SCORE;
+    }
+    (-p.log10()).clamp(0.0, MAX_SCORE)
+}
+
+/// The |z| at which [`surprise`] reaches `threshold`, by bisection on the
+/// cdf in log space (64 cdf calls, once per checker, so the per-candle
+/// test is one comparison).
+fn critical_z(t: &StudentsT, t_scale: f64, threshold: f64) -> f64 {
+    let (mut lo, mut hi) = (1e-3f64.ln(), 1e150f64.ln());
+    if surprise(t, t_scale, hi.exp()) < threshold {
+        return f64::INFINITY;
+    }
+    for _ in 0..64 {
+        let mid = 0.5 * (lo + hi);
+        if surprise(t, t_scale, mid.exp()) >= threshold {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi.exp()
 }
 
 /// Adds the candle's OHLCV to evidence.
@@ -1359,6 +1412,41 @@ mod tests {
         assert!(ck.surprise(ck.z_crit * 0.9) < 7.0);
         assert!(ck.surprise(f64::NAN).is_nan());
         assert_eq!(ck.surprise(f64::INFINITY), MAX_SCORE);
+    }
+
+    #[test]
+    fn critical_z_is_exact_for_any_valid_config() {
+        for nu in [2.01, 3.0, 4.0, 30.0, 1e6] {
+            for thr in [0.1, 1.0, 7.0, 20.0, 50.0, 100.0] {
+                let cfg = CandleConfig {
+                    t_nu: nu,
+                    return_threshold: thr,
+                    ..CandleConfig::default()
+                };
+                let ck =
+                    CandleChecker::new(&cfg, Venue::Okx, "BTC/USDT".into(), StreamKind::Kline(60));
+                assert!(ck.z_crit.is_finite(), "nu {nu} thr {thr}");
+                let s = ck.surprise(ck.z_crit);
+                assert!(
+                    (s - thr).abs() < 1e-6 * thr.max(1.0),
+                    "nu {nu} thr {thr}: {s}"
+                );
+                assert!(ck.surprise(ck.z_crit * 0.999) < thr);
+            }
+        }
+        // Out-of-range values that skipped validation must not panic.
+        let wild = CandleConfig {
+            t_nu: f64::NAN,
+            return_threshold: 1e9,
+            winsor_z: -1.0,
+            range_window: 0,
+            ..CandleConfig::default()
+        };
+        let mut ck = CandleChecker::new(&wild, Venue::Okx, "BTC/USDT".into(), StreamKind::Kline(0));
+        let mut inc = Incidents::new();
+        for i in 0..10 {
+            run(&mut ck, &mut inc, &calm(i));
+        }
     }
 
     #[test]
