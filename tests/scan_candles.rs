@@ -190,6 +190,30 @@ fn file_without_header_gives_same_result_as_with_it() {
 }
 
 #[test]
+fn microsecond_times_without_header_read_like_milliseconds() {
+    // Injected: Binance's 2025-on public files give open_time (and
+    // close_time) in microseconds and often have no header.
+    let rows = lines(CALM);
+    let mut w = rows.clone();
+    let close: f64 = field(&w[41], 4).parse().unwrap();
+    w[41] = set_field(&w[41], 2, &format!("{:.1}", close * 1.03));
+    let us: Vec<String> = w[1..]
+        .iter()
+        .map(|r| {
+            let r = set_field(r, 0, &format!("{}000", field(r, 0)));
+            set_field(&r, 6, &format!("{}999", field(&r, 6)))
+        })
+        .collect();
+    let a = scan(&[write_injected("wick_ms_with_header", &w)]);
+    let b = scan(&[write_injected("wick_us_without_header", &us)]);
+    assert_eq!(a.candles, rows.len() - 1);
+    assert_eq!(a.candles, b.candles);
+    assert_eq!(a.first_open, b.first_open);
+    assert_eq!(a.alerts.len(), 2);
+    assert_eq!(a.alerts, b.alerts);
+}
+
+#[test]
 fn injected_duplicate_row_is_candle_gap() {
     let mut rows = lines(CALM);
     let dup = rows[40].clone();

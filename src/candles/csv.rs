@@ -3,7 +3,9 @@
 //! header names a time column plus `open,high,low,close,volume`.
 //!
 //! A bad row is reported as `FILE:LINE: reason` and skipped; it never stops
-//! the read. Only an unreadable file, an oversized file or a header without
+//! the read. Numbers that parse but are not sane (`NaN`, `inf`, negative
+//! prices) are kept: they are the data, and the candle checks report them
+//! as `candle_invalid` with the candle's time. Only an unreadable file, an oversized file or a header without
 //! the needed columns is an error. Memory is bounded: lines, files and the
 //! number of bad-row messages kept all have limits.
 
@@ -18,9 +20,10 @@ pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// At most this many bad-row messages are kept; the rest are only counted.
 pub const MAX_BAD_ROW_MESSAGES: usize = 1_000;
-/// At most this many candles are held across all files of one scan
-/// (about 9.5 years of one-minute candles).
-pub const MAX_CANDLES: usize = 5_000_000;
+/// At most this many candles are held across all files of one scan (about
+/// 3.8 years of one-minute candles, some 300 MB); scan longer histories in
+/// pieces.
+pub const MAX_CANDLES: usize = 2_000_000;
 
 /// Earliest accepted candle time (1970-01-01).
 const MIN_TIME: Nanos = 0;

@@ -495,7 +495,7 @@ impl CandleChecker {
                 now,
                 Kind::CandleGap,
                 c,
-                "candles are continuous again: history is complete",
+                "is in sequence again: candle history is complete from here",
                 inc,
                 out,
             ),
@@ -645,14 +645,17 @@ impl CandleChecker {
                     .with("missing_intervals", *count)
                     .with("missing_from", format_rfc3339_ms(*from))
                     .with("missing_to", format_rfc3339_ms(*to));
-                let range = if count == &1 {
-                    format!("the {} candle", self.when(*from))
+                let what = if *count == 1 {
+                    format!("candle missing: {} never arrived", self.when(*from))
                 } else {
-                    format!("{} to {}", self.when(*from), self.when(*to))
+                    format!(
+                        "candles missing: {count} intervals {} to {} never arrived",
+                        self.when(*from),
+                        self.when(*to)
+                    )
                 };
                 format!(
-                    "{head} candles missing: {count} interval{} from {range} never arrived (next candle {}): history has a hole, backfill before using it.",
-                    if *count == 1 { "" } else { "s" },
+                    "{head} {what} (next candle {}): history has a hole, backfill before using it.",
                     self.when(c.open_ns)
                 )
             }
@@ -1246,7 +1249,7 @@ mod tests {
         assert_eq!(first.evidence.get("missing_intervals").unwrap(), 2);
         assert_eq!(
             first.summary,
-            "binance-usdm BTC/USDT 1m candles missing: 2 intervals from 2025-04-15T07:47Z to 2025-04-15T07:48Z never arrived (next candle 2025-04-15T07:49Z): history has a hole, backfill before using it."
+            "binance-usdm BTC/USDT 1m candles missing: 2 intervals 2025-04-15T07:47Z to 2025-04-15T07:48Z never arrived (next candle 2025-04-15T07:49Z): history has a hole, backfill before using it."
         );
         // Further faults in the same episode are updates of one incident.
         assert!(out[1..].iter().all(|a| a.state == State::Update));
