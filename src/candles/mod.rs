@@ -1,2 +1,11 @@
-//! Candle history files: reading CSV candles and scanning them with the
-//! candle checks (placeholder; being written).
+//! Candle history files: reading CSV candles and scanning them with the same
+//! candle checks the live engine runs (`feedwatch scan-candles`).
+//!
+//! Nothing here touches the network or the live engine; a scan is a pure
+//! function of the files and the configuration.
+
+pub mod csv;
+pub mod scan;
+
+pub use csv::ScanError;
+pub use scan::{ScanReport, scan_files, scan_files_stream};
