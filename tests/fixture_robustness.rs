@@ -203,3 +203,10 @@ fn merger_names_the_file_of_each_error() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn readers_can_move_to_another_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<FixtureReader>();
+    is_send::<Merger>();
+}
