@@ -23,7 +23,7 @@ use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Level, MILLI, Nanos, Payload, Quote, StreamKind,
     Symbol, Trade, Venue, parse_interval,
 };
-use wire::{Body, Frame, Side, State};
+use wire::{Body, Data, Frame, Side, State};
 
 /// Parser for Binance combined-stream and raw-stream frames of one venue
 /// (spot, USD-M or COIN-M; the wire formats differ only in optional fields).
@@ -68,10 +68,10 @@ impl BinanceAdapter {
         }
     }
 
-    /// Runs the wire parser, naming the field at fault on error.
-    fn parse_wire<'a>(&mut self, text: &'a str) -> Result<Frame<'a>, ParseError> {
-        match wire::parse(text, &mut self.state) {
-            Ok(f) => Ok(f),
+    /// Runs the wire parser into `fr`, naming the field at fault on error.
+    fn parse_wire<'a>(&mut self, text: &'a str, fr: &mut Frame<'a>) -> Result<(), ParseError> {
+        match wire::parse(text, &mut self.state, fr) {
+            Ok(()) => Ok(()),
             Err(e) => {
                 let detail = if self.state.field.is_empty() {
                     e.to_string()
@@ -98,28 +98,31 @@ impl BinanceAdapter {
         ))
     }
 
-    fn interpret(&mut self, fr: Frame<'_>, out: &mut Vec<Event>) -> Result<Control, ParseError> {
+    fn interpret(&mut self, fr: &Frame<'_>, out: &mut Vec<Event>) -> Result<Control, ParseError> {
         let Frame {
             stream,
             data,
-            body: top,
+            top_level_payload,
+            body,
             result,
             id,
             code,
             msg,
         } = fr;
+        let (data, top_level_payload, result, id, code) =
+            (*data, *top_level_payload, *result, *id, *code);
         if let Some(stream) = stream {
-            if top.seen {
+            if top_level_payload {
                 return Err(self.malformed(format!(
                     "stream `{stream}` envelope also has payload fields at the top level"
                 )));
             }
-            let body = match data {
-                Some(Some(b)) => b,
-                Some(None) => return Err(self.unknown(format!("stream `{stream}`"))),
-                None => return Err(self.malformed("missing field `data`")),
-            };
-            let (raw_sym, ty) = match classify_stream(&stream) {
+            match data {
+                Data::Object => {}
+                Data::Array => return Err(self.unknown(format!("stream `{stream}`"))),
+                Data::Absent => return Err(self.malformed("missing field `data`")),
+            }
+            let (raw_sym, ty) = match classify_stream(stream) {
                 Some(x) => x,
                 None => return Err(self.unknown(format!("stream `{stream}`"))),
             };
@@ -130,12 +133,13 @@ impl BinanceAdapter {
             }
             return self.emit(ty, Some(raw_sym), body, out);
         }
-        if data.is_some() {
+        if data != Data::Absent {
             return Err(self.malformed("missing field `stream` beside `data`"));
         }
         if code.is_some() || msg.is_some() {
             return Err(self.error_reply(code, msg.as_deref()));
         }
+        let top = body;
         let ty = match top.event.as_deref() {
             Some("depthUpdate") => StreamType::DiffDepth,
             Some("trade") => StreamType::Trade,
@@ -165,7 +169,7 @@ impl BinanceAdapter {
         &mut self,
         ty: StreamType,
         stream_sym: Option<&str>,
-        b: Body<'_>,
+        b: &Body<'_>,
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
         let symbol = match (b.symbol.as_deref(), stream_sym) {
@@ -247,12 +251,12 @@ impl BinanceAdapter {
                         exch_ns: Some(self.time("E", b.event_ms)?),
                     }
                 } else {
-                    self.book_snapshot(&b)?
+                    self.book_snapshot(b)?
                 };
                 (StreamKind::PartialDepth, Payload::Snapshot(snap))
             }
             StreamType::Kline => {
-                let candle = self.candle(&b)?;
+                let candle = self.candle(b)?;
                 (
                     StreamKind::Kline(candle.interval_secs),
                     Payload::Candle(candle),
@@ -421,8 +425,9 @@ impl Adapter for BinanceAdapter {
     }
 
     fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError> {
-        let fr = self.parse_wire(frame)?;
-        self.interpret(fr, out)
+        let mut fr = Frame::default();
+        self.parse_wire(frame, &mut fr)?;
+        self.interpret(&fr, out)
     }
 
     fn parse_rest(
@@ -431,11 +436,12 @@ impl Adapter for BinanceAdapter {
         body: &str,
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
-        let fr = self.parse_wire(body)?;
+        let mut fr = Frame::default();
+        self.parse_wire(body, &mut fr)?;
         if fr.code.is_some() || fr.msg.is_some() {
             return Err(self.error_reply(fr.code, fr.msg.as_deref()));
         }
-        if fr.stream.is_some() || fr.data.is_some() {
+        if fr.stream.is_some() || fr.data != Data::Absent {
             return Err(self.malformed("REST body is a stream envelope, not a depth snapshot"));
         }
         let raw: Cow<'_, str> = match (query_symbol(request), fr.body.symbol_long.as_ref()) {

@@ -49,9 +49,6 @@ pub(super) enum Side {
 /// is skipped without being materialised.
 #[derive(Debug, Default)]
 pub(super) struct Body<'a> {
-    /// Whether any payload key was seen (used to reject a frame that mixes
-    /// an envelope with top-level payload fields).
-    pub seen: bool,
     /// `e`: event type.
     pub event: Option<Cow<'a, str>>,
     /// `E`: event time, ms.
@@ -89,7 +86,7 @@ pub(super) struct Body<'a> {
     /// `t`: trade id.
     pub trade_id: Option<u64>,
     /// `k`: kline.
-    pub kline: Option<Kline<'a>>,
+    pub kline: Option<Box<Kline<'a>>>,
 }
 
 /// The `k` object of a kline event.
@@ -121,18 +118,31 @@ pub(super) struct Kline<'a> {
     pub closed: Option<bool>,
 }
 
-/// What the combined-stream `data` key held: an object payload, or `None`
-/// for an array payload (all-market streams such as `!ticker@arr`).
-pub(super) type Data<'a> = Option<Body<'a>>;
+/// What the combined-stream `data` key held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Data {
+    /// No `data` key.
+    #[default]
+    Absent,
+    /// An object payload, read into [`Frame::body`].
+    Object,
+    /// An array payload (all-market streams such as `!ticker@arr`).
+    Array,
+}
 
-/// One parsed frame or REST body.
+/// One parsed frame or REST body. Kept small (the kline is boxed, the
+/// payload is read into one [`Body`] whether enveloped or not) because it is
+/// returned by value on every frame.
 #[derive(Debug, Default)]
 pub(super) struct Frame<'a> {
     /// `stream` of a combined-stream envelope.
     pub stream: Option<Cow<'a, str>>,
-    /// `data` of a combined-stream envelope.
-    pub data: Option<Data<'a>>,
-    /// Payload keys at the top level (raw streams, REST bodies).
+    /// What `data` held.
+    pub data: Data,
+    /// Whether payload keys appeared at the top level (raw streams, REST
+    /// bodies) rather than inside `data`.
+    pub top_level_payload: bool,
+    /// The payload: the `data` object of an envelope, or the top-level keys.
     pub body: Body<'a>,
     /// `result` key present (control reply).
     pub result: bool,
@@ -144,15 +154,20 @@ pub(super) struct Frame<'a> {
     pub msg: Option<Cow<'a, str>>,
 }
 
-/// Parses `text` as one JSON object into a [`Frame`], filling `st`'s level
-/// buffers. Trailing non-whitespace is an error.
-pub(super) fn parse<'a>(text: &'a str, st: &mut State) -> Result<Frame<'a>, serde_json::Error> {
+/// Parses `text` as one JSON object into `fr` (which should start as
+/// `Frame::default()`), filling `st`'s level buffers. Trailing
+/// non-whitespace is an error. The frame is filled in place rather than
+/// returned because moving it cost a measurable share of a bookTicker parse.
+pub(super) fn parse<'a>(
+    text: &'a str,
+    st: &mut State,
+    fr: &mut Frame<'a>,
+) -> Result<(), serde_json::Error> {
     st.field = "";
     let mut de = serde_json::Deserializer::from_str(text);
-    let frame = de.deserialize_any(FrameVisitor { st })?;
+    de.deserialize_any(FrameVisitor { st, fr })?;
     st.field = "";
-    de.end()?;
-    Ok(frame)
+    de.end()
 }
 
 // ---------------------------------------------------------------------------
@@ -310,6 +325,7 @@ const DECIMAL: &str = "a non-negative decimal string";
 
 /// Parses a Binance decimal string (`"61837.63000000"`). NaN, infinities and
 /// negative values are rejected: no price or quantity can be any of them.
+#[inline]
 fn decimal<E: de::Error>(v: &str) -> Result<f64, E> {
     match v.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
@@ -478,44 +494,44 @@ fn body_field<'de, A: MapAccess<'de>>(
         }
         Key::K => {
             st.field = "k";
-            body.kline = Some(map.next_value_seed(KlineSeed(st))?);
+            body.kline = Some(Box::new(map.next_value_seed(KlineSeed(st))?));
         }
         Key::Stream | Key::Data | Key::Result | Key::Id | Key::Code | Key::Msg | Key::Other => {
             return Ok(false);
         }
     }
-    body.seen = true;
     Ok(true)
 }
 
-/// The `data` object (or array) of an envelope.
-struct DataSeed<'s>(&'s mut State);
+/// The `data` object (or array) of an envelope, read into `body`.
+struct DataSeed<'s, 'b, 'de> {
+    st: &'s mut State,
+    body: &'b mut Body<'de>,
+}
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
-    type Value = Data<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Data<'de>, D::Error> {
+impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, 'de> {
+    type Value = Data;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Data, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DataSeed<'_> {
-    type Value = Data<'de>;
+impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
+    type Value = Data;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a payload object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Data<'de>, A::Error> {
-        let st = self.0;
-        let mut body = Body::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
         while let Some(key) = map.next_key::<Key>()? {
-            if !body_field(key, &mut body, &mut map, st)? {
+            if !body_field(key, self.body, &mut map, self.st)? {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Some(body))
+        Ok(Data::Object)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok(Data::Array)
     }
 }
 
@@ -568,18 +584,18 @@ impl<'de> Visitor<'de> for KlineSeed<'_> {
 }
 
 /// The top-level object.
-struct FrameVisitor<'s> {
+struct FrameVisitor<'s, 'f, 'de> {
     st: &'s mut State,
+    fr: &'f mut Frame<'de>,
 }
 
-impl<'de> Visitor<'de> for FrameVisitor<'_> {
-    type Value = Frame<'de>;
+impl<'de> Visitor<'de> for FrameVisitor<'_, '_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame<'de>, A::Error> {
-        let st = self.st;
-        let mut fr = Frame::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let FrameVisitor { st, fr } = self;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Stream => {
@@ -588,7 +604,10 @@ impl<'de> Visitor<'de> for FrameVisitor<'_> {
                 }
                 Key::Data => {
                     st.field = "data";
-                    fr.data = Some(map.next_value_seed(DataSeed(st))?);
+                    fr.data = map.next_value_seed(DataSeed {
+                        st,
+                        body: &mut fr.body,
+                    })?;
                 }
                 Key::Result => {
                     st.field = "result";
@@ -609,20 +628,28 @@ impl<'de> Visitor<'de> for FrameVisitor<'_> {
                     fr.msg = Some(map.next_value::<Str>()?.0);
                 }
                 _ => {
-                    if !body_field(key, &mut fr.body, &mut map, st)? {
+                    if body_field(key, &mut fr.body, &mut map, st)? {
+                        fr.top_level_payload = true;
+                    } else {
                         st.field = "";
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
             }
         }
-        Ok(fr)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse<'a>(text: &'a str, st: &mut State) -> Result<Frame<'a>, serde_json::Error> {
+        let mut fr = Frame::default();
+        super::parse(text, st, &mut fr)?;
+        Ok(fr)
+    }
 
     #[test]
     fn side_takes_three_shapes() {
