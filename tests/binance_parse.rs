@@ -13,7 +13,9 @@ use feedwatch::venues::binance::BinanceAdapter;
 use feedwatch::venues::{Adapter, Control};
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// Lines of a gzip fixture.
@@ -204,7 +206,12 @@ fn check_recording(rec: &Recording) {
             _ => None,
         })
         .collect();
-    assert!(diffs.len() > 100, "{}: only {} diffs", rec.path, diffs.len());
+    assert!(
+        diffs.len() > 100,
+        "{}: only {} diffs",
+        rec.path,
+        diffs.len()
+    );
     let futures = rec.venue != Venue::BinanceSpot;
     for w in diffs.windows(2) {
         let (prev, next) = (w[0], w[1]);
@@ -296,7 +303,10 @@ fn check_cryptofeed(rel: &str, venue: Venue, symbols: &[(&str, &str)]) -> Vec<Ev
             .iter()
             .filter(|f| f.starts_with(r#"{"stream":""#) && f.contains(suffix))
             .count();
-        let got = events.iter().filter(|e| kind_name(e.stream) == kind).count();
+        let got = events
+            .iter()
+            .filter(|e| kind_name(e.stream) == kind)
+            .count();
         assert_eq!(got, want, "{rel}: {kind}");
     }
     // Each event's symbol is the canonical form of its stream's symbol.
