@@ -121,8 +121,10 @@ pub fn binance_canonical(raw: &str) -> Result<String, SymbolError> {
 /// names are still resolved but not cached, so memory stays bounded whatever
 /// the input.
 pub struct SymbolCache {
-    map: HashMap<Box<str>, Symbol>,
-    last: Option<(Box<str>, Symbol)>,
+    // Keys are `Arc<str>` so that remembering the last hit is a refcount
+    // bump, not an allocation, on streams that alternate symbols.
+    map: HashMap<Arc<str>, Symbol>,
+    last: Option<(Arc<str>, Symbol)>,
     capacity: usize,
     canonical: fn(&str) -> Result<String, SymbolError>,
 }
@@ -161,14 +163,11 @@ impl SymbolCache {
         {
             return Ok(v.clone());
         }
-        let sym = match self.map.get(raw) {
-            Some(s) => s.clone(),
-            None => self.resolve_miss(raw)?,
-        };
-        if raw.len() <= MAX_RAW_SYMBOL_LEN {
-            self.last = Some((raw.into(), sym.clone()));
+        if let Some((k, v)) = self.map.get_key_value(raw) {
+            self.last = Some((k.clone(), v.clone()));
+            return Ok(v.clone());
         }
-        Ok(sym)
+        self.resolve_miss(raw)
     }
 
     fn resolve_miss(&mut self, raw: &str) -> Result<Symbol, SymbolError> {
@@ -178,13 +177,13 @@ impl SymbolCache {
             None => {
                 let canon: Symbol = Arc::from((self.canonical)(raw)?);
                 if self.map.len() < self.capacity {
-                    self.map.insert(upper.into_boxed_str(), canon.clone());
+                    self.map.insert(Arc::from(upper.as_str()), canon.clone());
                 }
                 canon
             }
         };
         if self.map.len() < self.capacity && !self.map.contains_key(raw) {
-            self.map.insert(raw.into(), sym.clone());
+            self.map.insert(Arc::from(raw), sym.clone());
         }
         Ok(sym)
     }
