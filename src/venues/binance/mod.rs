@@ -11,7 +11,9 @@
 //! The parser is pure and total: it never panics, never does I/O, pushes
 //! events only when the whole frame parsed, and costs no allocation per
 //! frame for the symbol (interned in a bounded cache). All Binance times are
-//! milliseconds and become [`Nanos`] with checked arithmetic.
+//! milliseconds and become [`Nanos`] with checked arithmetic. Level arrays
+//! are read into scratch vectors the adapter keeps, then copied once into an
+//! exactly sized `Vec` per side for the event (the event owns its levels).
 
 mod wire;
 

@@ -602,6 +602,21 @@ fn check_total(text: &str) {
     }
 }
 
+#[test]
+fn every_prefix_of_every_real_frame_is_an_error() {
+    // Injected: each real frame cut at every byte position (all ASCII).
+    for f in REAL {
+        let mut a = BinanceAdapter::new(Venue::BinanceUsdm);
+        let mut out = Vec::new();
+        for p in 0..f.len() {
+            let prefix = f.get(..p).unwrap();
+            assert!(a.parse_frame(prefix, &mut out).is_err(), "{prefix}");
+            assert!(out.is_empty());
+        }
+        assert_eq!(a.parse_frame(f, &mut out), Ok(Control::Data));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
