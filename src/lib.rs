@@ -16,5 +16,6 @@ pub mod engine;
 pub mod fixture;
 pub mod inject;
 pub mod model;
+pub mod replay;
 pub mod state;
 pub mod venues;

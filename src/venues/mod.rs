@@ -7,6 +7,7 @@
 //! beside the parser so that adding a venue touches one place.
 
 pub mod binance;
+pub mod symbols;
 
 use crate::model::{Event, Venue};
 
