@@ -173,10 +173,12 @@ impl Config {
         if self.book.max_pending == 0 || self.book.max_levels == 0 {
             return bad("book.max_pending and book.max_levels must be at least 1".into());
         }
-        self.candle.validate().map_err(|message| ConfigError::Invalid {
-            path: String::new(),
-            message,
-        })?;
+        self.candle
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: String::new(),
+                message,
+            })?;
         Ok(())
     }
 }

@@ -196,6 +196,18 @@ impl Engine {
         self.count_alerts(start, out);
     }
 
+    /// The recording of connection `conn` has ended (end of a fixture): its
+    /// streams fall quiet because there is nothing more to read, which is
+    /// not silence. Call it before time moves past the end.
+    pub fn end_connection(&mut self, conn: &str) {
+        let Some(&ci) = self.conn_index.get(conn) else {
+            return;
+        };
+        for s in self.streams.iter_mut().filter(|s| s.conn == ci) {
+            s.silence.on_end();
+        }
+    }
+
     /// Lets time pass to `now` with no data: runs every tick due at or before it.
     pub fn advance_to(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let start = out.len();
@@ -782,9 +794,10 @@ impl Engine {
         }
         let threshold = s.silence.threshold_s(cfg);
         let typical = s.silence.typical_gap_s();
+        let p95 = s.silence.tail_start_s();
         let recent_max = s.silence.recent_max_gap_s();
-        let rhythm = match typical {
-            Some(t) => format!("normally every {t:.2} s"),
+        let rhythm = match p95 {
+            Some(t) => format!("95% of its gaps are under {t:.2} s"),
             None => "no rhythm learned yet".to_string(),
         };
         let summary = format!(

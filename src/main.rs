@@ -87,8 +87,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed stdout (e.g. piped into `head`) is not an error.
-            if e
-                .downcast_ref::<io::Error>()
+            if e.downcast_ref::<io::Error>()
                 .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
             {
                 return ExitCode::SUCCESS;

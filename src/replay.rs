@@ -116,11 +116,7 @@ impl fmt::Display for Summary {
                 alerts.join(" ")
             }
         )?;
-        write!(
-            f,
-            "  wall time {:.3} s, {:.0} frames/s",
-            secs, rate
-        )
+        write!(f, "  wall time {:.3} s, {:.0} frames/s", secs, rate)
     }
 }
 
@@ -153,17 +149,33 @@ pub fn replay(
     let mut first: Option<Nanos> = None;
     let mut last: Nanos = 0;
     let paced = matches!(speed, Speed::Factor(_));
+    // Connections seen in each input, so that an input's end can be told to
+    // the engine (the end of a recording is not silence).
+    let mut conns: Vec<Vec<String>> = vec![Vec::new(); paths.len()];
     loop {
-        let rec = match merger.next_record() {
-            None => break,
-            Some(Err(e)) => {
-                summary.read_error_count += 1;
-                if summary.read_errors.len() < READ_ERROR_SAMPLES {
-                    summary.read_errors.push(e.to_string());
-                }
-                continue;
+        if let Some(e) = merger.prepare() {
+            summary.read_error_count += 1;
+            if summary.read_errors.len() < READ_ERROR_SAMPLES {
+                summary.read_errors.push(e.to_string());
             }
-            Some(Ok(rec)) => rec,
+            continue;
+        }
+        for i in merger.take_ended() {
+            for c in conns.get(i).into_iter().flatten() {
+                engine.end_connection(c);
+            }
+        }
+        let rec = match merger.pop() {
+            None => break,
+            Some((source, rec)) => {
+                if let Some(list) = conns.get_mut(source)
+                    && list.last().map(String::as_str) != Some(&rec.conn)
+                    && !list.iter().any(|c| *c == rec.conn)
+                {
+                    list.push(rec.conn.to_string());
+                }
+                rec
+            }
         };
         let t = rec.recv_ns;
         let t0 = *first.get_or_insert(t);

@@ -6,11 +6,13 @@ mod common;
 
 use common::*;
 use feedwatch::config::Config;
-use feedwatch::engine::Engine;
-use feedwatch::fixture::reader::Merger;
+use feedwatch::replay::{Speed, replay};
 
 /// Imports the given markets and replays them merged, as the CLI does.
-fn replay_markets(markets: &[&str], tmp: &str) -> (Vec<feedwatch::alert::Alert>, feedwatch::engine::Stats) {
+fn replay_markets(
+    markets: &[&str],
+    tmp: &str,
+) -> (Vec<feedwatch::alert::Alert>, feedwatch::engine::Stats) {
     let dir = temp_dir(tmp);
     let mut paths = Vec::new();
     for m in markets {
@@ -18,13 +20,14 @@ fn replay_markets(markets: &[&str], tmp: &str) -> (Vec<feedwatch::alert::Alert>,
             paths.push(import_connection(&dir, venue, &files));
         }
     }
-    let mut merger = Merger::open(&paths).unwrap();
-    let mut engine = Engine::new(Config::default());
-    let mut out = Vec::new();
-    while let Some(rec) = merger.next_record() {
-        engine.on_record(&rec.unwrap(), &mut out);
-    }
-    (out, engine.stats().clone())
+    let mut alerts = Vec::new();
+    let mut sink = |a: &feedwatch::alert::Alert, _: bool| {
+        alerts.push(a.clone());
+        Ok(())
+    };
+    let summary = replay(Config::default(), &paths, Speed::Max, &mut sink).unwrap();
+    assert_eq!(summary.read_error_count, 0, "{:?}", summary.read_errors);
+    (alerts, summary.engine)
 }
 
 /// `frames` and `snapshots` are the line counts of the source files

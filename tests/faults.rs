@@ -20,7 +20,11 @@ fn find<'a>(alerts: &'a [Alert], kind: Kind, state: State, stream: &str) -> Vec<
 /// Nothing pages before the fault was injected.
 fn quiet_before(alerts: &[Alert], t: Nanos) {
     let early: Vec<&Alert> = pages(alerts).into_iter().filter(|a| a.at < t).collect();
-    assert!(early.is_empty(), "paged before the fault:\n{}", show(&early));
+    assert!(
+        early.is_empty(),
+        "paged before the fault:\n{}",
+        show(&early)
+    );
 }
 
 #[test]
@@ -29,15 +33,28 @@ fn injected_40s_connection_silence_is_flagged_within_5s_and_resolves() {
     let from = first_ns(&recs) + 200 * SECOND;
     let inj = inject::silence(&mut recs, from, 40 * SECOND);
     assert!(inj.touched > 1000, "silenced only {} frames", inj.touched);
-    let last_before = recs.iter().map(|r| r.recv_ns).filter(|&t| t < from).max().unwrap();
-    let first_after = recs.iter().map(|r| r.recv_ns).filter(|&t| t >= from).min().unwrap();
+    let last_before = recs
+        .iter()
+        .map(|r| r.recv_ns)
+        .filter(|&t| t < from)
+        .max()
+        .unwrap();
+    let first_after = recs
+        .iter()
+        .map(|r| r.recv_ns)
+        .filter(|&t| t >= from)
+        .min()
+        .unwrap();
     let alerts = run(&recs);
     quiet_before(&alerts, from);
     for stream in ["bbo", "trade", "depth"] {
         let open = find(&alerts, Kind::FeedSilent, State::Open, stream);
         assert_eq!(open.len(), 1, "{stream}: {}", show(&open));
         let delay = open[0].at - last_before;
-        assert!(delay > 0 && delay <= 5 * SECOND, "{stream} flagged {delay} ns after the last frame");
+        assert!(
+            delay > 0 && delay <= 5 * SECOND,
+            "{stream} flagged {delay} ns after the last frame"
+        );
         assert_eq!(open[0].symbol.as_deref(), Some("BTC/USDT"));
         assert!(open[0].severity >= Severity::Warning);
         let resolved = find(&alerts, Kind::FeedSilent, State::Resolved, stream);
@@ -46,7 +63,10 @@ fn injected_40s_connection_silence_is_flagged_within_5s_and_resolves() {
         assert!(resolved[0].at >= first_after && resolved[0].at < first_after + 5 * SECOND);
         // Critical after 30 s of silence.
         let upd = find(&alerts, Kind::FeedSilent, State::Update, stream);
-        assert!(upd.iter().any(|a| a.severity == Severity::Critical), "{stream} never critical");
+        assert!(
+            upd.iter().any(|a| a.severity == Severity::Critical),
+            "{stream} never critical"
+        );
     }
 }
 
@@ -100,11 +120,18 @@ fn injected_15s_drift_is_lagging_and_resolves_after_catch_up() {
     for stream in ["trade", "depth"] {
         let open = find(&alerts, Kind::FeedLagging, State::Open, stream);
         assert_eq!(open.len(), 1, "{stream}: {}", show(&open));
-        assert!(open[0].at > from + 3 * SECOND && open[0].at < from + 12 * SECOND, "{stream} lag flagged late");
+        assert!(
+            open[0].at > from + 3 * SECOND && open[0].at < from + 12 * SECOND,
+            "{stream} lag flagged late"
+        );
         let resolved = find(&alerts, Kind::FeedLagging, State::Resolved, stream);
         assert_eq!(resolved.len(), 1, "{stream} not resolved");
         assert!(resolved[0].at >= catch_up && resolved[0].at < catch_up + 10 * SECOND);
-        let worst = resolved[0].evidence.get("worst_excess_s").and_then(|v| v.as_f64()).unwrap();
+        let worst = resolved[0]
+            .evidence
+            .get("worst_excess_s")
+            .and_then(|v| v.as_f64())
+            .unwrap();
         assert!(worst > 13.0 && worst < 16.0, "worst excess {worst}");
     }
     // No silence: frames kept flowing, only late.
@@ -120,7 +147,12 @@ fn injected_6pct_bad_print_is_an_abnormal_trade_candle() {
     let printed = inj.first_ns.unwrap();
     let alerts = run(&recs);
     quiet_before(&alerts, printed);
-    let open = find(&alerts, Kind::AbnormalCandle, State::Open, "trade_candles_1m");
+    let open = find(
+        &alerts,
+        Kind::AbnormalCandle,
+        State::Open,
+        "trade_candles_1m",
+    );
     assert_eq!(open.len(), 1, "{}", show(&pages(&alerts)));
     // Raised when that minute's candle closes: within 70 s of the print.
     assert!(open[0].at > printed && open[0].at < printed + 70 * SECOND);

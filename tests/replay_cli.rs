@@ -12,7 +12,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn feedwatch(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "feedwatch {args:?} failed: {}",
@@ -28,7 +31,10 @@ fn p(path: &Path) -> &str {
 /// The spot BTC recording with a 40 s silence and a crossed book injected,
 /// written as a fixture (so the replay has alerts to compare).
 fn injected_fixture(dir: &Path) -> std::path::PathBuf {
-    let mut recs = spot_btc(&format!("{}_src", dir.file_name().unwrap().to_string_lossy()));
+    let mut recs = spot_btc(&format!(
+        "{}_src",
+        dir.file_name().unwrap().to_string_lossy()
+    ));
     let t0 = first_ns(&recs);
     inject::cross_bbo(&mut recs, t0 + 100 * SECOND, 3 * SECOND, "@bookTicker", 1.0);
     inject::silence(&mut recs, t0 + 200 * SECOND, 40 * SECOND);
@@ -44,7 +50,17 @@ fn import_then_replay_via_the_cli() {
     let src = fixtures().join("binance-hftbacktest/spot");
     let a = src.join("btcusdt_20240808.gz");
     let b = src.join("btcusdt_20240809.gz");
-    feedwatch(&["import", "--from", "hftbacktest", "--venue", "binance-spot", "-o", p(&out), p(&a), p(&b)]);
+    feedwatch(&[
+        "import",
+        "--from",
+        "hftbacktest",
+        "--venue",
+        "binance-spot",
+        "-o",
+        p(&out),
+        p(&a),
+        p(&b),
+    ]);
     let r = feedwatch(&["replay", p(&out)]);
     // Clean recording: no alert above info on stdout, a summary on stderr.
     for line in String::from_utf8(r.stdout).unwrap().lines() {
@@ -95,7 +111,10 @@ fn bad_lines_and_frames_are_counted_and_never_stop_a_replay() {
     let plain = dir.join("plain.fixture");
     write_records(&read_records(&f), &plain);
     let text = std::fs::read(&plain).unwrap();
-    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut damaged = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         damaged.extend_from_slice(line);
@@ -105,15 +124,27 @@ fn bad_lines_and_frames_are_counted_and_never_stop_a_replay() {
             // well-formed message of a type no adapter knows.
             damaged.extend_from_slice(b"\xff\xfe not utf8\n");
             damaged.extend_from_slice(b"garbage\n");
-            let t = std::str::from_utf8(line).unwrap().split(' ').next().unwrap();
+            let t = std::str::from_utf8(line)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
             writeln!(damaged, "{t} binance-spot x recv not json at all").unwrap();
             writeln!(damaged, "{t} binance-spot x recv {{\"stream\":\"btcusdt@markPrice\",\"data\":{{\"e\":\"markPriceUpdate\"}}}}").unwrap();
         }
     }
     // A truncated last line: half a frame, no newline.
     let last = lines.last().unwrap();
-    let t = std::str::from_utf8(last).unwrap().split(' ').next().unwrap();
-    write!(damaged, "{t} binance-spot x recv {{\"stream\":\"btcusdt@trade\",\"data\":{{\"e\":\"tra").unwrap();
+    let t = std::str::from_utf8(last)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    write!(
+        damaged,
+        "{t} binance-spot x recv {{\"stream\":\"btcusdt@trade\",\"data\":{{\"e\":\"tra"
+    )
+    .unwrap();
     let bad = dir.join("damaged.fixture");
     std::fs::write(&bad, &damaged).unwrap();
     let r = feedwatch(&["replay", p(&bad)]);
@@ -143,15 +174,64 @@ fn a_truncated_compressed_fixture_is_reported_not_fatal() {
 #[test]
 fn wrong_arguments_get_clear_errors() {
     let bad = |args: &[&str], needle: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_feedwatch")).args(args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     };
     bad(&["replay", "/nonexistent.fixture"], "/nonexistent.fixture");
     bad(&["replay", "--speed", "fast", "x"], "invalid speed");
-    bad(&["import", "--from", "csv", "--venue", "binance-spot", "-o", "/tmp/x", "y"], "csv");
-    bad(&["import", "--from", "hftbacktest", "--venue", "binanse", "-o", "/tmp/x", "y"], "binanse");
-    bad(&["scan-candles", "--venue", "binance-usdm", "--symbol", "BTCUSDT", "x.csv"], "BASE/QUOTE");
-    bad(&["scan-candles", "--venue", "binance-usdm", "--symbol", "BTC/USDT", "--interval", "7x", "x.csv"], "interval");
+    bad(
+        &[
+            "import",
+            "--from",
+            "csv",
+            "--venue",
+            "binance-spot",
+            "-o",
+            "/tmp/x",
+            "y",
+        ],
+        "csv",
+    );
+    bad(
+        &[
+            "import",
+            "--from",
+            "hftbacktest",
+            "--venue",
+            "binanse",
+            "-o",
+            "/tmp/x",
+            "y",
+        ],
+        "binanse",
+    );
+    bad(
+        &[
+            "scan-candles",
+            "--venue",
+            "binance-usdm",
+            "--symbol",
+            "BTCUSDT",
+            "x.csv",
+        ],
+        "BASE/QUOTE",
+    );
+    bad(
+        &[
+            "scan-candles",
+            "--venue",
+            "binance-usdm",
+            "--symbol",
+            "BTC/USDT",
+            "--interval",
+            "7x",
+            "x.csv",
+        ],
+        "interval",
+    );
 }

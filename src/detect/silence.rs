@@ -98,6 +98,14 @@ impl SilenceTracker {
         self.skip_next = true;
     }
 
+    /// The recording this stream came from has ended: what follows is not
+    /// silence. The stream is not watched until data comes again, and the
+    /// gap to that data is not rhythm.
+    pub fn on_end(&mut self) {
+        self.last = None;
+        self.skip_next = true;
+    }
+
     /// A data message arrived at `now`. Returns how long the stream had been
     /// silent if it was alerting (the caller resolves the incident).
     pub fn on_data(&mut self, cfg: &SilenceConfig, now: Nanos) -> Option<Nanos> {
@@ -153,6 +161,12 @@ impl SilenceTracker {
             Some(f) => f.phi(elapsed).min(100.0),
             None => 0.0,
         }
+    }
+
+    /// Where the tail of the gap distribution starts (about the 95th
+    /// percentile gap, seconds), for summaries.
+    pub fn tail_start_s(&self) -> Option<f64> {
+        self.fit.map(|f| f.u)
     }
 
     /// Median gap (seconds), for summaries.

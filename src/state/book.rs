@@ -159,8 +159,27 @@ impl Book {
         }
     }
 
-    /// The first diff after a snapshot must contain `last_id + 1`.
+    /// The first diff after a snapshot must bridge it. Spot: `U <= id + 1 <=
+    /// u`. Futures (diffs carry `pu`): `U <= id <= u`, or `pu == id` (the
+    /// snapshot ended exactly at the previous diff); ids there are shared
+    /// across symbols, so `U` is not `pu + 1`.
     fn bridge(&mut self, snap_id: u64, d: DepthDiff) -> Applied {
+        if let Some(pu) = d.prev_last_id {
+            if d.last_id < snap_id {
+                return Applied::Stale;
+            }
+            if d.first_id > snap_id && pu != snap_id {
+                self.break_sync();
+                return Applied::Gap {
+                    expected: snap_id,
+                    got: pu,
+                    last_id: d.last_id,
+                };
+            }
+            self.set_levels(&d);
+            self.sync = Sync::Synced { last_id: d.last_id };
+            return Applied::Ok;
+        }
         if d.last_id <= snap_id {
             return Applied::Stale;
         }
@@ -338,6 +357,33 @@ mod tests {
                 got: 125,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn futures_bridge_accepts_the_diff_ending_at_the_snapshot() {
+        // The shape of the real USD-M ETH recording: the snapshot id is the
+        // `u` of a buffered diff, and the next diff's `U` is far above it.
+        let mut b = Book::new(100, 1000);
+        b.apply_diff(diff(200, 276, Some(150), 99.0, 101.0));
+        b.apply_diff(diff(317, 330, Some(276), 99.0, 101.0));
+        assert_eq!(
+            b.apply_snapshot(&snap(276)),
+            Applied::Resynced { replayed: 2 }
+        );
+        assert_eq!(b.sync(), Sync::Synced { last_id: 330 });
+        // Snapshot past the buffer's end: the first later diff chains on pu.
+        let mut b = Book::new(100, 1000);
+        b.apply_snapshot(&snap(276));
+        assert_eq!(
+            b.apply_diff(diff(317, 330, Some(276), 99.0, 101.0)),
+            Applied::Ok
+        );
+        let mut b = Book::new(100, 1000);
+        b.apply_snapshot(&snap(276));
+        assert!(matches!(
+            b.apply_diff(diff(317, 330, Some(300), 99.0, 101.0)),
+            Applied::Gap { .. }
         ));
     }
 

@@ -79,9 +79,15 @@ pub fn load(venue: Venue, files: &[PathBuf], tmp: &str) -> Records {
 
 /// The spot BTC/USDT recording (both days), as records.
 pub fn spot_btc(tmp: &str) -> Records {
-    let (venue, files) = market("spot").into_iter().find(|(_, f)| {
-        f[0].file_name().unwrap().to_string_lossy().starts_with("btcusdt")
-    }).unwrap();
+    let (venue, files) = market("spot")
+        .into_iter()
+        .find(|(_, f)| {
+            f[0].file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("btcusdt")
+        })
+        .unwrap();
     load(venue, &files, tmp)
 }
 
@@ -111,12 +117,19 @@ pub fn run_with(cfg: Config, records: &Records) -> Vec<Alert> {
 
 /// Alerts of warning or critical severity.
 pub fn pages(alerts: &[Alert]) -> Vec<&Alert> {
-    alerts.iter().filter(|a| a.severity >= Severity::Warning).collect()
+    alerts
+        .iter()
+        .filter(|a| a.severity >= Severity::Warning)
+        .collect()
 }
 
 /// Pretty list of alerts for assertion messages.
 pub fn show(alerts: &[&Alert]) -> String {
-    alerts.iter().map(|a| a.to_json()).collect::<Vec<_>>().join("\n")
+    alerts
+        .iter()
+        .map(|a| a.to_json())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Receive time of the first frame record.
