@@ -68,7 +68,7 @@ fn import_then_replay_via_the_cli() {
         assert_eq!(v["severity"], "info", "{line}");
     }
     let err = String::from_utf8(r.stderr).unwrap();
-    assert!(err.contains("99572 frames"), "{err}");
+    assert!(err.contains("99573 frames"), "{err}");
     assert!(err.contains("frames/s"), "{err}");
 }
 
