@@ -9,11 +9,11 @@ use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::lag::LagConfig;
 use crate::detect::silence::SilenceConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The engine's clock and bookkeeping.
@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// Engine settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Resolution of time-based checks (ms): a silence is noticed on this

@@ -24,7 +24,8 @@ use crate::state::book::{Applied, Book};
 use crate::state::candles::TradeCandleBuilder;
 use crate::state::gaps::secs;
 use crate::venues::{self, Adapter, Control, ParseError};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 
 /// Counters for the run summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,10 +96,13 @@ pub struct Engine {
     index: HashMap<(Venue, StreamKind), HashMap<Symbol, usize>>,
     conns: Vec<Conn>,
     conn_index: HashMap<String, usize>,
+    /// The last connection looked up (records mostly come in runs from one).
+    last_conn: Option<(String, usize)>,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     incidents: Incidents,
     scratch: Vec<Event>,
+    event_counts: [u64; PAYLOAD_KINDS],
     now: Nanos,
     started: bool,
     next_tick: Nanos,
@@ -112,11 +116,13 @@ impl Engine {
             cfg,
             adapters: Vec::new(),
             streams: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             conns: Vec::new(),
-            conn_index: HashMap::new(),
+            conn_index: HashMap::default(),
+            last_conn: None,
             trade_candles: Vec::new(),
-            trade_candle_index: HashMap::new(),
+            trade_candle_index: HashMap::default(),
+            event_counts: [0; PAYLOAD_KINDS],
             incidents: Incidents::new(),
             scratch: Vec::new(),
             now: 0,
@@ -127,8 +133,14 @@ impl Engine {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        for (i, n) in self.event_counts.iter().enumerate() {
+            if *n > 0 {
+                s.events.insert(PAYLOAD_NAMES[i], *n);
+            }
+        }
+        s
     }
 
     /// The engine clock.
@@ -250,7 +262,13 @@ impl Engine {
     }
 
     fn conn(&mut self, id: &str) -> usize {
+        if let Some((last, c)) = &self.last_conn
+            && last == id
+        {
+            return *c;
+        }
         if let Some(&c) = self.conn_index.get(id) {
+            self.last_conn = Some((id.to_string(), c));
             return c;
         }
         let c = self.conns.len();
@@ -258,6 +276,7 @@ impl Engine {
             streams: Vec::new(),
         });
         self.conn_index.insert(id.to_string(), c);
+        self.last_conn = Some((id.to_string(), c));
         c
     }
 
@@ -355,11 +374,9 @@ impl Engine {
         rest: bool,
         out: &mut Vec<Alert>,
     ) {
-        *self
-            .stats
-            .events
-            .entry(payload_name(&ev.payload))
-            .or_default() += 1;
+        if let Some(n) = self.event_counts.get_mut(payload_index(&ev.payload)) {
+            *n += 1;
+        }
         let si = self.stream(venue, conn, ev);
         if !rest {
             self.on_arrival(si, conn, now, out);
@@ -373,7 +390,7 @@ impl Engine {
             }
             Payload::Depth(d) => {
                 let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
-                    Some(book) => book.apply_diff(d.clone()),
+                    Some(book) => book.apply_diff(d),
                     None => return,
                 };
                 self.on_book_applied(si, now, applied, out);
@@ -794,7 +811,7 @@ impl Engine {
         }
         let threshold = s.silence.threshold_s(cfg);
         let typical = s.silence.typical_gap_s();
-        let p95 = s.silence.tail_start_s();
+        let p95 = s.silence.p95_gap_s();
         let recent_max = s.silence.recent_max_gap_s();
         let rhythm = match p95 {
             Some(t) => format!("95% of its gaps are under {t:.2} s"),
@@ -813,8 +830,12 @@ impl Engine {
             .num("connection_phi", joint, 2)
             .num("threshold_s", threshold, 3)
             .with(
-                "typical_gap_s",
+                "median_gap_s",
                 typical.map_or(serde_json::Value::Null, |t| crate::alert::round_value(t, 4)),
+            )
+            .with(
+                "p95_gap_s",
+                p95.map_or(serde_json::Value::Null, |t| crate::alert::round_value(t, 4)),
             )
             .num("recent_max_gap_s", recent_max, 3)
             .with("last_data_at", format_rfc3339_ms(last));
@@ -832,13 +853,17 @@ impl Engine {
     }
 }
 
-fn payload_name(p: &Payload) -> &'static str {
+/// Event kinds counted in [`Stats::events`].
+const PAYLOAD_KINDS: usize = 5;
+const PAYLOAD_NAMES: [&str; PAYLOAD_KINDS] = ["trade", "quote", "depth", "snapshot", "candle"];
+
+fn payload_index(p: &Payload) -> usize {
     match p {
-        Payload::Trade(_) => "trade",
-        Payload::Quote(_) => "quote",
-        Payload::Depth(_) => "depth",
-        Payload::Snapshot(_) => "snapshot",
-        Payload::Candle(_) => "candle",
+        Payload::Trade(_) => 0,
+        Payload::Quote(_) => 1,
+        Payload::Depth(_) => 2,
+        Payload::Snapshot(_) => 3,
+        Payload::Candle(_) => 4,
     }
 }
 

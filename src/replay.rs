@@ -193,7 +193,7 @@ pub fn replay(
         engine.on_record(&rec, &mut out);
         flush(&mut out, sink, &mut summary, paced)?;
     }
-    summary.engine = engine.stats().clone();
+    summary.engine = engine.stats();
     summary.inputs = merger
         .readers()
         .iter()

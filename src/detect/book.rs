@@ -6,10 +6,10 @@
 //! update. A crossed book *across* venues is normal and not checked here.
 
 use crate::model::{MILLI, Nanos, SECOND};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Thresholds for the book checks.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BookConfig {
     /// A crossed book held this long (ms) is an alert.
@@ -20,7 +20,8 @@ pub struct BookConfig {
     pub crossed_critical_s: i64,
     /// Diffs buffered while waiting for a snapshot.
     pub max_pending: usize,
-    /// Levels kept per side.
+    /// Levels kept per side (Binance's REST snapshot holds 1,000; levels
+    /// beyond the kept depth are ignored when a side is full).
     pub max_levels: usize,
 }
 
@@ -31,7 +32,7 @@ impl Default for BookConfig {
             crossed_updates: 3,
             crossed_critical_s: 5,
             max_pending: 1000,
-            max_levels: 5000,
+            max_levels: 1000,
         }
     }
 }

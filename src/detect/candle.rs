@@ -11,7 +11,7 @@
 
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Thresholds for the candle checks.
@@ -39,7 +39,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 /// test fires on jumps, not on fast markets. No real file breaks a hard
 /// rule. The range floor (1, 2 or 5 bp) moves the month count only between
 /// 12 and 9.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CandleConfig {
     /// Minimum closed, valid candles of history before the statistical

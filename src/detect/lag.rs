@@ -13,11 +13,11 @@ use crate::state::gaps::secs;
 use ringbuf::LocalRb;
 use ringbuf::storage::Heap;
 use ringbuf::traits::{Observer, RingBuffer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Thresholds for `feed_lagging`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LagConfig {
     /// Seconds of per-second minima kept for the baseline.

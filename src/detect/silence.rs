@@ -13,10 +13,10 @@
 
 use crate::model::{Nanos, SECOND};
 use crate::state::gaps::{GapHistory, TailFit, secs};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Thresholds for `feed_silent`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SilenceConfig {
     /// phi at which a stream is silent (8 = a one-in-10^8 pause).
@@ -163,10 +163,9 @@ impl SilenceTracker {
         }
     }
 
-    /// Where the tail of the gap distribution starts (about the 95th
-    /// percentile gap, seconds), for summaries.
-    pub fn tail_start_s(&self) -> Option<f64> {
-        self.fit.map(|f| f.u)
+    /// The 95th percentile gap (seconds), for summaries.
+    pub fn p95_gap_s(&self) -> Option<f64> {
+        self.fit.map(|f| f.p95)
     }
 
     /// Median gap (seconds), for summaries.

@@ -118,7 +118,7 @@ impl Book {
     }
 
     /// Applies a diff.
-    pub fn apply_diff(&mut self, d: DepthDiff) -> Applied {
+    pub fn apply_diff(&mut self, d: &DepthDiff) -> Applied {
         if d.last_id < d.first_id {
             return Applied::Invalid;
         }
@@ -128,7 +128,7 @@ impl Book {
                     self.pending.pop_front();
                     self.dropped_pending += 1;
                 }
-                self.pending.push_back(d);
+                self.pending.push_back(d.clone());
                 Applied::Ok
             }
             Sync::Bridging { last_id } => self.bridge(last_id, d),
@@ -152,7 +152,7 @@ impl Book {
                         last_id: d.last_id,
                     };
                 }
-                self.set_levels(&d);
+                self.set_levels(d);
                 self.sync = Sync::Synced { last_id: d.last_id };
                 Applied::Ok
             }
@@ -163,7 +163,7 @@ impl Book {
     /// u`. Futures (diffs carry `pu`): `U <= id <= u`, or `pu == id` (the
     /// snapshot ended exactly at the previous diff); ids there are shared
     /// across symbols, so `U` is not `pu + 1`.
-    fn bridge(&mut self, snap_id: u64, d: DepthDiff) -> Applied {
+    fn bridge(&mut self, snap_id: u64, d: &DepthDiff) -> Applied {
         if let Some(pu) = d.prev_last_id {
             if d.last_id < snap_id {
                 return Applied::Stale;
@@ -176,7 +176,7 @@ impl Book {
                     last_id: d.last_id,
                 };
             }
-            self.set_levels(&d);
+            self.set_levels(d);
             self.sync = Sync::Synced { last_id: d.last_id };
             return Applied::Ok;
         }
@@ -227,7 +227,7 @@ impl Book {
         self.sync = Sync::Bridging { last_id: snap_id };
         let pending = std::mem::take(&mut self.pending);
         let mut replayed = 0;
-        for d in pending {
+        for d in &pending {
             match self.apply_diff(d) {
                 Applied::Stale | Applied::Ok => replayed += 1,
                 gap @ Applied::Gap { .. } => return gap,
@@ -238,22 +238,15 @@ impl Book {
     }
 
     fn set_levels(&mut self, d: &DepthDiff) {
+        let cap = self.max_levels;
         for l in &d.bids {
             if let Some(k) = key(l.price) {
-                if l.qty > 0.0 {
-                    self.bids.insert(k, l.qty);
-                } else {
-                    self.bids.remove(&k);
-                }
+                set_level(&mut self.bids, k, l.qty, cap, |k, worst| k < worst);
             }
         }
         for l in &d.asks {
             if let Some(k) = key(l.price) {
-                if l.qty > 0.0 {
-                    self.asks.insert(k, l.qty);
-                } else {
-                    self.asks.remove(&k);
-                }
+                set_level(&mut self.asks, k, l.qty, cap, |k, worst| k > worst);
             }
         }
         self.trim();
@@ -268,6 +261,40 @@ impl Book {
             self.asks.pop_last();
         }
     }
+}
+
+/// Sets or removes one level. When the side is full, a new level worse
+/// than the worst kept one is ignored: it lies beyond the depth the book
+/// keeps (as it would beyond a venue's snapshot depth), and skipping it
+/// costs no tree update.
+fn set_level(
+    side: &mut BTreeMap<PriceKey, f64>,
+    k: PriceKey,
+    qty: f64,
+    cap: usize,
+    worse: impl Fn(PriceKey, PriceKey) -> bool,
+) {
+    if qty > 0.0 {
+        if side.len() >= cap
+            && !side.contains_key(&k)
+            && let Some(worst) = worst_key(side, &worse)
+            && worse(k, worst)
+        {
+            return;
+        }
+        side.insert(k, qty);
+    } else {
+        side.remove(&k);
+    }
+}
+
+/// The worst price on a side: the lowest bid or the highest ask.
+fn worst_key(
+    side: &BTreeMap<PriceKey, f64>,
+    worse: impl Fn(PriceKey, PriceKey) -> bool,
+) -> Option<PriceKey> {
+    let (lo, hi) = (*side.first_key_value()?.0, *side.last_key_value()?.0);
+    Some(if worse(lo, hi) { lo } else { hi })
 }
 
 #[cfg(test)]
@@ -315,8 +342,8 @@ mod tests {
     #[test]
     fn spot_sync_procedure_buffers_then_bridges() {
         let mut b = Book::new(100, 1000);
-        assert_eq!(b.apply_diff(diff(1, 5, None, 97.0, 102.0)), Applied::Ok);
-        assert_eq!(b.apply_diff(diff(6, 12, None, 99.5, 103.0)), Applied::Ok);
+        assert_eq!(b.apply_diff(&diff(1, 5, None, 97.0, 102.0)), Applied::Ok);
+        assert_eq!(b.apply_diff(&diff(6, 12, None, 99.5, 103.0)), Applied::Ok);
         assert!(!b.is_synced());
         // Snapshot at 8: the first diff is stale, the second straddles 9.
         assert_eq!(
@@ -325,10 +352,10 @@ mod tests {
         );
         assert_eq!(b.sync(), Sync::Synced { last_id: 12 });
         assert_eq!(b.best_bid().unwrap().price, 99.5);
-        assert_eq!(b.apply_diff(diff(13, 14, None, 99.6, 100.5)), Applied::Ok);
+        assert_eq!(b.apply_diff(&diff(13, 14, None, 99.6, 100.5)), Applied::Ok);
         // 15 is skipped: a gap.
         assert_eq!(
-            b.apply_diff(diff(16, 20, None, 99.7, 100.4)),
+            b.apply_diff(&diff(16, 20, None, 99.7, 100.4)),
             Applied::Gap {
                 expected: 15,
                 got: 16,
@@ -343,15 +370,15 @@ mod tests {
         let mut b = Book::new(100, 1000);
         b.apply_snapshot(&snap(100));
         assert_eq!(
-            b.apply_diff(diff(90, 110, Some(85), 99.0, 101.0)),
+            b.apply_diff(&diff(90, 110, Some(85), 99.0, 101.0)),
             Applied::Ok
         );
         assert_eq!(
-            b.apply_diff(diff(115, 120, Some(110), 99.0, 101.0)),
+            b.apply_diff(&diff(115, 120, Some(110), 99.0, 101.0)),
             Applied::Ok
         );
         assert!(matches!(
-            b.apply_diff(diff(130, 140, Some(125), 99.0, 101.0)),
+            b.apply_diff(&diff(130, 140, Some(125), 99.0, 101.0)),
             Applied::Gap {
                 expected: 120,
                 got: 125,
@@ -365,8 +392,8 @@ mod tests {
         // The shape of the real USD-M ETH recording: the snapshot id is the
         // `u` of a buffered diff, and the next diff's `U` is far above it.
         let mut b = Book::new(100, 1000);
-        b.apply_diff(diff(200, 276, Some(150), 99.0, 101.0));
-        b.apply_diff(diff(317, 330, Some(276), 99.0, 101.0));
+        b.apply_diff(&diff(200, 276, Some(150), 99.0, 101.0));
+        b.apply_diff(&diff(317, 330, Some(276), 99.0, 101.0));
         assert_eq!(
             b.apply_snapshot(&snap(276)),
             Applied::Resynced { replayed: 2 }
@@ -376,13 +403,13 @@ mod tests {
         let mut b = Book::new(100, 1000);
         b.apply_snapshot(&snap(276));
         assert_eq!(
-            b.apply_diff(diff(317, 330, Some(276), 99.0, 101.0)),
+            b.apply_diff(&diff(317, 330, Some(276), 99.0, 101.0)),
             Applied::Ok
         );
         let mut b = Book::new(100, 1000);
         b.apply_snapshot(&snap(276));
         assert!(matches!(
-            b.apply_diff(diff(317, 330, Some(300), 99.0, 101.0)),
+            b.apply_diff(&diff(317, 330, Some(300), 99.0, 101.0)),
             Applied::Gap { .. }
         ));
     }
@@ -403,23 +430,50 @@ mod tests {
                 qty: 1.0,
             })
             .collect();
-        assert_eq!(b.apply_diff(d), Applied::Ok);
+        assert_eq!(b.apply_diff(&d), Applied::Ok);
         assert_eq!(b.depth().0, 3);
         assert_eq!(b.best_bid().unwrap().price, 10.0);
         let mut d = diff(3, 3, None, 10.0, 200.0);
         d.bids[0].qty = 0.0;
-        b.apply_diff(d);
+        b.apply_diff(&d);
         assert_eq!(b.best_bid().unwrap().price, 9.0);
+    }
+
+    #[test]
+    fn a_full_side_ignores_levels_beyond_its_depth() {
+        let mut b = Book::new(10, 2);
+        b.apply_snapshot(&snap(1));
+        // Bids 99 and 98 fill the side: 50 is beyond the kept depth.
+        let mut d = diff(2, 2, None, 50.0, 101.0);
+        d.asks.clear();
+        assert_eq!(b.apply_diff(&d), Applied::Ok);
+        assert_eq!(b.depth().0, 2);
+        assert_eq!(b.best_bid().unwrap().price, 99.0);
+        // A better bid still enters and pushes the worst out.
+        let mut d = diff(3, 3, None, 99.5, 101.0);
+        d.asks.clear();
+        b.apply_diff(&d);
+        assert_eq!(b.best_bid().unwrap().price, 99.5);
+        assert_eq!(b.depth().0, 2);
+        // Asks: a worse (higher) ask is ignored when full.
+        let mut d = diff(4, 4, None, 99.5, 102.0);
+        d.bids.clear();
+        b.apply_diff(&d);
+        let mut d = diff(5, 5, None, 99.5, 103.0);
+        d.bids.clear();
+        b.apply_diff(&d);
+        assert_eq!(b.depth().1, 2);
+        assert_eq!(b.best_ask().unwrap().price, 101.0);
     }
 
     #[test]
     fn pending_buffer_is_bounded_and_bad_numbers_ignored() {
         let mut b = Book::new(2, 10);
         for i in 0..5 {
-            b.apply_diff(diff(i * 2 + 1, i * 2 + 2, None, 1.0, 2.0));
+            b.apply_diff(&diff(i * 2 + 1, i * 2 + 2, None, 1.0, 2.0));
         }
         assert_eq!(b.dropped_pending, 3);
-        assert_eq!(b.apply_diff(diff(9, 3, None, 1.0, 2.0)), Applied::Invalid);
+        assert_eq!(b.apply_diff(&diff(9, 3, None, 1.0, 2.0)), Applied::Invalid);
         b.apply_snapshot(&DepthSnapshot {
             last_id: None,
             bids: vec![

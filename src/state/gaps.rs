@@ -38,6 +38,8 @@ pub struct TailFit {
     pub scale: f64,
     /// Median gap, for summaries.
     pub median: f64,
+    /// 95th percentile gap (upper edge of its bin), for summaries.
+    pub p95: f64,
 }
 
 impl TailFit {
@@ -178,14 +180,19 @@ impl GapHistory {
         }
         let scale = (excess / acc.max(f64::MIN_POSITIVE)).max(min_scale);
         let tail_mass = (acc / self.total).clamp(f64::MIN_POSITIVE, 1.0);
-        // Median for summaries.
-        let half = self.total / 2.0;
+        // Median and 95th percentile for summaries: the middle of the bin
+        // holding the median, and the upper edge of the bin holding the
+        // 95th percentile (so "95% of gaps are under p95" is true).
         let mut acc2 = 0.0;
-        let mut median = bin_mid(0);
+        let mut median = None;
+        let mut p95 = bin_low(BINS);
         for i in 0..BINS {
             acc2 += self.bins[i];
-            if acc2 >= half {
-                median = bin_mid(i);
+            if median.is_none() && acc2 >= self.total * 0.5 {
+                median = Some(bin_mid(i));
+            }
+            if acc2 >= self.total * 0.95 {
+                p95 = bin_low(i + 1);
                 break;
             }
         }
@@ -193,7 +200,8 @@ impl GapHistory {
             u,
             tail_mass,
             scale,
-            median,
+            median: median.unwrap_or(p95),
+            p95,
         })
     }
 }
