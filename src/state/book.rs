@@ -192,7 +192,7 @@ impl Book {
                 last_id: d.last_id,
             };
         }
-        self.set_levels(&d);
+        self.set_levels(d);
         self.sync = Sync::Synced { last_id: d.last_id };
         Applied::Ok
     }
