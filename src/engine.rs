@@ -18,7 +18,7 @@ use crate::detect::lag::{LagFacts, LagTracker, LagVerdict};
 use crate::detect::silence::SilenceTracker;
 use crate::fixture::{Record, RecordKind};
 use crate::model::{
-    Event, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms,
+    Event, Integrity, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms,
 };
 use crate::state::book::{Applied, Book};
 use crate::state::candles::TradeCandleBuilder;
@@ -378,7 +378,9 @@ impl Engine {
             *n += 1;
         }
         let si = self.stream(venue, conn, ev);
-        if !rest {
+        // An integrity report rides on a frame that also carries data for
+        // the same stream: it is not an arrival of its own.
+        if !rest && !matches!(ev.payload, Payload::Integrity(_)) {
             self.on_arrival(si, conn, now, out);
             if let Some(exch) = exchange_time(&ev.payload) {
                 self.on_lag_sample(si, now, exch, out);
@@ -406,6 +408,7 @@ impl Engine {
                 let ts = t.exch_ns.unwrap_or(now);
                 self.on_trade(si, venue, ev, now, ts, t.price, t.qty, t.id, out);
             }
+            Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {
                 if let Some(s) = self.streams.get_mut(si)
                     && let Some(checker) = s.candles.as_mut()
@@ -604,13 +607,14 @@ impl Engine {
                 );
             }
             Applied::Resynced { replayed } => {
-                let summary = format!(
-                    "{} {} order book is back in sync from a snapshot.",
-                    s.venue, s.symbol
-                );
-                let ev = Evidence::new().with("replayed_diffs", replayed);
-                self.incidents
-                    .clear(now, Kind::BookGap, &s.key, summary, ev, out);
+                for kind in [Kind::BookGap, Kind::BookChecksum] {
+                    let summary = format!(
+                        "{} {} order book is back in sync from a snapshot.",
+                        s.venue, s.symbol
+                    );
+                    let ev = Evidence::new().with("replayed_diffs", replayed);
+                    self.incidents.clear(now, kind, &s.key, summary, ev, out);
+                }
             }
             Applied::Ok | Applied::Stale | Applied::Invalid => {}
         }
@@ -623,6 +627,45 @@ impl Engine {
         if let Some((bid, ask)) = top {
             self.check_crossed(si, now, bid, ask, out);
         }
+    }
+
+    /// An integrity fault the adapter found: the book is unsynced until the
+    /// next snapshot, which resolves the incident.
+    fn on_integrity(&mut self, si: usize, now: Nanos, fault: &Integrity, out: &mut Vec<Alert>) {
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        if let Some(book) = s.book.as_mut() {
+            book.invalidate();
+        }
+        let (kind, summary, ev) = match *fault {
+            Integrity::Gap { expected, got } => (
+                Kind::BookGap,
+                format!(
+                    "{} {} order book skipped updates (expected sequence {}, got {}): the local book is out of sync and is being rebuilt from a snapshot; do not trust its depth until resolved.",
+                    s.venue, s.symbol, expected, got
+                ),
+                Evidence::new()
+                    .with("expected", expected)
+                    .with("got", got)
+                    .with("missing", got.saturating_sub(expected)),
+            ),
+            Integrity::Checksum { expected, computed } => (
+                Kind::BookChecksum,
+                format!(
+                    "{} {} order book checksum mismatch (venue {}, local {}): the local book differs from the venue's and is being rebuilt; do not trust its depth until resolved.",
+                    s.venue, s.symbol, expected, computed
+                ),
+                Evidence::new()
+                    .with("venue_checksum", expected)
+                    .with("local_checksum", computed),
+            ),
+            // A venue restart is announced, not a fault: the snapshot that
+            // follows rebuilds the book.
+            Integrity::Reset => return,
+        };
+        self.incidents
+            .fire(now, kind, &s.key, Severity::Warning, true, summary, ev, out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -854,8 +897,9 @@ impl Engine {
 }
 
 /// Event kinds counted in [`Stats::events`].
-const PAYLOAD_KINDS: usize = 5;
-const PAYLOAD_NAMES: [&str; PAYLOAD_KINDS] = ["trade", "quote", "depth", "snapshot", "candle"];
+const PAYLOAD_KINDS: usize = 6;
+const PAYLOAD_NAMES: [&str; PAYLOAD_KINDS] =
+    ["trade", "quote", "depth", "snapshot", "candle", "integrity"];
 
 fn payload_index(p: &Payload) -> usize {
     match p {
@@ -864,6 +908,7 @@ fn payload_index(p: &Payload) -> usize {
         Payload::Depth(_) => 2,
         Payload::Snapshot(_) => 3,
         Payload::Candle(_) => 4,
+        Payload::Integrity(_) => 5,
     }
 }
 
@@ -875,6 +920,7 @@ fn exchange_time(p: &Payload) -> Option<Nanos> {
         Payload::Depth(d) => d.exch_ns,
         Payload::Snapshot(s) => s.exch_ns,
         Payload::Candle(c) => c.exch_ns,
+        Payload::Integrity(_) => None,
     }
 }
 
@@ -886,4 +932,89 @@ fn lag_evidence(f: &LagFacts) -> Evidence {
         .num("lag_s", f.lag_s, 3)
         .num("worst_excess_s", f.worst_s, 3)
         .num("for_s", f.for_s, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::State;
+    use crate::model::{DepthDiff, DepthSnapshot, Level};
+    use std::sync::Arc;
+
+    fn ev(payload: Payload) -> Event {
+        Event {
+            symbol: Arc::from("BTC/USD"),
+            stream: StreamKind::Depth,
+            payload,
+        }
+    }
+
+    fn snapshot() -> Payload {
+        Payload::Snapshot(DepthSnapshot {
+            last_id: None,
+            bids: vec![Level {
+                price: 99.0,
+                qty: 1.0,
+            }],
+            asks: vec![Level {
+                price: 101.0,
+                qty: 1.0,
+            }],
+            exch_ns: None,
+        })
+    }
+
+    #[test]
+    fn adapter_integrity_faults_open_and_a_snapshot_resolves_them() {
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        let v = Venue::Kraken;
+        e.on_events(v, "c", SECOND, &[ev(snapshot())], &mut out);
+        let diff = Payload::Depth(DepthDiff {
+            first_id: 0,
+            last_id: 0,
+            prev_last_id: None,
+            bids: vec![Level {
+                price: 100.0,
+                qty: 1.0,
+            }],
+            asks: vec![],
+            exch_ns: None,
+        });
+        e.on_events(v, "c", 2 * SECOND, &[ev(diff)], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let bad = Payload::Integrity(Integrity::Checksum {
+            expected: 1,
+            computed: 2,
+        });
+        e.on_events(v, "c", 3 * SECOND, &[ev(bad)], &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].kind, out[0].state),
+            (Kind::BookChecksum, State::Open)
+        );
+        let gap = Payload::Integrity(Integrity::Gap {
+            expected: 5,
+            got: 9,
+        });
+        e.on_events(v, "c", 3 * SECOND, &[ev(gap)], &mut out);
+        assert_eq!((out[1].kind, out[1].state), (Kind::BookGap, State::Open));
+        // A reset is announced, not a fault.
+        e.on_events(
+            v,
+            "c",
+            3 * SECOND,
+            &[ev(Payload::Integrity(Integrity::Reset))],
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        e.on_events(v, "c", 4 * SECOND, &[ev(snapshot())], &mut out);
+        let resolved: Vec<Kind> = out
+            .iter()
+            .filter(|a| a.state == State::Resolved)
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(resolved, vec![Kind::BookGap, Kind::BookChecksum]);
+        assert_eq!(e.stats().events.get("integrity"), Some(&3));
+    }
 }

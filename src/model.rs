@@ -217,6 +217,10 @@ pub struct Quote {
 }
 
 /// An incremental order-book update with its sequence range.
+///
+/// Venues whose sequencing the adapter checks itself (and reports as
+/// [`Integrity`]) send their snapshots with `last_id: None`; diffs after such
+/// a snapshot are applied without id checks, so their ids may be 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DepthDiff {
     /// First update id in this message (Binance `U`).
@@ -286,6 +290,32 @@ impl Candle {
     }
 }
 
+/// A book integrity problem that a venue adapter detected itself, for
+/// venues whose sequencing or checksums only the adapter can check (Kraken
+/// CRC32 over exact price strings, Coinbase per-connection sequence numbers,
+/// Bybit `u = 1` restarts). The engine raises `book_gap` / `book_checksum`
+/// and treats the book as unsynced until the next snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    /// A sequence break: the next id expected, and the id received.
+    Gap {
+        /// Expected id.
+        expected: u64,
+        /// Received id.
+        got: u64,
+    },
+    /// The venue's book checksum does not match the book the adapter holds.
+    Checksum {
+        /// Checksum the venue sent.
+        expected: u32,
+        /// Checksum computed over the local book.
+        computed: u32,
+    },
+    /// The venue restarted the stream (e.g. Bybit `u = 1`): not a fault,
+    /// but the book must be rebuilt from the snapshot that follows.
+    Reset,
+}
+
 /// What an adapter extracted from one frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
@@ -299,6 +329,8 @@ pub enum Payload {
     Snapshot(DepthSnapshot),
     /// A candle update.
     Candle(Candle),
+    /// A book integrity problem found by the adapter (on the depth stream).
+    Integrity(Integrity),
 }
 
 /// One normalized market-data event.

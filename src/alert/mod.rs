@@ -50,6 +50,8 @@ pub enum Kind {
     BookGap,
     /// Best bid at or above best ask, persistently.
     BookCrossed,
+    /// The venue's book checksum does not match the local book.
+    BookChecksum,
     /// A candle breaks a hard rule (OHLC order, price or volume sign, VWAP).
     CandleInvalid,
     /// Candles missing, duplicated, out of order, or a closed candle revised.
@@ -66,6 +68,7 @@ impl Kind {
             Kind::FeedLagging => "feed_lagging",
             Kind::BookGap => "book_gap",
             Kind::BookCrossed => "book_crossed",
+            Kind::BookChecksum => "book_checksum",
             Kind::CandleInvalid => "candle_invalid",
             Kind::CandleGap => "candle_gap",
             Kind::AbnormalCandle => "abnormal_candle",

@@ -31,6 +31,9 @@ pub enum Sync {
         /// Last update id in the book.
         last_id: u64,
     },
+    /// Built from a snapshot without ids: the adapter checks sequencing
+    /// (and reports breaks as integrity events); diffs apply as they come.
+    Unsequenced,
 }
 
 /// What applying a message did.
@@ -132,6 +135,10 @@ impl Book {
                 Applied::Ok
             }
             Sync::Bridging { last_id } => self.bridge(last_id, d),
+            Sync::Unsequenced => {
+                self.set_levels(d);
+                Applied::Ok
+            }
             Sync::Synced { last_id } => {
                 let (ok, expected, got) = match d.prev_last_id {
                     Some(pu) => (pu == last_id, last_id, pu),
@@ -197,6 +204,12 @@ impl Book {
         Applied::Ok
     }
 
+    /// The book can no longer be trusted (an integrity fault reported by the
+    /// adapter): wait for the next snapshot.
+    pub fn invalidate(&mut self) {
+        self.break_sync();
+    }
+
     fn break_sync(&mut self) {
         self.sync = Sync::Unsynced;
         self.pending.clear();
@@ -220,7 +233,7 @@ impl Book {
         }
         self.trim();
         let Some(snap_id) = s.last_id else {
-            self.sync = Sync::Synced { last_id: 0 };
+            self.sync = Sync::Unsequenced;
             self.pending.clear();
             return Applied::Resynced { replayed: 0 };
         };
@@ -464,6 +477,23 @@ mod tests {
         b.apply_diff(&d);
         assert_eq!(b.depth().1, 2);
         assert_eq!(b.best_ask().unwrap().price, 101.0);
+    }
+
+    #[test]
+    fn unsequenced_books_apply_diffs_until_invalidated() {
+        let mut b = Book::new(10, 100);
+        let mut s = snap(0);
+        s.last_id = None;
+        assert_eq!(b.apply_snapshot(&s), Applied::Resynced { replayed: 0 });
+        assert_eq!(b.sync(), Sync::Unsequenced);
+        assert_eq!(b.apply_diff(&diff(0, 0, None, 99.5, 100.5)), Applied::Ok);
+        assert_eq!(b.best_bid().unwrap().price, 99.5);
+        b.invalidate();
+        assert!(!b.is_synced());
+        // Buffered until the next snapshot, which discards the buffer.
+        assert_eq!(b.apply_diff(&diff(0, 0, None, 99.6, 100.4)), Applied::Ok);
+        assert_eq!(b.apply_snapshot(&s), Applied::Resynced { replayed: 0 });
+        assert_eq!(b.best_bid().unwrap().price, 99.0);
     }
 
     #[test]

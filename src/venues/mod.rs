@@ -62,6 +62,48 @@ pub trait Adapter: Send {
     ) -> Result<Control, ParseError>;
 }
 
+/// What a consumer subscribes to for one symbol.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// Individual trades.
+    Trades,
+    /// The incremental L2 order book (snapshot + diffs).
+    Book,
+    /// Best bid and offer.
+    Bbo,
+    /// One-minute candles.
+    Candles1m,
+}
+
+/// How to talk to one venue's public market-data WebSocket: where, how to
+/// subscribe, how to keep the connection alive. Pure: builds text, does no
+/// I/O (the live feed sends what this returns).
+pub trait Protocol: Send + Sync {
+    /// The venue.
+    fn venue(&self) -> Venue;
+    /// The public production endpoint (a config may point it elsewhere, e.g.
+    /// at the local simulator).
+    fn url(&self) -> String;
+    /// The venue's own name for a canonical `BASE/QUOTE` symbol (e.g.
+    /// `BTC/USDT` -> `BTCUSDT`, `BTC-USDT`, `BTC/USD`), or `None` if it cannot
+    /// be expressed.
+    fn venue_symbol(&self, canonical: &str) -> Option<String>;
+    /// Text frames to send after connecting, subscribing `symbols`
+    /// (canonical) to `channels`. Empty when the venue subscribes through the
+    /// URL instead (see [`Protocol::url_for`]).
+    fn subscribe(&self, symbols: &[&str], channels: &[Channel]) -> Vec<String>;
+    /// The URL to connect to for these subscriptions (venues that subscribe
+    /// in the URL, like Binance combined streams, override this).
+    fn url_for(&self, _symbols: &[&str], _channels: &[Channel]) -> String {
+        self.url()
+    }
+    /// An application-level ping frame and how often to send it, for venues
+    /// that want one (WebSocket-level pings are the feed's business).
+    fn ping(&self) -> Option<(std::time::Duration, String)>;
+    /// Most streams (symbol x channel) one connection may carry.
+    fn max_streams_per_connection(&self) -> usize;
+}
+
 /// The adapter for `venue`, or `None` where none exists yet.
 pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
     match venue {
