@@ -335,12 +335,18 @@ impl Engine {
     }
 
     fn stream(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
-        let by_symbol = self.index.entry((venue, ev.stream)).or_default();
-        if let Some(&i) = by_symbol.get(&*ev.symbol) {
+        if let Some(&i) = self
+            .index
+            .get(&(venue, ev.stream))
+            .and_then(|m| m.get(&*ev.symbol))
+        {
             return i;
         }
         let i = self.streams.len();
-        by_symbol.insert(ev.symbol.clone(), i);
+        self.index
+            .entry((venue, ev.stream))
+            .or_default()
+            .insert(ev.symbol.clone(), i);
         let cfg = &self.cfg;
         let book = matches!(ev.stream, StreamKind::Depth | StreamKind::PartialDepth)
             .then(|| Book::new(cfg.book.max_pending, cfg.book.max_levels));
