@@ -306,9 +306,10 @@ impl CoinbaseAdapter {
                     // Books that got a fresh snapshot in this very frame are
                     // synced again; mark only the others.
                     for (sym, st) in self.books.iter_mut() {
-                        let fresh = out.iter().skip(start).any(|e| {
-                            matches!(e.payload, Payload::Snapshot(_)) && e.symbol == *sym
-                        });
+                        let fresh = out
+                            .iter()
+                            .skip(start)
+                            .any(|e| matches!(e.payload, Payload::Snapshot(_)) && e.symbol == *sym);
                         if !fresh {
                             *st = state;
                         }

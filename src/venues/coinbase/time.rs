@@ -153,10 +153,7 @@ mod tests {
             "before the epoch is negative, not an error"
         );
         // Candle bucket start from the schema example.
-        assert_eq!(
-            epoch_secs_ns("1775521800"),
-            Some(1_775_521_800 * SECOND)
-        );
+        assert_eq!(epoch_secs_ns("1775521800"), Some(1_775_521_800 * SECOND));
     }
 
     #[test]
