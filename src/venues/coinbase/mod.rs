@@ -25,7 +25,9 @@
 //! (the count restarts): every book gets [`Integrity::Reset`] instead, since
 //! the new connection sends fresh snapshots. A frame that cannot be used
 //! (malformed) does not advance the count, so the data it carried counts as
-//! lost at the next frame. Limitation: the count is per connection, and the
+//! lost at the next frame. A frame of a channel this adapter does not read
+//! takes its number only when it is the next one (it carries no events, so
+//! a break before it is reported by the next known frame). Limitation: the count is per connection, and the
 //! frame does not say which connection it came on, so one adapter must see
 //! one connection's frames only.
 //!
@@ -34,6 +36,12 @@
 //! `start` arrives for the same product: the adapter then emits the last
 //! values it saw for the old bucket once more with `closed: true`, followed
 //! by the new bucket as forming.
+//!
+//! Cadence (real legacy capture, 2021, ten mid-size products over 31 s):
+//! about 320 frames/s in all, book updates every 0.4-4 s per product at
+//! worst, but `ticker` only on trades (one per match): a quiet product's
+//! best bid/offer stream can be silent for tens of seconds while its book
+//! moves. The Advanced Trade `ticker` is trade-driven too.
 //!
 //! The parser is pure and total: no panic, no I/O, events pushed only when
 //! the whole frame parsed. Memory is bounded: the symbol cache, book and
@@ -290,7 +298,19 @@ impl CoinbaseAdapter {
             "candles" => AtChannel::Candles,
             "heartbeats" => AtChannel::Heartbeats,
             "subscriptions" => AtChannel::Subscriptions,
-            other => return Err(unknown(format!("channel `{other}`"))),
+            other => {
+                // A channel this adapter does not read still took a number
+                // in the connection's count: when it is the next one, take
+                // it, so that it does not look like a loss later. Otherwise
+                // leave the count alone and let the next known frame report
+                // the break (an unknown frame carries no events).
+                if let Ok(seq) = uint("sequence_num", &fr.sequence_num)
+                    && self.last_seq.and_then(|l| l.checked_add(1)) == Some(seq)
+                {
+                    self.last_seq = Some(seq);
+                }
+                return Err(unknown(format!("channel `{other}`")));
+            }
         };
         let seq = uint("sequence_num", &fr.sequence_num)?;
         let sent = time_ns("timestamp", &fr.timestamp)?;

@@ -317,6 +317,20 @@ fn error_replies_are_unknown_with_their_message() {
         r#"{"channel":"status","timestamp":"2026-04-07T14:30:00Z","sequence_num":0,"events":[]}"#,
     );
     assert!(matches!(r, Err(ParseError::Unknown { detail, .. }) if detail.contains("status")));
+
+    // An unknown channel in sequence still takes its number: the next known
+    // frame is continuous (sequence numbers set by code).
+    let mut b = CoinbaseAdapter::new();
+    assert!(parse(&mut b, L2_SNAPSHOT).0.is_ok());
+    let status =
+        r#"{"channel":"status","timestamp":"2026-04-07T14:30:00Z","sequence_num":1,"events":[]}"#;
+    assert!(matches!(
+        parse(&mut b, status).0,
+        Err(ParseError::Unknown { .. })
+    ));
+    let (r, ev) = parse(&mut b, &with_seq(L2_UPDATE, 2));
+    assert_eq!(r, Ok(Control::Data));
+    assert_eq!(ev.len(), 1, "no gap: {ev:?}");
 }
 
 #[test]
