@@ -78,6 +78,10 @@ struct Stream {
 /// One connection (as named by the fixture or the live feed).
 struct Conn {
     streams: Vec<usize>,
+    /// Adapters hold per-connection state (symbol caches, Coinbase's
+    /// per-connection sequence numbers), so each connection has its own;
+    /// a new `open` on the connection id starts them afresh.
+    adapters: Vec<(Venue, Box<dyn Adapter>)>,
 }
 
 /// Candles built from one symbol's trades.
@@ -91,7 +95,6 @@ struct TradeCandles {
 /// The deterministic detection engine.
 pub struct Engine {
     cfg: Config,
-    adapters: Vec<(Venue, Box<dyn Adapter>)>,
     streams: Vec<Stream>,
     index: HashMap<(Venue, StreamKind), HashMap<Symbol, usize>>,
     conns: Vec<Conn>,
@@ -114,7 +117,6 @@ impl Engine {
     pub fn new(cfg: Config) -> Self {
         Engine {
             cfg,
-            adapters: Vec::new(),
             streams: Vec::new(),
             index: HashMap::default(),
             conns: Vec::new(),
@@ -182,7 +184,14 @@ impl Engine {
                 self.stats.frames += 1;
                 self.stats.unsupported += 1;
             }
-            RecordKind::Open { .. } | RecordKind::Close { .. } | RecordKind::Sent(_) => {
+            RecordKind::Open { .. } => {
+                self.stats.control_records += 1;
+                // A new session on this connection id: parser state restarts.
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.adapters.clear();
+                }
+            }
+            RecordKind::Close { .. } | RecordKind::Sent(_) => {
                 self.stats.control_records += 1;
             }
         }
@@ -274,22 +283,23 @@ impl Engine {
         let c = self.conns.len();
         self.conns.push(Conn {
             streams: Vec::new(),
+            adapters: Vec::new(),
         });
         self.conn_index.insert(id.to_string(), c);
         self.last_conn = Some((id.to_string(), c));
         c
     }
 
-    fn adapter(&mut self, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
-        let pos = match self.adapters.iter().position(|(v, _)| *v == venue) {
+    fn adapter(&mut self, conn: usize, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
+        let adapters = &mut self.conns.get_mut(conn)?.adapters;
+        let pos = match adapters.iter().position(|(v, _)| *v == venue) {
             Some(p) => p,
             None => {
-                let a = venues::adapter_for(venue)?;
-                self.adapters.push((venue, a));
-                self.adapters.len() - 1
+                adapters.push((venue, venues::adapter_for(venue)?));
+                adapters.len() - 1
             }
         };
-        self.adapters.get_mut(pos).map(|(_, a)| a)
+        adapters.get_mut(pos).map(|(_, a)| a)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -305,7 +315,7 @@ impl Engine {
     ) {
         let mut events = std::mem::take(&mut self.scratch);
         events.clear();
-        let parsed = match self.adapter(venue) {
+        let parsed = match self.adapter(conn, venue) {
             None => {
                 self.stats.unsupported += 1;
                 self.scratch = events;
