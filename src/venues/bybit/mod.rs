@@ -259,9 +259,9 @@ impl BybitAdapter {
         }
     }
 
-    fn object<'f, 'a>(&self, fr: &'f Frame<'a>) -> Result<&'f Row<'a>, ParseError> {
+    fn object<'f, 'a>(&self, fr: &'f mut Frame<'a>) -> Result<&'f mut Row<'a>, ParseError> {
         match &fr.data {
-            Data::Object(r) => Ok(r),
+            Data::Object => Ok(&mut fr.row),
             Data::Array(_) => Err(self.malformed("field `data`: expected an object, got an array")),
             Data::Absent => Err(self.malformed("missing field `data`")),
         }
@@ -270,9 +270,7 @@ impl BybitAdapter {
     fn rows<'f, 'a>(&self, fr: &'f Frame<'a>) -> Result<&'f [Row<'a>], ParseError> {
         match &fr.data {
             Data::Array(r) => Ok(r),
-            Data::Object(_) => {
-                Err(self.malformed("field `data`: expected an array, got an object"))
-            }
+            Data::Object => Err(self.malformed("field `data`: expected an array, got an object")),
             Data::Absent => Err(self.malformed("missing field `data`")),
         }
     }
@@ -313,7 +311,7 @@ impl BybitAdapter {
 
     fn book(
         &mut self,
-        fr: &Frame<'_>,
+        fr: &mut Frame<'_>,
         depth: u32,
         topic_sym: &str,
         out: &mut Vec<Event>,
@@ -324,10 +322,12 @@ impl BybitAdapter {
         let snapshot = self.is_snapshot(fr)?;
         let exch_ns = Some(self.time("ts", fr.ts)?);
         let r = self.object(fr)?;
-        let symbol = self.symbol(topic_sym, "data.s", r.s.as_deref())?;
-        let u = self.need("data.u", r.u)?;
-        let bids = self.need("data.b", r.b.as_ref())?;
-        let asks = self.need("data.a", r.a.as_ref())?;
+        // The levels move into the event: the frame owns them already.
+        let (raw_s, u, bids, asks) = (r.s.take(), r.u, r.b.take(), r.a.take());
+        let symbol = self.symbol(topic_sym, "data.s", raw_s.as_deref())?;
+        let u = self.need("data.u", u)?;
+        let bids = self.need("data.b", bids)?;
+        let asks = self.need("data.a", asks)?;
         if depth == 1 {
             if !snapshot {
                 return Err(self.unknown(
@@ -367,8 +367,8 @@ impl BybitAdapter {
                 stream: StreamKind::Depth,
                 payload: Payload::Snapshot(DepthSnapshot {
                     last_id: Some(u),
-                    bids: bids.clone(),
-                    asks: asks.clone(),
+                    bids,
+                    asks,
                     exch_ns,
                 }),
             });
@@ -380,8 +380,8 @@ impl BybitAdapter {
                     first_id: u,
                     last_id: u,
                     prev_last_id: None,
-                    bids: bids.clone(),
-                    asks: asks.clone(),
+                    bids,
+                    asks,
                     exch_ns,
                 }),
             });
@@ -443,13 +443,14 @@ impl BybitAdapter {
 
     fn ticker(
         &mut self,
-        fr: &Frame<'_>,
+        fr: &mut Frame<'_>,
         topic_sym: &str,
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
         let snapshot = self.is_snapshot(fr)?;
         let exch_ns = Some(self.time("ts", fr.ts)?);
-        let r = self.object(fr)?;
+        let cs = fr.cs;
+        let r = &*self.object(fr)?;
         let symbol = self.symbol(topic_sym, "data.symbol", r.symbol.as_deref())?;
         let touched =
             r.bid_px.is_some() || r.bid_sz.is_some() || r.ask_px.is_some() || r.ask_sz.is_some();
@@ -475,7 +476,7 @@ impl BybitAdapter {
             payload: Payload::Quote(Quote {
                 bid,
                 ask,
-                update_id: fr.cs,
+                update_id: cs,
                 exch_ns,
             }),
         });
@@ -535,7 +536,7 @@ impl BybitAdapter {
 
     fn data(
         &mut self,
-        fr: &Frame<'_>,
+        fr: &mut Frame<'_>,
         topic: &str,
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
@@ -555,7 +556,7 @@ impl Adapter for BybitAdapter {
     }
 
     fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError> {
-        let fr = match wire::parse(frame, &self.ctx) {
+        let mut fr = match wire::parse(frame, &self.ctx) {
             Ok(fr) => fr,
             Err(e) => {
                 let field = self.ctx.field.get();
@@ -567,13 +568,13 @@ impl Adapter for BybitAdapter {
                 return Err(self.malformed(detail));
             }
         };
-        let Some(topic) = fr.topic.as_deref() else {
+        let Some(topic) = fr.topic.take() else {
             return self.control(&fr);
         };
         // Frames with several rows push events one by one: take them back
         // if a later row fails, so a frame gives all its events or none.
         let start = out.len();
-        let r = self.data(&fr, topic, out);
+        let r = self.data(&mut fr, &topic, out);
         if r.is_err() {
             out.truncate(start);
         }

@@ -98,8 +98,8 @@ pub(super) enum Data<'a> {
     /// No `data` key.
     #[default]
     Absent,
-    /// An object (order book, ticker).
-    Object(Box<Row<'a>>),
+    /// An object (order book, ticker), read into [`Frame::row`].
+    Object,
     /// An array of rows (trades, klines).
     Array(Vec<Row<'a>>),
 }
@@ -115,8 +115,11 @@ pub(super) struct Frame<'a> {
     pub ts: Option<u64>,
     /// `cs`: ticker cross sequence.
     pub cs: Option<u64>,
-    /// `data`.
+    /// What `data` held.
     pub data: Data<'a>,
+    /// The `data` object, when it was one (kept outside [`Data`] so the
+    /// common case costs no box and the enum stays small).
+    pub row: Row<'a>,
     /// `success` of a control reply.
     pub success: Option<bool>,
     /// `ret_msg` of a control reply.
@@ -509,26 +512,26 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
     }
 }
 
-struct DataSeed<'c> {
+struct DataSeed<'c, 'r, 'de> {
     ctx: &'c Ctx,
+    row: &'r mut Row<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, 'de> {
     type Value = Data<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Data<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DataSeed<'_> {
+impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
     type Value = Data<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object or an array of objects")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Data<'de>, A::Error> {
-        RowVisitor { ctx: self.ctx }
-            .visit_map(map)
-            .map(|r| Data::Object(Box::new(r)))
+        *self.row = RowVisitor { ctx: self.ctx }.visit_map(map)?;
+        Ok(Data::Object)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data<'de>, A::Error> {
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
@@ -562,7 +565,10 @@ impl<'de> Visitor<'de> for FrameVisitor<'_> {
                 Key::Op => fr.op = Some(value::<_, Str>(&mut map, ctx, "op")?.0),
                 Key::Data => {
                     ctx.field.set("data");
-                    fr.data = map.next_value_seed(DataSeed { ctx })?;
+                    fr.data = map.next_value_seed(DataSeed {
+                        ctx,
+                        row: &mut fr.row,
+                    })?;
                     ctx.field.set("");
                 }
                 _ => {
