@@ -556,18 +556,16 @@ impl Adapter for BybitAdapter {
     }
 
     fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError> {
-        let mut fr = match wire::parse(frame, &self.ctx) {
-            Ok(fr) => fr,
-            Err(e) => {
-                let field = self.ctx.field.get();
-                let detail = if field.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("field `{field}`: {e}")
-                };
-                return Err(self.malformed(detail));
-            }
-        };
+        let mut fr = Frame::default();
+        if let Err(e) = wire::parse(frame, &self.ctx, &mut fr) {
+            let field = self.ctx.field.get();
+            let detail = if field.is_empty() {
+                e.to_string()
+            } else {
+                format!("field `{field}`: {e}")
+            };
+            return Err(self.malformed(detail));
+        }
         let Some(topic) = fr.topic.take() else {
             return self.control(&fr);
         };
