@@ -8,6 +8,7 @@
 
 pub mod binance;
 pub mod coinbase;
+pub mod bybit;
 pub mod symbols;
 
 use crate::model::{Event, Venue};
@@ -112,6 +113,7 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
             Some(Box::new(binance::BinanceAdapter::new(venue)))
         }
         Venue::Coinbase => Some(Box::new(coinbase::CoinbaseAdapter::new())),
+        Venue::BybitSpot | Venue::BybitLinear => Some(Box::new(bybit::BybitAdapter::new(venue))),
         _ => None,
     }
 }
