@@ -457,7 +457,10 @@ fn malformed_frames_name_the_field() {
     ];
     for (frame, field) in &cases {
         let docs = [DOC_BOOK_UPDATE, DOC_TRADE, DOC_TICKER, DOC_OHLC];
-        assert!(!docs.contains(&frame.as_str()), "{field}: the edit did not apply");
+        assert!(
+            !docs.contains(&frame.as_str()),
+            "{field}: the edit did not apply"
+        );
         let d = malformed_detail(parse(&mut a, frame).0);
         assert!(d.contains(field), "{field}: {d}");
     }
@@ -778,10 +781,16 @@ fn injected_qty_change_and_dropped_update_fail_the_checksum() {
             assert!(i > drop);
             caught += 1;
         }
-        assert!(first.is_some() || !visible, "dropped frame {drop} changed the top 10 unseen");
+        assert!(
+            first.is_some() || !visible,
+            "dropped frame {drop} changed the top 10 unseen"
+        );
     }
     assert_eq!(dropped, 18);
-    assert!(visibles >= 10, "only {visibles} of {dropped} drops change the top 10");
+    assert!(
+        visibles >= 10,
+        "only {visibles} of {dropped} drops change the top 10"
+    );
     assert!(caught >= visibles, "{caught} caught, {visibles} visible");
 }
 
