@@ -63,6 +63,10 @@ pub const MAX_BOOKS: usize = 2048;
 /// Most (symbol, interval) pairs whose forming candle is remembered.
 pub const MAX_CANDLE_STREAMS: usize = 8192;
 
+/// Most level texts the reused scratch keeps between frames (two full
+/// sides of the deepest book).
+const MAX_KEPT_TEXTS: usize = 2 * 1000;
+
 /// The Kraken protocol (endpoint, subscriptions, ping) for `venue`, or
 /// `None` when `venue` is not Kraken.
 pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
@@ -79,6 +83,9 @@ pub struct KrakenAdapter {
     /// The latest forming candle per (symbol, interval seconds).
     forming: HashMap<(Symbol, u32), Candle>,
     verify: bool,
+    /// Level texts of the frame being parsed (reused, never shrunk below
+    /// the largest frame seen: at most a snapshot's levels).
+    texts: Vec<TextLevel>,
 }
 
 impl Default for KrakenAdapter {
@@ -92,8 +99,9 @@ struct ParsedBook {
     symbol: Symbol,
     bids: Vec<Level>,
     asks: Vec<Level>,
-    bid_texts: Vec<TextLevel>,
-    ask_texts: Vec<TextLevel>,
+    /// Where this item's bid and ask texts are in the adapter's scratch.
+    bid_texts: std::ops::Range<usize>,
+    ask_texts: std::ops::Range<usize>,
     checksum: Option<u32>,
     exch_ns: Option<Nanos>,
 }
@@ -115,6 +123,7 @@ impl KrakenAdapter {
             books: HashMap::new(),
             forming: HashMap::new(),
             verify: true,
+            texts: Vec::new(),
         }
     }
 
@@ -145,7 +154,7 @@ impl KrakenAdapter {
         }
     }
 
-    fn symbol(&mut self, field: &str, raw: &str) -> Result<Symbol, ParseError> {
+    fn symbol(&mut self, field: Field, raw: &str) -> Result<Symbol, ParseError> {
         self.symbols
             .get(raw)
             .map_err(|e| Self::malformed(format!("field `{field}`: {e}")))
@@ -166,7 +175,7 @@ impl KrakenAdapter {
             .map_err(|e| Self::malformed(format!("`{channel}` data: {}", describe_error(text, &e))))
     }
 
-    fn time(field: &str, s: &str) -> Result<Nanos, ParseError> {
+    fn time(field: Field, s: &str) -> Result<Nanos, ParseError> {
         parse_time(s).ok_or_else(|| {
             Self::malformed(format!(
                 "field `{field}`: `{s}` is not an RFC 3339 UTC time"
@@ -174,7 +183,7 @@ impl KrakenAdapter {
         })
     }
 
-    fn opt_time(field: &str, s: Option<&str>) -> Result<Option<Nanos>, ParseError> {
+    fn opt_time(field: Field, s: Option<&str>) -> Result<Option<Nanos>, ParseError> {
         s.map(|s| Self::time(field, s)).transpose()
     }
 
@@ -209,7 +218,13 @@ impl KrakenAdapter {
                                     "field `result.depth`: {depth} is not a Kraken book depth"
                                 ))
                             })?;
-                        let symbol = self.symbol("result.symbol", sym)?;
+                        let symbol = self.symbol(
+                            Field {
+                                index: None,
+                                name: "result.symbol",
+                            },
+                            sym,
+                        )?;
                         if self.depths.len() < MAX_BOOKS || self.depths.contains_key(&symbol) {
                             self.depths.insert(symbol, depth);
                         }
@@ -258,16 +273,19 @@ impl KrakenAdapter {
     }
 
     fn parse_book(&mut self, i: usize, item: &BookItem<'_>) -> Result<ParsedBook, ParseError> {
-        let symbol = self.symbol(&format!("data[{i}].symbol"), &item.symbol)?;
-        let side = |name: &str, raws: &[RawLevel<'_>]| {
+        let symbol = self.symbol(at(i, "symbol"), &item.symbol)?;
+        // Texts go to one scratch vector reused across frames; the levels
+        // are owned by the event, so they get their own vector.
+        let texts = &mut self.texts;
+        let mut side = |name: &str, raws: &[RawLevel<'_>]| {
             let mut levels = Vec::with_capacity(raws.len());
-            let mut texts = Vec::with_capacity(raws.len());
+            let start = texts.len();
             for (j, raw) in raws.iter().enumerate() {
                 let (l, t) = Self::level(|| format!("data[{i}].{name}[{j}]"), raw)?;
                 levels.push(l);
                 texts.push(t);
             }
-            Ok::<_, ParseError>((levels, texts))
+            Ok::<_, ParseError>((levels, start..texts.len()))
         };
         let (bids, bid_texts) = side("bids", &item.bids)?;
         let (asks, ask_texts) = side("asks", &item.asks)?;
@@ -278,7 +296,7 @@ impl KrakenAdapter {
             bid_texts,
             ask_texts,
             checksum: item.checksum,
-            exch_ns: Self::opt_time(&format!("data[{i}].timestamp"), item.timestamp.as_deref())?,
+            exch_ns: Self::opt_time(at(i, "timestamp"), item.timestamp.as_deref())?,
         })
     }
 
@@ -315,8 +333,8 @@ impl KrakenAdapter {
         if book.broken {
             return None;
         }
-        for (side, texts) in [(BookSide::Bid, &p.bid_texts), (BookSide::Ask, &p.ask_texts)] {
-            for t in texts {
+        for (side, range) in [(BookSide::Bid, &p.bid_texts), (BookSide::Ask, &p.ask_texts)] {
+            for t in self.texts.get(range.clone()).unwrap_or_default() {
                 // Zero quantity removes; `Level.qty == 0.0` and the text
                 // being all zeros are the same thing for a plain decimal.
                 let zero = t.qty_text.as_str().bytes().all(|b| b == b'0' || b == b'.');
@@ -338,6 +356,7 @@ impl KrakenAdapter {
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
         let items: Vec<BookItem<'_>> = Self::items("book", env.data)?;
+        self.texts.clear();
         let mut parsed = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             parsed.push(self.parse_book(i, item)?);
@@ -374,6 +393,10 @@ impl KrakenAdapter {
                 });
             }
         }
+        // A huge frame must not pin its memory for the life of the adapter.
+        if self.texts.capacity() > MAX_KEPT_TEXTS {
+            self.texts = Vec::new();
+        }
         Ok(Control::Data)
     }
 
@@ -389,14 +412,14 @@ impl KrakenAdapter {
         }
         let start = out.len();
         for (i, t) in items.iter().enumerate() {
-            let symbol = match self.symbol(&format!("data[{i}].symbol"), &t.symbol) {
+            let symbol = match self.symbol(at(i, "symbol"), &t.symbol) {
                 Ok(s) => s,
                 Err(e) => {
                     out.truncate(start);
                     return Err(e);
                 }
             };
-            let exch = match Self::time(&format!("data[{i}].timestamp"), &t.timestamp) {
+            let exch = match Self::time(at(i, "timestamp"), &t.timestamp) {
                 Ok(t) => t,
                 Err(e) => {
                     out.truncate(start);
@@ -426,8 +449,8 @@ impl KrakenAdapter {
         let items: Vec<TickerItem<'_>> = Self::items("ticker", env.data)?;
         let start = out.len();
         for (i, t) in items.iter().enumerate() {
-            let sym = self.symbol(&format!("data[{i}].symbol"), &t.symbol);
-            let exch = Self::opt_time(&format!("data[{i}].timestamp"), t.timestamp.as_deref());
+            let sym = self.symbol(at(i, "symbol"), &t.symbol);
+            let exch = Self::opt_time(at(i, "timestamp"), t.timestamp.as_deref());
             let (symbol, exch_ns) = match (sym, exch) {
                 (Ok(s), Ok(e)) => (s, e),
                 (Err(e), _) | (_, Err(e)) => {
@@ -456,7 +479,7 @@ impl KrakenAdapter {
     }
 
     fn candle(&mut self, i: usize, c: &OhlcItem<'_>) -> Result<(Symbol, Candle), ParseError> {
-        let symbol = self.symbol(&format!("data[{i}].symbol"), &c.symbol)?;
+        let symbol = self.symbol(at(i, "symbol"), &c.symbol)?;
         let interval_secs = c
             .interval
             .checked_mul(60)
@@ -467,7 +490,7 @@ impl KrakenAdapter {
                     c.interval
                 ))
             })?;
-        let open_ns = Self::time(&format!("data[{i}].interval_begin"), &c.interval_begin)?;
+        let open_ns = Self::time(at(i, "interval_begin"), &c.interval_begin)?;
         // The close time must be representable for the engine's checks.
         open_ns
             .checked_add(Nanos::from(interval_secs) * SECOND)
@@ -489,7 +512,7 @@ impl KrakenAdapter {
                 first_trade_id: None,
                 last_trade_id: None,
                 closed: false,
-                exch_ns: Self::opt_time(&format!("data[{i}].timestamp"), c.timestamp.as_deref())?,
+                exch_ns: Self::opt_time(at(i, "timestamp"), c.timestamp.as_deref())?,
             },
         ))
     }
@@ -560,6 +583,31 @@ impl KrakenAdapter {
         } else if self.forming.len() < MAX_CANDLE_STREAMS {
             self.forming.insert(key, c.clone());
         }
+    }
+}
+
+/// A field's path, formatted only when an error names it (keeps the hot
+/// path free of allocations).
+#[derive(Clone, Copy)]
+struct Field {
+    index: Option<usize>,
+    name: &'static str,
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "data[{i}].{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// Field `name` of item `i` of `data`.
+fn at(i: usize, name: &'static str) -> Field {
+    Field {
+        index: Some(i),
+        name,
     }
 }
 
