@@ -9,6 +9,7 @@
 pub mod binance;
 pub mod coinbase;
 pub mod bybit;
+pub mod kraken;
 pub mod symbols;
 
 use crate::model::{Event, Venue};
@@ -114,6 +115,7 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
         }
         Venue::Coinbase => Some(Box::new(coinbase::CoinbaseAdapter::new())),
         Venue::BybitSpot | Venue::BybitLinear => Some(Box::new(bybit::BybitAdapter::new(venue))),
+        Venue::Kraken => Some(Box::new(kraken::KrakenAdapter::new())),
         _ => None,
     }
 }
