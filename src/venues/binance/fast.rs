@@ -98,9 +98,8 @@ fn body<'a>(c: &mut Cursor<'a>, st: &mut State, b: &mut Body<'a>) -> Option<()> 
     }
     let mut mask = 0u32;
     loop {
-        let key = c.string()?;
-        c.eat(b':')?;
-        let bit = match key.as_bytes() {
+        let key = c.key()?;
+        let bit = match key {
             b"e" => {
                 b.event = Some(Cow::Borrowed(c.string()?));
                 seen::E_TYPE
@@ -218,15 +217,37 @@ impl<'a> Cursor<'a> {
         (self.next()? == want).then_some(())
     }
 
+    /// A payload key and its `:`. One- and two-byte keys (all the payload
+    /// keys) are matched in place; a `\\` or control byte there is no key
+    /// the caller knows, so it falls back. Longer keys go through
+    /// [`Cursor::string`].
+    #[inline]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let rest = self.bytes.get(self.pos..)?;
+        match rest {
+            [b'"', _, b'"', b':', ..] => {
+                self.pos += 4;
+                rest.get(1..2)
+            }
+            [b'"', _, _, b'"', b':', ..] => {
+                self.pos += 5;
+                rest.get(1..3)
+            }
+            _ => {
+                let k = self.string()?;
+                self.eat(b':')?;
+                Some(k.as_bytes())
+            }
+        }
+    }
+
     /// A JSON string without escapes or control characters, borrowed.
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = rest.iter().position(|&b| STRING_STOP[usize::from(b)])?;
         if rest.get(len) != Some(&b'"') {
             return None;
         }
@@ -243,10 +264,21 @@ impl<'a> Cursor<'a> {
         if !first.is_ascii_digit() {
             return None;
         }
-        let mut v: u64 = 0;
         let start = self.pos;
-        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
-            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        // Binance times and ids have 9 to 13 digits: take eight at once
+        // (below 10^8, so no overflow check is needed yet).
+        let mut v = match eight_digits(self.bytes.get(start..start + 8)) {
+            Some(v) => {
+                self.pos += 8;
+                v
+            }
+            None => 0,
+        };
+        while let Some(d) = self.bytes.get(self.pos).map(|b| b.wrapping_sub(b'0')) {
+            if d > 9 {
+                break;
+            }
+            v = v.checked_mul(10)?.checked_add(u64::from(d))?;
             self.pos += 1;
         }
         if first == b'0' && self.pos - start > 1 {
@@ -295,15 +327,13 @@ impl<'a> Cursor<'a> {
         if rest.first() != Some(&b'"') {
             return None;
         }
-        let digit = |i: usize| {
-            rest.get(i)
-                .map(|b| b.wrapping_sub(b'0'))
-                .filter(|&d| d <= 9)
-        };
         let mut i = 1;
         let mut m: u64 = 0;
         // Wrapping: with more than 19 digits the value is discarded below.
-        while let Some(d) = digit(i) {
+        while let Some(d) = rest.get(i).map(|b| b.wrapping_sub(b'0')) {
+            if d > 9 {
+                break;
+            }
             m = m.wrapping_mul(10).wrapping_add(u64::from(d));
             i += 1;
         }
@@ -320,7 +350,10 @@ impl<'a> Cursor<'a> {
                 m = m.wrapping_mul(100_000_000).wrapping_add(v);
                 i += 8;
             }
-            while let Some(d) = digit(i) {
+            while let Some(d) = rest.get(i).map(|b| b.wrapping_sub(b'0')) {
+                if d > 9 {
+                    break;
+                }
                 m = m.wrapping_mul(10).wrapping_add(u64::from(d));
                 i += 1;
             }
@@ -385,6 +418,20 @@ fn eight_digits(bytes: Option<&[u8]>) -> Option<u64> {
 
 /// Integers from 0 up to this bound convert to `f64` exactly.
 const MAX_EXACT: u64 = 1 << 53;
+
+/// Bytes that end the borrowed-string fast path: the closing quote, and the
+/// escape and control characters it leaves to serde.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Exact powers of ten as `f64` (every one up to 1e22 is representable).
 const POW10: [f64; 23] = [

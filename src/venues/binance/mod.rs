@@ -14,6 +14,12 @@
 //! milliseconds and become [`Nanos`] with checked arithmetic. Level arrays
 //! are read into scratch vectors the adapter keeps, then copied once into an
 //! exactly sized `Vec` per side for the event (the event owns its levels).
+//!
+//! Two readers fill the same intermediate frame: a byte scanner (`fast`)
+//! for the hot combined-stream shapes (bookTicker, trade, aggTrade, diff
+//! depth), and the serde reader (`wire`) for everything else and for any
+//! frame the scanner finds the least bit unusual. One interpretation then
+//! builds the events, so the two can never disagree on a result.
 
 mod fast;
 mod wire;
@@ -34,6 +40,9 @@ pub struct BinanceAdapter {
     venue: Venue,
     symbols: SymbolCache,
     state: State,
+    /// Frames the byte scanner took (tests check it takes the hot ones).
+    #[cfg(test)]
+    fast_frames: usize,
 }
 
 /// What a stream name says the payload is.
@@ -54,6 +63,8 @@ impl BinanceAdapter {
             venue,
             symbols: SymbolCache::new(binance_canonical, SymbolCache::DEFAULT_CAPACITY),
             state: State::default(),
+            #[cfg(test)]
+            fast_frames: 0,
         }
     }
 
@@ -449,7 +460,12 @@ impl Adapter for BinanceAdapter {
 
     fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError> {
         let mut fr = Frame::default();
-        if fast::parse(frame, &mut self.state, &mut fr).is_none() {
+        if fast::parse(frame, &mut self.state, &mut fr).is_some() {
+            #[cfg(test)]
+            {
+                self.fast_frames += 1;
+            }
+        } else {
             // Not one of the hot shapes, or something odd in it: the serde
             // path decides, with its error messages.
             fr = Frame::default();
