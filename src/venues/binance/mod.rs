@@ -14,7 +14,14 @@
 //! milliseconds and become [`Nanos`] with checked arithmetic. Level arrays
 //! are read into scratch vectors the adapter keeps, then copied once into an
 //! exactly sized `Vec` per side for the event (the event owns its levels).
+//!
+//! Two readers fill the same intermediate frame: a byte scanner (`fast`)
+//! for the hot combined-stream shapes (bookTicker, trade, aggTrade, diff
+//! depth), and the serde reader (`wire`) for everything else and for any
+//! frame the scanner finds the least bit unusual. One interpretation then
+//! builds the events, so the two can never disagree on a result.
 
+mod fast;
 mod wire;
 
 use std::borrow::Cow;
@@ -33,6 +40,9 @@ pub struct BinanceAdapter {
     venue: Venue,
     symbols: SymbolCache,
     state: State,
+    /// Frames the byte scanner took (tests check it takes the hot ones).
+    #[cfg(test)]
+    fast_frames: usize,
 }
 
 /// What a stream name says the payload is.
@@ -53,6 +63,8 @@ impl BinanceAdapter {
             venue,
             symbols: SymbolCache::new(binance_canonical, SymbolCache::DEFAULT_CAPACITY),
             state: State::default(),
+            #[cfg(test)]
+            fast_frames: 0,
         }
     }
 
@@ -298,7 +310,14 @@ impl BinanceAdapter {
             None => return Err(self.malformed("missing field `k.i`")),
             Some(i) => i,
         };
-        let interval_secs = match parse_interval(interval) {
+        // `model::parse_interval` splits off the last byte and panics when
+        // that is inside a multi-byte character: only ASCII reaches it.
+        let parsed = if interval.is_ascii() {
+            parse_interval(interval)
+        } else {
+            None
+        };
+        let interval_secs = match parsed {
             Some(s) => s,
             // Monthly candles have no fixed length in seconds.
             None if interval.ends_with('M') => {
@@ -355,6 +374,19 @@ impl BinanceAdapter {
 
     fn opt_time(&self, field: &str, ms: Option<u64>) -> Result<Option<Nanos>, ParseError> {
         ms.map(|_| self.time(field, ms)).transpose()
+    }
+
+    /// [`Adapter::parse_frame`] through the serde path alone, skipping the
+    /// byte scanner: the reference the scanner is tested against.
+    #[cfg(test)]
+    fn parse_frame_serde(
+        &mut self,
+        frame: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<Control, ParseError> {
+        let mut fr = Frame::default();
+        self.parse_wire(frame, &mut fr)?;
+        self.interpret(&fr, out)
     }
 }
 
@@ -428,7 +460,17 @@ impl Adapter for BinanceAdapter {
 
     fn parse_frame(&mut self, frame: &str, out: &mut Vec<Event>) -> Result<Control, ParseError> {
         let mut fr = Frame::default();
-        self.parse_wire(frame, &mut fr)?;
+        if fast::parse(frame, &mut self.state, &mut fr).is_some() {
+            #[cfg(test)]
+            {
+                self.fast_frames += 1;
+            }
+        } else {
+            // Not one of the hot shapes, or something odd in it: the serde
+            // path decides, with its error messages.
+            fr = Frame::default();
+            self.parse_wire(frame, &mut fr)?;
+        }
         self.interpret(&fr, out)
     }
 

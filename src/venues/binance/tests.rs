@@ -568,7 +568,7 @@ fn query_symbol_extraction() {
 
 // --- property tests ----------------------------------------------------------
 
-const REAL: &[&str] = &[
+pub(super) const REAL: &[&str] = &[
     SPOT_DEPTH,
     SPOT_BOOK_TICKER,
     SPOT_TRADE,
@@ -600,6 +600,19 @@ fn check_total(text: &str) {
             assert!(out.is_empty());
         }
     }
+}
+
+#[test]
+fn non_ascii_kline_interval_is_an_error_not_a_panic() {
+    // Injected: the real closed kline with its interval's unit replaced by
+    // a multi-byte character (once made `model::parse_interval` panic).
+    let f = USDM_KLINE_CLOSED.replace(r#""i":"1m""#, r#""i":"1é""#);
+    assert_eq!(
+        malformed(Venue::BinanceUsdm, &f),
+        "field `k.i`: bad interval `1é`"
+    );
+    let f = USDM_KLINE_CLOSED.replace(r#""i":"1m""#, r#""i":"éM""#);
+    assert_eq!(unknown(Venue::BinanceUsdm, &f), "kline interval `éM`");
 }
 
 #[test]

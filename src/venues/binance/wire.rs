@@ -47,7 +47,7 @@ pub(super) enum Side {
 
 /// The fields of one Binance payload that the adapter uses; everything else
 /// is skipped without being materialised.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Body<'a> {
     /// `e`: event type.
     pub event: Option<Cow<'a, str>>,
@@ -90,7 +90,7 @@ pub(super) struct Body<'a> {
 }
 
 /// The `k` object of a kline event.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Kline<'a> {
     /// `t`: open time, ms.
     pub open_ms: Option<u64>,
@@ -133,7 +133,7 @@ pub(super) enum Data {
 /// One parsed frame or REST body. Kept small (the kline is boxed, the
 /// payload is read into one [`Body`] whether enveloped or not) because it is
 /// returned by value on every frame.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Frame<'a> {
     /// `stream` of a combined-stream envelope.
     pub stream: Option<Cow<'a, str>>,
