@@ -166,7 +166,13 @@ pub fn interval_name(secs: u32) -> String {
 
 /// Parses `1s`, `1m`, `15m`, `1h`, `4h`, `1d`, `1w` into seconds.
 pub fn parse_interval(s: &str) -> Option<u32> {
-    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    // The unit is one ASCII letter; anything else (including a multi-byte
+    // last character, where a byte split would panic) is not an interval.
+    let split = s.len().checked_sub(1)?;
+    if !s.is_char_boundary(split) {
+        return None;
+    }
+    let (num, unit) = s.split_at(split);
     let n: u32 = num.parse().ok()?;
     let mult = match unit {
         "s" => 1,
@@ -411,6 +417,8 @@ mod tests {
         assert_eq!(parse_interval("0m"), None);
         assert_eq!(parse_interval("m"), None);
         assert_eq!(parse_interval(""), None);
+        assert_eq!(parse_interval("1é"), None);
+        assert_eq!(parse_interval("é"), None);
         assert_eq!(interval_name(60), "1m");
         assert_eq!(interval_name(1), "1s");
     }
