@@ -7,6 +7,7 @@
 //! beside the parser so that adding a venue touches one place.
 
 pub mod binance;
+pub mod okx;
 pub mod symbols;
 
 use crate::model::{Event, Venue};
@@ -110,6 +111,7 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
         Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
             Some(Box::new(binance::BinanceAdapter::new(venue)))
         }
+        Venue::Okx => Some(Box::new(okx::OkxAdapter::new())),
         _ => None,
     }
 }
