@@ -158,3 +158,56 @@ fn doc_example_seq_chain_is_clean_and_injected_break_is_a_book_gap() {
     assert_eq!(gaps[0].symbol.as_deref(), Some("BTC/USDT"));
     assert_eq!(gaps[0].stream.as_deref(), Some("depth"));
 }
+
+const DOC_REST_BOOK: &str = include_str!("../fixtures/okx/schemas/http_get_order_book.json");
+
+/// A doc example update re-sequenced by code.
+fn update(prev: u64, seq: u64, t: Nanos) -> Record<'static> {
+    let f = DOC_UPDATE
+        .replace("\"prevSeqId\": 123456", &format!("\"prevSeqId\": {prev}"))
+        .replace("\"seqId\": 123457", &format!("\"seqId\": {seq}"));
+    rec(t, RecordKind::Frame(Cow::Owned(f)))
+}
+
+/// OKX's REST sync procedure (for when the WebSocket sends no initial
+/// snapshot): buffer updates, fetch `GET /api/v5/market/books` (its `seqId`
+/// added by code to the docs' example, which predates the field), and the
+/// first buffered update must satisfy `prevSeqId <= snapshot seqId < seqId`.
+fn rest_sync() -> Vec<Record<'static>> {
+    let t0 = 1_597_026_383_085 * MILLI;
+    let body = DOC_REST_BOOK.replace(
+        "\"ts\": \"1704067200000\"",
+        "\"ts\": \"1597026383100\", \"seqId\": 123460",
+    );
+    vec![
+        update(123_450, 123_455, t0),
+        update(123_455, 123_462, t0 + 10 * MILLI),
+        rec(
+            t0 + 20 * MILLI,
+            RecordKind::Rest {
+                request: Cow::Borrowed("/api/v5/market/books?instId=BTC-USDT&sz=400"),
+                body: Cow::Owned(body),
+            },
+        ),
+        update(123_462, 123_463, t0 + 30 * MILLI),
+    ]
+}
+
+#[test]
+fn rest_snapshot_bridges_on_okx_rule_and_injected_straddle_break_is_a_gap() {
+    let mut recs = rest_sync();
+    let (e, alerts) = run(&recs);
+    assert_eq!(e.stats().rest, 1);
+    assert_eq!(e.stats().events.get("snapshot"), Some(&1));
+    assert_eq!(e.stats().events.get("depth"), Some(&3));
+    assert_eq!(e.stats().malformed, 0, "{:?}", e.stats().error_samples);
+    assert!(opened(&alerts, Kind::BookGap).is_empty(), "{alerts:?}");
+
+    // Injected: the update that should straddle the snapshot starts after
+    // it (prevSeqId 123461 > snapshot seqId 123460): updates were lost.
+    recs[1] = update(123_461, 123_462, recs[1].recv_ns);
+    let (_, alerts) = run(&recs);
+    let gaps = opened(&alerts, Kind::BookGap);
+    assert_eq!(gaps.len(), 1, "{alerts:?}");
+    assert_eq!(gaps[0].symbol.as_deref(), Some("BTC/USDT"));
+}
