@@ -33,7 +33,7 @@ use crate::model::{
     StreamKind, Symbol, Trade, Venue,
 };
 use checksum::StrBook;
-use wire::{BookMsg, Data, Frame, RawLevel, Shape, Str, TradeMsg};
+use wire::{BookMsg, Data, Frame, RawBookMsg, Shape, Str, TradeMsg, parse_f64};
 
 pub use checksum::crc32;
 
@@ -117,7 +117,12 @@ impl OkxAdapter {
             .map_err(|e| malformed(format!("field `{field}`: {e}")))
     }
 
-    fn interpret(&mut self, fr: Frame<'_>, out: &mut Vec<Event>) -> Result<Control, ParseError> {
+    fn interpret(
+        &mut self,
+        text: &str,
+        fr: Frame<'_>,
+        out: &mut Vec<Event>,
+    ) -> Result<Control, ParseError> {
         if let Some(ev) = fr.event.as_deref() {
             return match ev {
                 "subscribe" | "unsubscribe" => Ok(Control::Ack),
@@ -146,18 +151,18 @@ impl OkxAdapter {
         };
         let symbol = self.symbol("arg.instId", inst)?;
         let start = out.len();
-        let res = match (&fr.data, shape) {
+        let res = match (fr.data, shape) {
             (Data::Absent, _) => Err(malformed("missing field `data`")),
             (Data::Book(items), Shape::Book) => match channel {
                 "books" | "books-l2-tbt" | "books50-l2-tbt" => {
-                    self.books_push(&symbol, fr.action.as_deref(), items, out)
+                    self.books_push(text, &symbol, fr.action.as_deref(), items, out)
                 }
                 "bbo-tbt" => bbo(&symbol, items, out),
                 // books5 pushes full 5-level snapshots: partial depth.
                 _ => partial(&symbol, items, out),
             },
-            (Data::Trades(items), Shape::Trades) => self.trades(&symbol, items, out),
-            (Data::Rows(rows), Shape::Rows) => candles(&symbol, channel, rows, out),
+            (Data::Trades(items), Shape::Trades) => self.trades(&symbol, &items, out),
+            (Data::Rows(rows), Shape::Rows) => candles(&symbol, channel, &rows, out),
             _ => Err(malformed(format!(
                 "field `data`: wrong shape for `{channel}`"
             ))),
@@ -171,9 +176,10 @@ impl OkxAdapter {
 
     fn books_push(
         &mut self,
+        text: &str,
         symbol: &Symbol,
         action: Option<&str>,
-        items: &[BookMsg<'_>],
+        items: Vec<BookMsg<'_>>,
         out: &mut Vec<Event>,
     ) -> Result<Control, ParseError> {
         let snapshot = match action {
@@ -182,11 +188,26 @@ impl OkxAdapter {
             Some(other) => return Err(malformed(format!("field `action`: unknown `{other}`"))),
             None => return Err(malformed("missing field `action`")),
         };
-        for m in items {
-            let (bids_raw, asks_raw) = sides(m)?;
-            let bids = levels("bids", bids_raw)?;
-            let asks = levels("asks", asks_raw)?;
+        // Unsequenced books need the exact level strings for the checksum:
+        // a second parse, only on that (older API) path.
+        let raw: Vec<RawBookMsg<'_>> = if items.iter().any(|m| m.seq_id.is_none()) {
+            match wire::parse(text, Some(Shape::RawBook)) {
+                Ok(Frame {
+                    data: Data::RawBook(r),
+                    ..
+                }) => r,
+                Ok(_) => return Err(malformed("missing field `data`")),
+                Err(e) => return Err(malformed(e.to_string())),
+            }
+        } else {
+            Vec::new()
+        };
+        let empty = RawBookMsg::default();
+        for (i, m) in items.into_iter().enumerate() {
+            let raw = raw.get(i).unwrap_or(&empty);
+            let (bids_raw, asks_raw) = (raw.bids.as_slice(), raw.asks.as_slice());
             let exch_ns = Some(ms_field("ts", m.ts.as_ref())?);
+            let (bids, asks) = sides(m.bids, m.asks)?;
             match (m.seq_id, snapshot) {
                 (Some(seq), true) => {
                     // Sequenced: the engine checks continuity; no string book.
@@ -357,36 +378,14 @@ fn depth_event(symbol: &Symbol, payload: Payload) -> Event {
     }
 }
 
-fn sides<'m, 'a>(
-    m: &'m BookMsg<'a>,
-) -> Result<(&'m [RawLevel<'a>], &'m [RawLevel<'a>]), ParseError> {
-    let bids = m
-        .bids
-        .as_deref()
-        .ok_or_else(|| malformed("missing field `bids`"))?;
-    let asks = m
-        .asks
-        .as_deref()
-        .ok_or_else(|| malformed("missing field `asks`"))?;
+/// Both level arrays, which every book object must have.
+fn sides(
+    bids: Option<Vec<Level>>,
+    asks: Option<Vec<Level>>,
+) -> Result<(Vec<Level>, Vec<Level>), ParseError> {
+    let bids = bids.ok_or_else(|| malformed("missing field `bids`"))?;
+    let asks = asks.ok_or_else(|| malformed("missing field `asks`"))?;
     Ok((bids, asks))
-}
-
-/// Parses a level array into an exactly sized `Vec` (the event owns it).
-fn levels(field: &str, raw: &[RawLevel<'_>]) -> Result<Vec<Level>, ParseError> {
-    let mut v = Vec::with_capacity(raw.len());
-    for (i, l) in raw.iter().enumerate() {
-        let price = parse_f64(&l.px)
-            .ok_or_else(|| malformed(format!("field `{field}[{i}]`: bad price `{}`", l.px)))?;
-        let qty = parse_f64(&l.sz)
-            .ok_or_else(|| malformed(format!("field `{field}[{i}]`: bad size `{}`", l.sz)))?;
-        v.push(Level { price, qty });
-    }
-    Ok(v)
-}
-
-/// A finite, non-negative decimal.
-fn parse_f64(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 fn num(field: &str, s: Option<&Str<'_>>) -> Result<f64, ParseError> {
@@ -410,19 +409,17 @@ fn seq_u64(field: &str, v: i64) -> Result<u64, ParseError> {
 /// `bbo-tbt`: one best level per side.
 fn bbo(
     symbol: &Symbol,
-    items: &[BookMsg<'_>],
+    items: Vec<BookMsg<'_>>,
     out: &mut Vec<Event>,
 ) -> Result<Control, ParseError> {
     let mut pushed = false;
     for m in items {
-        let (bids, asks) = sides(m)?;
-        let bid = levels("bids", bids.get(..1).unwrap_or(&[]))?;
-        let ask = levels("asks", asks.get(..1).unwrap_or(&[]))?;
         let exch_ns = Some(ms_field("ts", m.ts.as_ref())?);
         let update_id = m.seq_id.map(|s| seq_u64("seqId", s)).transpose()?;
+        let (bids, asks) = sides(m.bids, m.asks)?;
         // An empty side (no resting orders) has no best level: nothing to
         // quote, but the frame is valid.
-        if let (Some(&bid), Some(&ask)) = (bid.first(), ask.first()) {
+        if let (Some(&bid), Some(&ask)) = (bids.first(), asks.first()) {
             out.push(Event {
                 symbol: symbol.clone(),
                 stream: StreamKind::Bbo,
@@ -446,19 +443,21 @@ fn bbo(
 /// `books5`: a full 5-level book on every push.
 fn partial(
     symbol: &Symbol,
-    items: &[BookMsg<'_>],
+    items: Vec<BookMsg<'_>>,
     out: &mut Vec<Event>,
 ) -> Result<Control, ParseError> {
     for m in items {
-        let (bids, asks) = sides(m)?;
+        let last_id = m.seq_id.map(|s| seq_u64("seqId", s)).transpose()?;
+        let exch_ns = Some(ms_field("ts", m.ts.as_ref())?);
+        let (bids, asks) = sides(m.bids, m.asks)?;
         out.push(Event {
             symbol: symbol.clone(),
             stream: StreamKind::PartialDepth,
             payload: Payload::Snapshot(DepthSnapshot {
-                last_id: m.seq_id.map(|s| seq_u64("seqId", s)).transpose()?,
-                bids: levels("bids", bids)?,
-                asks: levels("asks", asks)?,
-                exch_ns: Some(ms_field("ts", m.ts.as_ref())?),
+                last_id,
+                bids,
+                asks,
+                exch_ns,
             }),
         });
     }
@@ -573,7 +572,7 @@ impl Adapter for OkxAdapter {
                 .map(wire::shape_of);
             fr = wire::parse(frame, shape).map_err(|e| malformed(e.to_string()))?;
         }
-        self.interpret(fr, out)
+        self.interpret(frame, fr, out)
     }
 
     /// Reads `GET /api/v5/market/books?instId=..` (a depth snapshot on the
@@ -595,21 +594,23 @@ impl Adapter for OkxAdapter {
         let raw = query_inst(request)
             .ok_or_else(|| malformed("field `instId`: the request query names no instrument"))?;
         let symbol = self.symbol("instId", raw)?;
-        let Data::Book(items) = &fr.data else {
+        let Data::Book(items) = fr.data else {
             return Err(malformed("missing field `data`"));
         };
-        let [m] = items.as_slice() else {
+        let n = items.len();
+        let Some(m) = items.into_iter().next().filter(|_| n == 1) else {
             return Err(malformed(format!(
-                "field `data`: expected one book, got {}",
-                items.len()
+                "field `data`: expected one book, got {n}"
             )));
         };
-        let (bids, asks) = sides(m)?;
+        let last_id = m.seq_id.map(|s| seq_u64("seqId", s)).transpose()?;
+        let exch_ns = Some(ms_field("ts", m.ts.as_ref())?);
+        let (bids, asks) = sides(m.bids, m.asks)?;
         let snap = DepthSnapshot {
-            last_id: m.seq_id.map(|s| seq_u64("seqId", s)).transpose()?,
-            bids: levels("bids", bids)?,
-            asks: levels("asks", asks)?,
-            exch_ns: Some(ms_field("ts", m.ts.as_ref())?),
+            last_id,
+            bids,
+            asks,
+            exch_ns,
         };
         out.push(depth_event(&symbol, Payload::Snapshot(snap)));
         Ok(Control::Data)

@@ -11,8 +11,9 @@
 //! puts `data` first is parsed a second time with the channel known.
 //!
 //! This module only reads JSON into plain borrowed values; it never decides
-//! what a message means (the adapter does), never parses numbers out of
-//! price strings (the adapter does, naming the field) and never panics.
+//! what a message means (the adapter does), reads level arrays straight into
+//! numbers (naming `asks[i]`/`bids[i]` on a bad entry) except where the
+//! adapter asks for the exact strings, and never panics.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,11 +21,16 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::model::Level;
+
 /// What a channel's `data` array holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Shape {
-    /// Book objects (`books`, `books5`, `bbo-tbt`, ...): level arrays.
+    /// Book objects (`books`, `books5`, `bbo-tbt`, ...): level arrays,
+    /// parsed to numbers.
     Book,
+    /// Book objects with their level strings kept exactly (checksum).
+    RawBook,
     /// Trade objects.
     Trades,
     /// Candle rows (arrays of strings).
@@ -172,15 +178,16 @@ impl fmt::Display for Code<'_> {
     }
 }
 
-/// One object of a book channel's `data` (also the REST order book).
+/// One object of a book channel's `data` (also the REST order book), levels
+/// parsed straight into the vectors the event will own.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct BookMsg<'a> {
     /// Asks, best (lowest) first.
-    #[serde(borrow, default)]
-    pub asks: Option<Vec<RawLevel<'a>>>,
+    #[serde(default, deserialize_with = "de_asks")]
+    pub asks: Option<Vec<Level>>,
     /// Bids, best (highest) first.
-    #[serde(borrow, default)]
-    pub bids: Option<Vec<RawLevel<'a>>>,
+    #[serde(default, deserialize_with = "de_bids")]
+    pub bids: Option<Vec<Level>>,
     /// Book time, ms, as a string.
     #[serde(borrow, default)]
     pub ts: Option<Str<'a>>,
@@ -193,6 +200,56 @@ pub(super) struct BookMsg<'a> {
     /// Sequence id of the previous message (-1 on a snapshot).
     #[serde(default, rename = "prevSeqId")]
     pub prev_seq_id: Option<i64>,
+}
+
+/// The level strings of one book object, exactly as sent (only read for
+/// unsequenced books, whose checksum is verified).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawBookMsg<'a> {
+    /// Asks.
+    #[serde(borrow, default)]
+    pub asks: Vec<RawLevel<'a>>,
+    /// Bids.
+    #[serde(borrow, default)]
+    pub bids: Vec<RawLevel<'a>>,
+}
+
+fn de_asks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Level>>, D::Error> {
+    d.deserialize_seq(LevelsVisitor("asks")).map(Some)
+}
+
+fn de_bids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Level>>, D::Error> {
+    d.deserialize_seq(LevelsVisitor("bids")).map(Some)
+}
+
+/// A finite, non-negative decimal.
+pub(super) fn parse_f64(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+/// Reads a level array into numbers, naming `side[i]` on a bad entry.
+struct LevelsVisitor(&'static str);
+
+impl<'de> Visitor<'de> for LevelsVisitor {
+    type Value = Vec<Level>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array of levels in `{}`", self.0)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let mut i = 0usize;
+        while let Some(l) = seq.next_element::<RawLevel<'de>>()? {
+            let price = parse_f64(&l.px).ok_or_else(|| {
+                de::Error::custom(format!("field `{}[{i}]`: bad price `{}`", self.0, l.px))
+            })?;
+            let qty = parse_f64(&l.sz).ok_or_else(|| {
+                de::Error::custom(format!("field `{}[{i}]`: bad size `{}`", self.0, l.sz))
+            })?;
+            v.push(Level { price, qty });
+            i += 1;
+        }
+        Ok(v)
+    }
 }
 
 /// One object of the `trades` channel's `data`.
@@ -223,6 +280,8 @@ pub(super) enum Data<'a> {
     Absent,
     /// Book objects.
     Book(Vec<BookMsg<'a>>),
+    /// Book objects' level strings.
+    RawBook(Vec<RawBookMsg<'a>>),
     /// Trades.
     Trades(Vec<TradeMsg<'a>>),
     /// Rows of strings (candles).
@@ -238,6 +297,7 @@ impl<'de> DeserializeSeed<'de> for DataSeed {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         Ok(match self.0 {
             Shape::Book => Data::Book(Vec::deserialize(d)?),
+            Shape::RawBook => Data::RawBook(Vec::deserialize(d)?),
             Shape::Trades => Data::Trades(Vec::deserialize(d)?),
             Shape::Rows => Data::Rows(Vec::deserialize(d)?),
             Shape::Skip => {
