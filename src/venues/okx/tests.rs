@@ -637,3 +637,34 @@ proptest! {
         let _ = a.parse_rest("/api/v5/market/books?instId=BTC-USDT", &String::from_utf8_lossy(&m), &mut out);
     }
 }
+
+/// Rough adapter throughput over the real capture (run with `--release
+/// -- --ignored`); prints, asserts only that every frame was seen.
+#[test]
+#[ignore]
+fn throughput_over_real_frames() {
+    let filter = std::env::var("OKX_FILTER").unwrap_or_default();
+    let frames: Vec<&str> = if filter == "doc" {
+        vec![DOC_BOOKS_UPDATE, DOC_BBO, DOC_TRADES]
+    } else {
+        real_frames()
+            .into_iter()
+            .filter(|f| f.contains(filter.as_str()))
+            .collect()
+    };
+    let mut a = OkxAdapter::new();
+    let mut out = Vec::new();
+    let rounds = if filter == "doc" { 200_000 } else { 2000 };
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    for _ in 0..rounds {
+        for f in &frames {
+            out.clear();
+            let _ = a.parse_frame(f, &mut out);
+            n += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("{n} frames in {secs:.3} s: {:.0} frames/s", n as f64 / secs);
+    assert_eq!(n, rounds * frames.len() as u64);
+}
