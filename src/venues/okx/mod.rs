@@ -470,7 +470,12 @@ fn partial(
 pub fn bar_secs(bar: &str) -> Option<u32> {
     // `utc` variants align days/weeks to UTC instead of UTC+8; same length.
     let bar = bar.strip_suffix("utc").unwrap_or(bar);
-    let (num, unit) = bar.split_at(bar.len().checked_sub(1)?);
+    let at = bar.len().checked_sub(1)?;
+    // `split_at` panics inside a multi-byte character: check first.
+    if !bar.is_char_boundary(at) {
+        return None;
+    }
+    let (num, unit) = bar.split_at(at);
     let n: u32 = num.parse().ok()?;
     let mult = match unit {
         "s" => 1,

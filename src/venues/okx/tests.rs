@@ -193,6 +193,8 @@ fn bars_map_to_seconds() {
     assert_eq!(bar_secs("3Mutc"), None);
     assert_eq!(bar_secs("1Y"), None);
     assert_eq!(bar_secs(""), None);
+    assert_eq!(bar_secs("1é"), None);
+    assert_eq!(bar_secs("é"), None);
     let f = DOC_CANDLE.replace("candle1D", "candle1M");
     let mut a = OkxAdapter::new();
     assert!(matches!(
