@@ -10,6 +10,7 @@ pub mod binance;
 pub mod coinbase;
 pub mod bybit;
 pub mod kraken;
+pub mod okx;
 pub mod symbols;
 
 use crate::model::{Event, Venue};
@@ -116,6 +117,7 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
         Venue::Coinbase => Some(Box::new(coinbase::CoinbaseAdapter::new())),
         Venue::BybitSpot | Venue::BybitLinear => Some(Box::new(bybit::BybitAdapter::new(venue))),
         Venue::Kraken => Some(Box::new(kraken::KrakenAdapter::new())),
+        Venue::Okx => Some(Box::new(okx::OkxAdapter::new())),
         _ => None,
     }
 }
