@@ -20,8 +20,8 @@ pub struct BookConfig {
     pub crossed_critical_s: i64,
     /// Diffs buffered while waiting for a snapshot.
     pub max_pending: usize,
-    /// Levels kept per side (Binance's REST snapshot holds 1,000; levels
-    /// beyond the kept depth are ignored when a side is full).
+    /// Levels kept per side (Binance's REST snapshot holds 1,000); when a
+    /// side is full, new levels beyond its worst are ignored.
     pub max_levels: usize,
 }
 

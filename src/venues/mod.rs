@@ -7,8 +7,8 @@
 //! beside the parser so that adding a venue touches one place.
 
 pub mod binance;
-pub mod coinbase;
 pub mod bybit;
+pub mod coinbase;
 pub mod kraken;
 pub mod okx;
 pub mod symbols;

@@ -19,7 +19,8 @@ pub fn fixtures() -> PathBuf {
 
 /// A fresh temporary folder under target/ (kept per test name).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    // One folder per test and process: parallel runs never share one.
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
