@@ -15,6 +15,7 @@
 //! are read into scratch vectors the adapter keeps, then copied once into an
 //! exactly sized `Vec` per side for the event (the event owns its levels).
 
+pub mod protocol;
 mod wire;
 
 use std::borrow::Cow;

@@ -1,0 +1,282 @@
+//! The live consumer against the local exchange simulator, all on
+//! 127.0.0.1 with ports chosen by the OS. The simulator serves slices of the
+//! real spot BTC/USDT recording (fixtures/replay/, 2024-08-08); every fault
+//! here is injected (by `feedwatch::inject` or the simulator's `--faults`),
+//! never recorded. Every wait is bounded.
+
+mod common;
+
+use common::*;
+use feedwatch::alert::Alert;
+use feedwatch::config::Config;
+use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};
+use feedwatch::fixture::{FixtureReader, RecordKind};
+use feedwatch::inject::{self, Records};
+use feedwatch::model::{Nanos, SECOND};
+use feedwatch::replay::{Speed, replay};
+use feedwatch::sim::{self, Faults, SimConfig, SimCounters};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Frames of the first `secs` seconds of the real spot recording (no REST
+/// snapshot or connection records: the simulator serves frames only).
+fn spot_slice(secs: i64) -> Records {
+    let path = fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst");
+    let all = read_records(&path);
+    let t0 = all.iter().map(|r| r.recv_ns).min().unwrap();
+    all.into_iter()
+        .filter(|r| matches!(r.kind, RecordKind::Frame(_)) && r.recv_ns < t0 + secs * SECOND)
+        .collect()
+}
+
+fn texts(records: &Records) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Frame(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Sim {
+    addr: SocketAddr,
+    counters: Arc<SimCounters>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+async fn start_sim(fixture: &Path, speed: Speed, faults: &str) -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counters = Arc::new(SimCounters::default());
+    let (stop, rx) = oneshot::channel::<()>();
+    let cfg = SimConfig {
+        fixtures: vec![fixture.to_path_buf()],
+        speed,
+        faults: faults.parse::<Faults>().unwrap(),
+    };
+    let task = tokio::spawn(sim::serve(listener, cfg, counters.clone(), async {
+        let _ = rx.await;
+    }));
+    Sim {
+        addr,
+        counters,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Sim {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The default config watching spot BTC/USDT on the simulator, with short
+/// backoff and keep-alive so the tests stay quick.
+fn feed_config(addr: SocketAddr) -> Config {
+    let mut cfg = Config::default();
+    cfg.feed.symbols = [("binance-spot".to_string(), vec!["BTC/USDT".to_string()])].into();
+    cfg.feed.endpoints = [("binance-spot".to_string(), format!("ws://{addr}/stream"))].into();
+    cfg.feed.backoff_initial_ms = 200;
+    cfg.feed.backoff_max_ms = 400;
+    cfg.feed.ping_interval_ms = 100;
+    cfg.feed.ping_timeout_ms = 500;
+    cfg.feed.connect_timeout_ms = 2000;
+    cfg.validate().unwrap();
+    cfg
+}
+
+struct Feed {
+    counters: Arc<Counters>,
+    alerts: Arc<Mutex<Vec<String>>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<FeedSummary, feed::FeedError>>,
+}
+
+fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
+    let counters = Arc::new(Counters::default());
+    let alerts = Arc::new(Mutex::new(Vec::new()));
+    let sink_alerts = alerts.clone();
+    let sink: feed::AlertSink = Box::new(move |a: &Alert| {
+        sink_alerts.lock().unwrap().push(a.to_json());
+        Ok(())
+    });
+    let (stop, rx) = oneshot::channel::<()>();
+    let opts = RunOptions {
+        record_dir: record,
+        counters: counters.clone(),
+    };
+    let task = tokio::spawn(feed::run_with(
+        cfg,
+        opts,
+        async {
+            let _ = rx.await;
+        },
+        sink,
+    ));
+    Feed {
+        counters,
+        alerts,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Feed {
+    async fn stop(mut self) -> (FeedSummary, Vec<String>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let summary = tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("feed shut down in time")
+            .unwrap()
+            .unwrap();
+        let alerts = self.alerts.lock().unwrap().clone();
+        (summary, alerts)
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds; fails after `limit`.
+async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    Counters::get(c)
+}
+
+/// All records of the recording files, in order.
+fn recorded(files: &[PathBuf]) -> Records {
+    let mut out = Vec::new();
+    for f in files {
+        assert!(f.extension().is_some_and(|e| e == "zst"), "{}", f.display());
+        out.extend(read_records(f));
+    }
+    out
+}
+
+fn replay_alerts(files: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut sink = |a: &Alert, _flush: bool| -> std::io::Result<()> {
+        out.push(a.to_json());
+        Ok(())
+    };
+    replay(Config::default(), files, Speed::Max, &mut sink).unwrap();
+    out
+}
+
+fn closes(records: &Records) -> Vec<(Nanos, String, String)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Close { reason } => {
+                Some((r.recv_ns, r.conn.to_string(), reason.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn opens(records: &Records) -> Vec<(Nanos, String)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Open { .. } => Some((r.recv_ns, r.conn.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Streams with an opened `feed_silent` incident, as (symbol, stream).
+fn silent_streams(alerts: &[String]) -> std::collections::BTreeSet<String> {
+    alerts
+        .iter()
+        .filter(|a| a.contains("\"kind\":\"feed_silent\"") && a.contains("\"state\":\"open\""))
+        .map(|a| {
+            let stream = inject::string_field(a, "stream").unwrap_or("-").to_string();
+            let symbol = inject::string_field(a, "symbol").unwrap_or("-").to_string();
+            format!("{symbol} {stream}")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_live_alerts() {
+    let tmp = temp_dir("live_sim_e2e");
+    // 120 s of real frames with an injected 40 s silence of the whole
+    // connection from +60 s, served at 20x: 6 s of wall time, 2 s silent.
+    let mut slice = spot_slice(120);
+    let t0 = first_ns(&slice);
+    let inj = inject::silence(&mut slice, t0 + 60 * SECOND, 40 * SECOND);
+    assert!(inj.touched > 1000, "silenced only {} frames", inj.touched);
+    let source = tmp.join("source.fixture.zst");
+    write_records(&slice, &source);
+    let want = texts(&slice);
+    let want_bytes: u64 = want.iter().map(|t| t.len() as u64).sum();
+
+    let sim = start_sim(&source, Speed::Factor(20.0), "").await;
+    let rec_dir = tmp.join("rec");
+    let f = start_feed(feed_config(sim.addr), Some(rec_dir.clone()));
+    let c = f.counters.clone();
+    wait_for("every frame", Duration::from_secs(60), || {
+        get(&c.frames) >= want.len() as u64
+    })
+    .await;
+    let (summary, live) = f.stop().await;
+    sim.stop().await;
+
+    assert_eq!(get(&c.frames), want.len() as u64);
+    assert_eq!(get(&c.frame_bytes), want_bytes);
+    assert_eq!(summary.dropped, 0);
+    assert_eq!(summary.engine.frames, want.len() as u64);
+    assert_eq!(summary.opens, 1);
+    let rec = recorded(&summary.recorded);
+    assert_eq!(
+        texts(&rec),
+        want,
+        "recorded frames differ from the served fixture"
+    );
+    assert!(matches!(
+        rec.first().map(|r| &r.kind),
+        Some(RecordKind::Open { .. })
+    ));
+    assert!(matches!(
+        rec.last().map(|r| &r.kind),
+        Some(RecordKind::Close { .. })
+    ));
+    assert!(rec.windows(2).all(|w| w[0].recv_ns < w[1].recv_ns));
+
+    // The recording replays to exactly the alerts the live run raised.
+    let replayed = replay_alerts(&summary.recorded);
+    assert_eq!(replayed, live, "replay of the recording differs from live");
+    // The injected silence was seen live, on the streams the source
+    // fixture's own replay names (the pace differs, so times do not).
+    let source_silent = silent_streams(&replay_alerts(&[source]));
+    let live_silent = silent_streams(&live);
+    assert!(!source_silent.is_empty());
+    assert!(
+        source_silent.is_subset(&live_silent),
+        "source: {source_silent:?} live: {live_silent:?}"
+    );
+}
