@@ -10,7 +10,7 @@ use common::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};
-use feedwatch::fixture::{FixtureReader, RecordKind};
+use feedwatch::fixture::RecordKind;
 use feedwatch::inject::{self, Records};
 use feedwatch::model::{Nanos, SECOND};
 use feedwatch::replay::{Speed, replay};
@@ -73,6 +73,10 @@ async fn start_sim(fixture: &Path, speed: Speed, faults: &str) -> Sim {
 }
 
 impl Sim {
+    fn counters_fault_closes(&self) -> u64 {
+        get(&self.counters.fault_closes)
+    }
+
     async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -278,5 +282,179 @@ async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_
     assert!(
         source_silent.is_subset(&live_silent),
         "source: {source_silent:?} live: {live_silent:?}"
+    );
+}
+
+/// The "next try in X s" of a close reason.
+fn next_try_s(reason: &str) -> f64 {
+    let rest = reason.split("next try in ").nth(1).unwrap();
+    rest.trim_end_matches(" s").parse().unwrap()
+}
+
+/// A small slice (the first 20 s, about 2,000 real frames) as a fixture.
+fn small_source(tmp: &Path) -> (PathBuf, Vec<String>) {
+    let slice = spot_slice(20);
+    let path = tmp.join("source.fixture.zst");
+    write_records(&slice, &path);
+    (path, texts(&slice))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_simulator_closes_the_consumer_records_why_and_reconnects_within_its_backoff() {
+    let tmp = temp_dir("live_sim_close");
+    let (source, want) = small_source(&tmp);
+    // Injected: the first connection is closed by the server after 200 frames.
+    let sim = start_sim(&source, Speed::Max, "close-after=200,conns=1").await;
+    let cfg = feed_config(sim.addr);
+    let bound_ms = cfg.feed.backoff_initial_ms;
+    let f = start_feed(cfg, Some(tmp.join("rec")));
+    let c = f.counters.clone();
+    // The second connection gets the whole fixture again.
+    wait_for("reconnect and all frames", Duration::from_secs(20), || {
+        get(&c.opens) >= 2 && get(&c.frames) >= 200 + want.len() as u64
+    })
+    .await;
+    let (summary, _) = f.stop().await;
+    assert_eq!(sim.counters_fault_closes(), 1);
+    sim.stop().await;
+
+    let rec = recorded(&summary.recorded);
+    let cl = closes(&rec);
+    let op = opens(&rec);
+    assert_eq!(op.len(), 2, "{op:?}");
+    assert_eq!(cl.len(), 2, "{cl:?}");
+    let (t_close, conn1, why) = &cl[0];
+    assert_eq!(conn1, &op[0].1);
+    assert_ne!(op[0].1, op[1].1, "a reconnect is a new connection id");
+    assert!(why.contains("closed by server: 1001"), "{why}");
+    assert!(why.contains("reconnect attempt 1"), "{why}");
+    let planned = next_try_s(why);
+    assert!(planned <= bound_ms as f64 / 1000.0, "{why}");
+    // The reconnect came when planned (plus a local handshake).
+    let gap = (op[1].0 - t_close) as f64 / 1e9;
+    assert!(
+        gap >= planned && gap < planned + 2.0,
+        "gap {gap} s, planned {planned} s"
+    );
+    assert!(cl[1].2.contains("shutdown"), "{:?}", cl[1]);
+    // Frames of the first connection: exactly the 200 served before the close.
+    let first: Vec<String> = rec
+        .iter()
+        .filter(|r| r.conn == conn1.as_str())
+        .filter_map(|r| match &r.kind {
+            RecordKind::Frame(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(first.as_slice(), &want[..200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_16_mib_frame_is_refused_without_harm_and_the_consumer_reconnects() {
+    let tmp = temp_dir("live_sim_oversize");
+    let (source, want) = small_source(&tmp);
+    // Injected: after 50 real frames, one 16 MiB text frame on the first connection.
+    let sim = start_sim(&source, Speed::Max, "oversize-after=50,conns=1").await;
+    let cfg = feed_config(sim.addr);
+    assert!(cfg.feed.max_message_bytes < sim::faults::OVERSIZE_BYTES);
+    let f = start_feed(cfg, Some(tmp.join("rec")));
+    let c = f.counters.clone();
+    wait_for("reconnect and all frames", Duration::from_secs(20), || {
+        get(&c.opens) >= 2 && get(&c.frames) >= 50 + want.len() as u64
+    })
+    .await;
+    let (summary, _) = f.stop().await;
+    sim.stop().await;
+    // The big frame never reached the engine or the recording.
+    assert_eq!(summary.engine.frames, 50 + want.len() as u64);
+    let rec = recorded(&summary.recorded);
+    assert!(rec.iter().all(|r| match &r.kind {
+        RecordKind::Frame(t) => t.len() < 1024 * 1024,
+        _ => true,
+    }));
+    let cl = closes(&rec);
+    assert!(cl[0].2.contains("too large"), "{:?}", cl[0]);
+    assert!(cl[0].2.contains("reconnect attempt 1"), "{:?}", cl[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_are_counted_never_fatal() {
+    let tmp = temp_dir("live_sim_garbage");
+    let (source, want) = small_source(&tmp);
+    // Injected: every 10th frame cut in half (invalid JSON).
+    let sim = start_sim(&source, Speed::Max, "corrupt-every=10").await;
+    let f = start_feed(feed_config(sim.addr), None);
+    let c = f.counters.clone();
+    wait_for("every frame", Duration::from_secs(20), || {
+        get(&c.frames) >= want.len() as u64
+    })
+    .await;
+    let (summary, _) = f.stop().await;
+    sim.stop().await;
+    let corrupted = want.len() as u64 / 10;
+    assert!(corrupted > 100);
+    assert_eq!(summary.engine.frames, want.len() as u64);
+    assert_eq!(summary.engine.malformed, corrupted);
+    assert_eq!(
+        summary.opens, 1,
+        "a garbage frame must not cost the connection"
+    );
+    assert!(summary.engine.events.values().sum::<u64>() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_handshake_is_retried_no_sooner_than_retry_after() {
+    let tmp = temp_dir("live_sim_429");
+    let (source, want) = small_source(&tmp);
+    // Injected: the first handshake is answered 429 with Retry-After: 1.
+    let sim = start_sim(&source, Speed::Max, "reject-429=1,retry-after=1").await;
+    let started = std::time::Instant::now();
+    let f = start_feed(feed_config(sim.addr), None);
+    let c = f.counters.clone();
+    wait_for("every frame", Duration::from_secs(20), || {
+        get(&c.frames) >= want.len() as u64
+    })
+    .await;
+    let waited = started.elapsed();
+    let (summary, _) = f.stop().await;
+    sim.stop().await;
+    assert_eq!(get(&c.connect_failures), 1);
+    assert_eq!(summary.opens, 1);
+    // The backoff alone (<= 200 ms) would have retried sooner.
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
+    let tmp = temp_dir("live_sim_half_open");
+    let (source, want) = small_source(&tmp);
+    // Injected: after 100 frames the first connection neither sends nor
+    // answers pings, with the TCP connection left open.
+    let sim = start_sim(&source, Speed::Max, "half-open-after=100,conns=1").await;
+    let cfg = feed_config(sim.addr);
+    let timeout_ms = cfg.feed.ping_timeout_ms;
+    let f = start_feed(cfg, Some(tmp.join("rec")));
+    let c = f.counters.clone();
+    wait_for("reconnect and all frames", Duration::from_secs(20), || {
+        get(&c.opens) >= 2 && get(&c.frames) >= 100 + want.len() as u64
+    })
+    .await;
+    let (summary, _) = f.stop().await;
+    sim.stop().await;
+    let rec = recorded(&summary.recorded);
+    let cl = closes(&rec);
+    assert!(cl[0].2.contains("nothing received"), "{:?}", cl[0]);
+    // Dropped after the timeout, not before.
+    let last_frame = rec
+        .iter()
+        .filter(|r| r.conn == cl[0].1.as_str() && matches!(r.kind, RecordKind::Frame(_)))
+        .map(|r| r.recv_ns)
+        .max()
+        .unwrap();
+    let silent = (cl[0].0 - last_frame) as f64 / 1e6;
+    assert!(silent >= timeout_ms as f64, "dropped after {silent} ms");
+    assert!(
+        silent < timeout_ms as f64 + 1000.0,
+        "dropped after {silent} ms"
     );
 }
