@@ -185,6 +185,8 @@ async fn client(
 ) {
     let mut uri = String::new();
     let retry_after = cfg.faults.retry_after_s;
+    // The handshake callback's error type is tungstenite's (an HTTP response).
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         uri = req.uri().to_string();
         if reject {
@@ -296,11 +298,11 @@ async fn client(
                     continue;
                 };
                 sent += 1;
-                if f.drop_every.is_some_and(|k| sent % k == 0) {
+                if f.drop_every.is_some_and(|k| sent.is_multiple_of(k)) {
                     continue;
                 }
                 let msg = match payload {
-                    Payload::Text(s) if f.corrupt_every.is_some_and(|k| sent % k == 0) => {
+                    Payload::Text(s) if f.corrupt_every.is_some_and(|k| sent.is_multiple_of(k)) => {
                         Message::text(faults::corrupt(&s))
                     }
                     Payload::Text(s) => Message::text(s),
