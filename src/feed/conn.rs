@@ -122,6 +122,7 @@ pub(crate) async fn run(
         );
         if ended.opened {
             Counters::add(&gate.counters.closes, 1);
+            tracing::warn!(venue = plan.venue.id(), conn = %conn, "connection closed: {plan_text}");
             gate.control(plan.venue, &conn, Item::Close, plan_text)
                 .await;
         } else {
@@ -205,6 +206,7 @@ async fn connect_and_read(
     };
     ended.opened = true;
     Counters::add(&gate.counters.opens, 1);
+    tracing::info!(venue = plan.venue.id(), conn = %conn, url = %plan.url, "connected");
     gate.control(plan.venue, conn, Item::Open, plan.url.clone())
         .await;
     for text in &plan.subscribe {
