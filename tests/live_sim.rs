@@ -458,3 +458,49 @@ async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
         "dropped after {silent} ms"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_retried_until_one_is_served() {
+    let tmp = temp_dir("live_sim_refuse");
+    let (source, want) = small_source(&tmp);
+    // Injected: the first two TCP connections are closed before the handshake.
+    let sim = start_sim(&source, Speed::Max, "refuse-first=2").await;
+    let f = start_feed(feed_config(sim.addr), None);
+    let c = f.counters.clone();
+    wait_for("every frame", Duration::from_secs(20), || {
+        get(&c.frames) >= want.len() as u64
+    })
+    .await;
+    let (summary, _) = f.stop().await;
+    assert_eq!(get(&sim.counters.refused), 2);
+    sim.stop().await;
+    assert_eq!(get(&c.connect_failures), 2);
+    assert_eq!(summary.opens, 1);
+    assert_eq!(summary.engine.frames, want.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_feed_on_a_live_socket_alerts_without_reconnecting() {
+    let tmp = temp_dir("live_sim_stall");
+    let (source, want) = small_source(&tmp);
+    // Injected: after 1,500 frames nothing more is sent, but the server
+    // keeps answering pings: the socket is alive, the data is not.
+    let sim = start_sim(&source, Speed::Factor(20.0), "stall-after=1500").await;
+    assert!(want.len() > 1500);
+    let f = start_feed(feed_config(sim.addr), None);
+    let alerts = f.alerts.clone();
+    wait_for("a feed_silent alert", Duration::from_secs(20), || {
+        !silent_streams(&alerts.lock().unwrap()).is_empty()
+    })
+    .await;
+    let (summary, live) = f.stop().await;
+    sim.stop().await;
+    assert_eq!(summary.engine.frames, 1500);
+    assert_eq!(summary.opens, 1, "pongs kept the connection: no reconnect");
+    assert!(
+        silent_streams(&live)
+            .iter()
+            .all(|s| s.starts_with("BTC/USDT")),
+        "{live:?}"
+    );
+}
