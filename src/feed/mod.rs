@@ -284,7 +284,24 @@ fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
             continue;
         };
         let per_conn = (proto.max_streams_per_connection() / CHANNELS.len()).max(1);
-        let syms: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        // A symbol the venue cannot express is reported and left out; a
+        // venue left with none is not connected to.
+        let syms: Vec<&str> = symbols
+            .iter()
+            .map(String::as_str)
+            .filter(|s| {
+                let ok = proto.venue_symbol(s).is_some();
+                if !ok {
+                    tracing::error!(
+                        venue = id,
+                        symbol = s,
+                        "symbol not listed on this venue; skipped"
+                    );
+                    skipped.push(format!("{id} {s} (not a symbol of this venue)"));
+                }
+                ok
+            })
+            .collect();
         for chunk in syms.chunks(per_conn) {
             let mut url = proto.url_for(chunk, &CHANNELS);
             if let Some(base) = cfg.endpoints.get(id) {
@@ -511,6 +528,33 @@ mod tests {
             spot.url
                 .starts_with("wss://stream.binance.com:9443/stream?streams=btcusdt@trade/")
         );
+    }
+
+    #[test]
+    fn symbols_a_venue_cannot_express_are_left_out() {
+        let cfg = FeedConfig {
+            symbols: [
+                (
+                    "binance-coinm".to_string(),
+                    vec!["BTC/USDT".to_string(), "ETH/USD".to_string()],
+                ),
+                ("binance-spot".to_string(), vec![]),
+            ]
+            .into(),
+            ..FeedConfig::default()
+        };
+        let p = plans(&cfg).unwrap();
+        assert_eq!(p.len(), 1, "spot has no symbols: no connection");
+        assert_eq!(
+            p[0].url,
+            "wss://dstream.binance.com/stream?streams=ethusd_perp@trade/ethusd_perp@bookTicker/ethusd_perp@depth@0ms/ethusd_perp@kline_1m"
+        );
+        let only_bad = FeedConfig {
+            symbols: [("binance-coinm".to_string(), vec!["BTC/USDT".to_string()])].into(),
+            ..FeedConfig::default()
+        };
+        let e = plans(&only_bad).unwrap_err().to_string();
+        assert!(e.contains("BTC/USDT"), "{e}");
     }
 
     #[test]
