@@ -15,6 +15,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// A temporary folder unique to this process, removed when dropped (tests
+/// of several checkouts may share one target folder).
+struct Tmp(std::path::PathBuf);
+
+impl Tmp {
+    fn new(name: &str) -> Tmp {
+        Tmp(temp_dir(&format!("{name}-{}", std::process::id())))
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Kills the child when dropped (a failed assertion must not leave it).
 struct Guard(Child);
 
@@ -49,19 +65,24 @@ fn spawn(args: &[&str]) -> (Guard, mpsc::Receiver<String>) {
 /// Waits (bounded) for a stderr line containing `needle`.
 fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no stderr line with `{needle}` within {limit:?}: {e}"),
+            Ok(line) => seen.push(line),
+            Err(e) => panic!(
+                "no stderr line with `{needle}` within {limit:?} ({e}); saw:\n{}",
+                seen.join("\n")
+            ),
         }
     }
 }
 
 #[test]
 fn run_records_what_simulate_serves_and_stops_cleanly_on_sigterm() {
-    let tmp = temp_dir("live_cli");
+    let tmp_dir = Tmp::new("live_cli");
+    let tmp = tmp_dir.0.clone();
     let all = read_records(&fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst"));
     let slice: Vec<_> = all
         .into_iter()

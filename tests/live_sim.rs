@@ -23,6 +23,22 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// A temporary folder unique to this process, removed when dropped (tests
+/// of several checkouts may share one target folder).
+struct Tmp(std::path::PathBuf);
+
+impl Tmp {
+    fn new(name: &str) -> Tmp {
+        Tmp(temp_dir(&format!("{name}-{}", std::process::id())))
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Frames of the first `secs` seconds of the real spot recording (no REST
 /// snapshot or connection records: the simulator serves frames only).
 fn spot_slice(secs: i64) -> Records {
@@ -227,7 +243,8 @@ fn silent_streams(alerts: &[String]) -> std::collections::BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_live_alerts() {
-    let tmp = temp_dir("live_sim_e2e");
+    let tmp_dir = Tmp::new("live_sim_e2e");
+    let tmp = tmp_dir.0.clone();
     // 120 s of real frames with an injected 40 s silence of the whole
     // connection from +60 s, served at 20x: 6 s of wall time, 2 s silent.
     let mut slice = spot_slice(120);
@@ -301,7 +318,8 @@ fn small_source(tmp: &Path) -> (PathBuf, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_simulator_closes_the_consumer_records_why_and_reconnects_within_its_backoff() {
-    let tmp = temp_dir("live_sim_close");
+    let tmp_dir = Tmp::new("live_sim_close");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: the first connection is closed by the server after 200 frames.
     let sim = start_sim(&source, Speed::Max, "close-after=200,conns=1").await;
@@ -351,7 +369,8 @@ async fn after_the_simulator_closes_the_consumer_records_why_and_reconnects_with
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_16_mib_frame_is_refused_without_harm_and_the_consumer_reconnects() {
-    let tmp = temp_dir("live_sim_oversize");
+    let tmp_dir = Tmp::new("live_sim_oversize");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: after 50 real frames, one 16 MiB text frame on the first connection.
     let sim = start_sim(&source, Speed::Max, "oversize-after=50,conns=1").await;
@@ -379,7 +398,8 @@ async fn a_16_mib_frame_is_refused_without_harm_and_the_consumer_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_are_counted_never_fatal() {
-    let tmp = temp_dir("live_sim_garbage");
+    let tmp_dir = Tmp::new("live_sim_garbage");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: every 10th frame cut in half (invalid JSON).
     let sim = start_sim(&source, Speed::Max, "corrupt-every=10").await;
@@ -404,7 +424,8 @@ async fn garbage_frames_are_counted_never_fatal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_handshake_is_retried_no_sooner_than_retry_after() {
-    let tmp = temp_dir("live_sim_429");
+    let tmp_dir = Tmp::new("live_sim_429");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: the first handshake is answered 429 with Retry-After: 1.
     let sim = start_sim(&source, Speed::Max, "reject-429=1,retry-after=1").await;
@@ -426,7 +447,8 @@ async fn a_429_handshake_is_retried_no_sooner_than_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
-    let tmp = temp_dir("live_sim_half_open");
+    let tmp_dir = Tmp::new("live_sim_half_open");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: after 100 frames the first connection neither sends nor
     // answers pings, with the TCP connection left open.
@@ -461,7 +483,8 @@ async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_retried_until_one_is_served() {
-    let tmp = temp_dir("live_sim_refuse");
+    let tmp_dir = Tmp::new("live_sim_refuse");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: the first two TCP connections are closed before the handshake.
     let sim = start_sim(&source, Speed::Max, "refuse-first=2").await;
@@ -481,7 +504,8 @@ async fn refused_connections_are_retried_until_one_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_feed_on_a_live_socket_alerts_without_reconnecting() {
-    let tmp = temp_dir("live_sim_stall");
+    let tmp_dir = Tmp::new("live_sim_stall");
+    let tmp = tmp_dir.0.clone();
     let (source, want) = small_source(&tmp);
     // Injected: after 1,500 frames nothing more is sent, but the server
     // keeps answering pings: the socket is alive, the data is not.
