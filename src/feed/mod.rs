@@ -4,7 +4,7 @@
 //! (ns) and hands it, as a fixture [`Record`], through ONE bounded queue to
 //! one engine thread that calls [`Engine::on_record`] and, on a timer,
 //! [`Engine::advance_to`]. Stamping and enqueueing happen under one lock
-//! ([`Gate`]), and stamps strictly increase, so the queue order is the time
+//! (`Gate`), and stamps strictly increase, so the queue order is the time
 //! order: the engine never sees time go backwards, a timer tick never
 //! overtakes a frame stamped before it, and a recording of the queue
 //! (`--record`) replays to the same engine input and the same alerts.
