@@ -9,6 +9,7 @@ use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::lag::LagConfig;
 use crate::detect::silence::SilenceConfig;
+use crate::feed::FeedConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -26,6 +27,8 @@ pub struct Config {
     pub book: BookConfig,
     /// `candle_invalid`, `candle_gap`, `abnormal_candle`.
     pub candle: CandleConfig,
+    /// The live consumer (`feedwatch run`).
+    pub feed: FeedConfig,
 }
 
 /// Engine settings.
@@ -174,6 +177,12 @@ impl Config {
             return bad("book.max_pending and book.max_levels must be at least 1".into());
         }
         self.candle
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: String::new(),
+                message,
+            })?;
+        self.feed
             .validate()
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),

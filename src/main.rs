@@ -54,6 +54,33 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Connect to the configured venues and watch them live; alerts on
+    /// stdout as JSON lines, a summary on stderr at shutdown (SIGINT/SIGTERM).
+    Run {
+        /// TOML config (`[feed]` says which venues, symbols and endpoints).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Record every record the engine sees into this directory (zstd
+        /// fixtures, rotated by size or age; replay them with `replay`).
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
+    /// Serve recorded fixtures over WebSocket, as a local exchange, with
+    /// faults on demand (for testing `run`; see README for --faults).
+    Simulate {
+        /// Fixture files (plain, .gz or .zst), merged by receive time.
+        #[arg(long = "fixture", required = true, num_args = 1..)]
+        fixtures: Vec<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: String,
+        /// `max` or a factor of recorded speed (`1`, `10`, `0.5`).
+        #[arg(long, default_value = "1")]
+        speed: String,
+        /// Faults, e.g. `close-after=500,corrupt-every=100,conns=1`.
+        #[arg(long, default_value = "")]
+        faults: String,
+    },
     /// Run the candle checks over historical candle CSV files.
     ScanCandles {
         /// Venue the candles are from (any venue id, e.g. `binance-usdm`).
@@ -160,6 +187,81 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Run { config, record } => {
+            let cfg = load_config(config.as_ref())?;
+            let opts = feedwatch::feed::RunOptions {
+                record_dir: record,
+                ..Default::default()
+            };
+            let sink: feedwatch::feed::AlertSink = Box::new(|a: &Alert| {
+                // Alerts are rare and urgent: one line, flushed at once.
+                let mut out = io::stdout().lock();
+                out.write_all(a.to_json().as_bytes())?;
+                out.write_all(b"\n")?;
+                out.flush()
+            });
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let summary = rt.block_on(feedwatch::feed::run_with(
+                cfg,
+                opts,
+                shutdown_signal(),
+                sink,
+            ));
+            match summary {
+                Ok(s) => {
+                    eprintln!("{s}");
+                    Ok(())
+                }
+                Err(feedwatch::feed::FeedError::Sink(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Simulate {
+            fixtures,
+            listen,
+            speed,
+            faults,
+        } => {
+            let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
+            let faults: feedwatch::sim::Faults = faults
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--faults: {e}"))?;
+            for f in &fixtures {
+                if !f.is_file() {
+                    bail!("fixture {} does not exist or is not a file", f.display());
+                }
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let addr = listener.local_addr()?;
+                eprintln!("feedwatch simulate: listening on ws://{addr}/stream");
+                let counters = Arc::new(feedwatch::sim::SimCounters::default());
+                let cfg = feedwatch::sim::SimConfig {
+                    fixtures,
+                    speed,
+                    faults,
+                };
+                feedwatch::sim::serve(listener, cfg, counters.clone(), shutdown_signal()).await;
+                let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                eprintln!(
+                    "feedwatch simulate: {} connections served, {} refused, {} rejected with 429, {} frames sent",
+                    get(&counters.served),
+                    get(&counters.refused),
+                    get(&counters.rejected),
+                    get(&counters.frames_sent)
+                );
+                Ok(())
+            })
+        }
         Command::ScanCandles {
             venue,
             symbol,
@@ -208,4 +310,29 @@ fn canonical_symbol(s: &str) -> Result<Arc<str>> {
         bail!("invalid symbol `{s}`: use canonical BASE/QUOTE, e.g. BTC/USDT");
     }
     Ok(Arc::from(s.to_ascii_uppercase()))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C still stops");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("feedwatch: shutting down");
 }

@@ -121,3 +121,20 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
         _ => None,
     }
 }
+
+/// The connection [`Protocol`] for `venue`, or `None` where none exists yet
+/// (the live feed skips such venues with an error naming them).
+pub fn protocol_for(venue: Venue) -> Option<Box<dyn Protocol>> {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+            binance::protocol::BinanceProtocol::new(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
+        }
+        Venue::Coinbase => coinbase::protocol(venue),
+        Venue::Kraken => kraken::protocol(venue),
+        Venue::Okx => okx::protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
+        Venue::BybitSpot | Venue::BybitLinear => {
+            bybit::protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
+        }
+        Venue::Other(_) => None,
+    }
+}

@@ -22,6 +22,7 @@
 //! builds the events, so the two can never disagree on a result.
 
 mod fast;
+pub mod protocol;
 mod wire;
 
 use std::borrow::Cow;

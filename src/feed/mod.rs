@@ -1,0 +1,599 @@
+//! The live consumer: one task per venue connection, one engine.
+//!
+//! Every connection task stamps each received frame with the wall clock
+//! (ns) and hands it, as a fixture [`Record`], through ONE bounded queue to
+//! one engine thread that calls [`Engine::on_record`] and, on a timer,
+//! [`Engine::advance_to`]. Stamping and enqueueing happen under one lock
+//! (`Gate`), and stamps strictly increase, so the queue order is the time
+//! order: the engine never sees time go backwards, a timer tick never
+//! overtakes a frame stamped before it, and a recording of the queue
+//! (`--record`) replays to the same engine input and the same alerts.
+//!
+//! This module must never block a socket reader on the engine (a full queue
+//! drops the frame and counts it), never buffer without bound, and never let
+//! a bad frame, a bad connection or a failing recorder stop the other
+//! connections.
+
+pub mod config;
+mod conn;
+pub mod recorder;
+
+pub use config::FeedConfig;
+pub use recorder::Recorder;
+
+use crate::alert::Alert;
+use crate::config::Config;
+use crate::engine::{Engine, Stats};
+use crate::fixture::{Record, RecordKind};
+use crate::model::{Nanos, Venue};
+use crate::venues::{self, Channel};
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
+
+/// The channels every connection subscribes to, per symbol.
+pub const CHANNELS: [Channel; 4] = [
+    Channel::Trades,
+    Channel::Bbo,
+    Channel::Book,
+    Channel::Candles1m,
+];
+
+/// Live counters, readable while the feed runs (tests and status lines).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Data frames received on all sockets (text and binary).
+    pub frames: AtomicU64,
+    /// Bytes of those frames.
+    pub frame_bytes: AtomicU64,
+    /// Connections opened (handshake completed).
+    pub opens: AtomicU64,
+    /// Connections closed (for any reason, shutdown included).
+    pub closes: AtomicU64,
+    /// Connection attempts that failed before the WebSocket was open.
+    pub connect_failures: AtomicU64,
+    /// Records dropped because the engine queue was full.
+    pub dropped: AtomicU64,
+    /// Records that reached the engine.
+    pub delivered: AtomicU64,
+}
+
+impl Counters {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads one counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Where alerts go: called once per alert, in order, from the engine thread.
+pub type AlertSink = Box<dyn FnMut(&Alert) -> std::io::Result<()> + Send>;
+
+/// Options of one run beyond the config.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Record every record the engine sees into this directory.
+    pub record_dir: Option<PathBuf>,
+    /// Counters to update (shared with the caller).
+    pub counters: Arc<Counters>,
+}
+
+/// What a live run did.
+#[derive(Debug, Default, Clone)]
+pub struct FeedSummary {
+    /// Engine counters.
+    pub engine: Stats,
+    /// Alerts handed to the sink.
+    pub alerts: u64,
+    /// Records dropped on a full queue.
+    pub dropped: u64,
+    /// Connections opened.
+    pub opens: u64,
+    /// Recording files written (complete), in order.
+    pub recorded: Vec<PathBuf>,
+    /// Records that could not be recorded (each logged).
+    pub record_errors: u64,
+    /// Wall time.
+    pub wall: Duration,
+}
+
+impl fmt::Display for FeedSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.engine;
+        writeln!(
+            f,
+            "feedwatch run: {} frames, {} connection records, {} connections opened, {} records dropped on a full queue in {:.1} s",
+            e.frames,
+            e.control_records,
+            self.opens,
+            self.dropped,
+            self.wall.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "  parse errors: malformed={} unknown={} unsupported={}; heartbeats={} acks={}",
+            e.malformed, e.unknown, e.unsupported, e.heartbeats, e.acks
+        )?;
+        for s in &e.error_samples {
+            writeln!(f, "    {s}")?;
+        }
+        write!(f, "  alerts: {}", self.alerts)?;
+        if !self.recorded.is_empty() || self.record_errors > 0 {
+            write!(
+                f,
+                "\n  recorded {} file(s), {} record errors",
+                self.recorded.len(),
+                self.record_errors
+            )?;
+            for p in &self.recorded {
+                write!(f, "\n    {}", p.display())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a live run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The config names no venue that has a protocol.
+    #[error("no venue to connect to: {0}")]
+    NoVenues(String),
+    /// The recording directory is unusable.
+    #[error(transparent)]
+    Record(#[from] crate::fixture::FixtureError),
+    /// The alert sink failed (e.g. stdout closed).
+    #[error("cannot write alerts: {0}")]
+    Sink(std::io::Error),
+    /// The engine thread died.
+    #[error("engine thread failed: {0}")]
+    Engine(String),
+}
+
+/// What a connection hands the engine.
+pub(crate) enum Item {
+    Frame(Utf8Bytes),
+    Binary(Bytes),
+    Open(String),
+    Close(String),
+    Sent(String),
+}
+
+/// One queued message.
+pub(crate) enum Msg {
+    Rec {
+        t: Nanos,
+        venue: Venue,
+        conn: Arc<str>,
+        item: Item,
+    },
+    /// Let engine time pass to this instant.
+    Tick(Nanos),
+}
+
+/// The wall clock in ns since the epoch.
+pub fn wall_ns() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| Nanos::try_from(d.as_nanos()).unwrap_or(Nanos::MAX))
+}
+
+/// Stamps and enqueues under one lock so queue order is time order.
+pub(crate) struct Gate {
+    last: Mutex<Nanos>,
+    tx: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+}
+
+/// Why a message was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PushError {
+    Full,
+    Closed,
+}
+
+impl Gate {
+    /// Stamps (strictly after the previous stamp) and queues without
+    /// waiting. A full queue gives the message back as `Full`.
+    pub(crate) fn push(&self, make: impl FnOnce(Nanos) -> Msg) -> Result<(), PushError> {
+        // A poisoned lock only means another task panicked mid-push; the
+        // stamp inside is still a valid time.
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let t = wall_ns().max(last.saturating_add(1));
+        match self.tx.try_send(make(t)) {
+            Ok(()) => {
+                *last = t;
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(PushError::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+        }
+    }
+
+    /// Queues a data frame; a full queue drops it (counted).
+    pub(crate) fn frame(&self, venue: Venue, conn: &Arc<str>, item: Item) {
+        let r = self.push(|t| Msg::Rec {
+            t,
+            venue,
+            conn: conn.clone(),
+            item,
+        });
+        if r == Err(PushError::Full) {
+            Counters::add(&self.counters.dropped, 1);
+        }
+    }
+
+    /// Queues a connection record (open, close, sent). These matter for the
+    /// recording, so a full queue is retried briefly (re-stamped each time)
+    /// before the record is dropped and counted.
+    pub(crate) async fn control(
+        &self,
+        venue: Venue,
+        conn: &Arc<str>,
+        item: fn(String) -> Item,
+        text: String,
+    ) {
+        for _ in 0..200 {
+            let text = text.clone();
+            match self.push(|t| Msg::Rec {
+                t,
+                venue,
+                conn: conn.clone(),
+                item: item(text),
+            }) {
+                Ok(()) | Err(PushError::Closed) => return,
+                Err(PushError::Full) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+        Counters::add(&self.counters.dropped, 1);
+    }
+}
+
+/// One planned connection: a venue and the symbols it carries.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub venue: Venue,
+    pub url: String,
+    pub subscribe: Vec<String>,
+    pub app_ping: Option<(Duration, String)>,
+}
+
+/// Builds the connection plans from `[feed]`: symbols split so no
+/// connection carries more streams than the venue allows; endpoint
+/// overrides applied. Venues without a protocol are reported and skipped.
+fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, symbols) in &cfg.symbols {
+        let Ok(venue) = Venue::parse(id) else {
+            skipped.push(format!("{id} (unknown venue)"));
+            continue;
+        };
+        let Some(proto) = venues::protocol_for(venue) else {
+            tracing::error!(venue = id, "no live protocol for this venue yet; skipped");
+            skipped.push(format!("{id} (no protocol)"));
+            continue;
+        };
+        let per_conn = (proto.max_streams_per_connection() / CHANNELS.len()).max(1);
+        // A symbol the venue cannot express is reported and left out; a
+        // venue left with none is not connected to.
+        let syms: Vec<&str> = symbols
+            .iter()
+            .map(String::as_str)
+            .filter(|s| {
+                let ok = proto.venue_symbol(s).is_some();
+                if !ok {
+                    tracing::error!(
+                        venue = id,
+                        symbol = s,
+                        "symbol not listed on this venue; skipped"
+                    );
+                    skipped.push(format!("{id} {s} (not a symbol of this venue)"));
+                }
+                ok
+            })
+            .collect();
+        for chunk in syms.chunks(per_conn) {
+            let mut url = proto.url_for(chunk, &CHANNELS);
+            if let Some(base) = cfg.endpoints.get(id) {
+                // The override replaces the production endpoint; what the
+                // protocol appended (the subscription) is kept.
+                url = match url.strip_prefix(&proto.url()) {
+                    Some(rest) => format!("{base}{rest}"),
+                    None => base.clone(),
+                };
+            }
+            out.push(Plan {
+                venue,
+                url,
+                subscribe: proto.subscribe(chunk, &CHANNELS),
+                app_ping: proto.ping(),
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(FeedError::NoVenues(if skipped.is_empty() {
+            "feed.symbols is empty".into()
+        } else {
+            skipped.join(", ")
+        }));
+    }
+    Ok(out)
+}
+
+/// Installs the ring crypto provider for rustls once (a second install
+/// fails harmlessly; none or two providers would panic at the first wss
+/// connect).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs the live consumer until `shutdown` completes, then closes every
+/// connection (a `close` record each), drains the queue, flushes alerts and
+/// completes the recording. Alerts go to `sink` as they are raised.
+pub async fn run_with(
+    cfg: Config,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+    sink: AlertSink,
+) -> Result<FeedSummary, FeedError> {
+    install_crypto();
+    let started = Instant::now();
+    let plans = plans(&cfg.feed)?;
+    let recorder = match &opts.record_dir {
+        Some(dir) => Some(Recorder::new(
+            dir,
+            cfg.feed.record_rotate_mib.saturating_mul(1024 * 1024),
+            Duration::from_secs(cfg.feed.record_rotate_s),
+        )?),
+        None => None,
+    };
+    let (tx, rx) = mpsc::channel(cfg.feed.queue_capacity);
+    let counters = opts.counters.clone();
+    let gate = Arc::new(Gate {
+        last: Mutex::new(0),
+        tx,
+        counters: counters.clone(),
+    });
+    let tick = Duration::from_millis(u64::try_from(cfg.engine.tick_ms).unwrap_or(100).max(1));
+    let feed_cfg = Arc::new(cfg.feed.clone());
+    let engine_counters = counters.clone();
+    let engine =
+        tokio::task::spawn_blocking(move || engine_loop(cfg, rx, sink, recorder, engine_counters));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The ticker stops before the connections, so the last records the
+    // engine sees are the connections' `close` records and no tick runs
+    // after them: a replay of the recording ends in the same state.
+    let (tick_stop_tx, mut tick_stop) = watch::channel(false);
+    let run_id = format!("{:x}", wall_ns());
+    let mut tasks = Vec::new();
+    for (i, plan) in plans.into_iter().enumerate() {
+        tasks.push(tokio::spawn(conn::run(
+            plan,
+            feed_cfg.clone(),
+            gate.clone(),
+            stop_rx.clone(),
+            format!("live-{run_id}-{i}"),
+        )));
+    }
+    let ticker = {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(tick);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = iv.tick() => {
+                        // A full queue skips this tick: the next record runs
+                        // the due ticks anyway.
+                        let _ = gate.push(Msg::Tick);
+                    }
+                    _ = tick_stop.changed() => break,
+                }
+            }
+        })
+    };
+    shutdown.await;
+    let _ = tick_stop_tx.send(true);
+    let _ = ticker.await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        if let Err(e) = t.await {
+            tracing::error!("connection task failed: {e}");
+        }
+    }
+    drop(gate);
+    let mut summary = engine
+        .await
+        .map_err(|e| FeedError::Engine(e.to_string()))??;
+    summary.dropped = Counters::get(&counters.dropped);
+    summary.opens = Counters::get(&counters.opens);
+    summary.wall = started.elapsed();
+    Ok(summary)
+}
+
+/// The engine thread: drains the queue until every sender is gone.
+fn engine_loop(
+    cfg: Config,
+    mut rx: mpsc::Receiver<Msg>,
+    mut sink: AlertSink,
+    mut recorder: Option<Recorder>,
+    counters: Arc<Counters>,
+) -> Result<FeedSummary, FeedError> {
+    let mut engine = Engine::new(cfg);
+    let mut out: Vec<Alert> = Vec::new();
+    let mut summary = FeedSummary::default();
+    let mut sink_error: Option<std::io::Error> = None;
+    let mut reported_drops = 0u64;
+    let mut last_report = Instant::now();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Tick(t) => {
+                engine.advance_to(t, &mut out);
+                let dropped = Counters::get(&counters.dropped);
+                if dropped > reported_drops && last_report.elapsed() >= Duration::from_secs(1) {
+                    tracing::warn!(
+                        "engine queue full: {} records dropped since last report ({} in total)",
+                        dropped - reported_drops,
+                        dropped
+                    );
+                    reported_drops = dropped;
+                    last_report = Instant::now();
+                }
+            }
+            Msg::Rec {
+                t,
+                venue,
+                conn,
+                item,
+            } => {
+                let kind = match &item {
+                    Item::Frame(s) => RecordKind::Frame(Cow::Borrowed(s.as_str())),
+                    Item::Binary(b) => RecordKind::Binary(Cow::Borrowed(b.as_ref())),
+                    Item::Open(u) => RecordKind::Open {
+                        url: Cow::Borrowed(u),
+                    },
+                    Item::Close(r) => RecordKind::Close {
+                        reason: Cow::Borrowed(r),
+                    },
+                    Item::Sent(s) => RecordKind::Sent(Cow::Borrowed(s)),
+                };
+                let rec = Record {
+                    recv_ns: t,
+                    venue,
+                    conn: Cow::Borrowed(&conn),
+                    kind,
+                };
+                if let Some(r) = recorder.as_mut()
+                    && let Err(e) = r.write(&rec)
+                {
+                    summary.record_errors += 1;
+                    if summary.record_errors <= 5 {
+                        tracing::error!("recording: {e}");
+                    }
+                }
+                engine.on_record(&rec, &mut out);
+                Counters::add(&counters.delivered, 1);
+            }
+        }
+        for a in out.drain(..) {
+            summary.alerts += 1;
+            if sink_error.is_none()
+                && let Err(e) = sink(&a)
+            {
+                tracing::error!("cannot write alerts: {e}");
+                sink_error = Some(e);
+            }
+        }
+    }
+    if let Some(r) = recorder {
+        summary.recorded = r.finish()?;
+    }
+    summary.engine = engine.stats();
+    if let Some(e) = sink_error {
+        return Err(FeedError::Sink(e));
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_apply_endpoint_overrides_and_skip_unknown_protocols() {
+        let mut cfg = FeedConfig::default();
+        cfg.endpoints
+            .insert("binance-usdm".into(), "ws://127.0.0.1:9001/stream".into());
+        cfg.symbols.insert("kraken".into(), vec!["BTC/USD".into()]);
+        cfg.symbols.insert("gemini".into(), vec!["BTC/USD".into()]);
+        let p = plans(&cfg).unwrap();
+        assert_eq!(p.len(), 4, "gemini is no venue of ours and is skipped");
+        let kraken = p.iter().find(|p| p.venue == Venue::Kraken).unwrap();
+        assert_eq!(kraken.url, "wss://ws.kraken.com/v2");
+        assert!(!kraken.subscribe.is_empty(), "kraken subscribes by frames");
+        let usdm = p.iter().find(|p| p.venue == Venue::BinanceUsdm).unwrap();
+        assert_eq!(
+            usdm.url,
+            "ws://127.0.0.1:9001/stream?streams=btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@0ms/btcusdt@kline_1m/ethusdt@trade/ethusdt@bookTicker/ethusdt@depth@0ms/ethusdt@kline_1m"
+        );
+        let spot = p.iter().find(|p| p.venue == Venue::BinanceSpot).unwrap();
+        assert!(
+            spot.url
+                .starts_with("wss://stream.binance.com:9443/stream?streams=btcusdt@trade/")
+        );
+    }
+
+    #[test]
+    fn symbols_a_venue_cannot_express_are_left_out() {
+        let cfg = FeedConfig {
+            symbols: [
+                (
+                    "binance-coinm".to_string(),
+                    vec!["BTC/USDT".to_string(), "ETH/USD".to_string()],
+                ),
+                ("binance-spot".to_string(), vec![]),
+            ]
+            .into(),
+            ..FeedConfig::default()
+        };
+        let p = plans(&cfg).unwrap();
+        assert_eq!(p.len(), 1, "spot has no symbols: no connection");
+        assert_eq!(
+            p[0].url,
+            "wss://dstream.binance.com/stream?streams=ethusd_perp@trade/ethusd_perp@bookTicker/ethusd_perp@depth@0ms/ethusd_perp@kline_1m"
+        );
+        let only_bad = FeedConfig {
+            symbols: [("binance-coinm".to_string(), vec!["BTC/USDT".to_string()])].into(),
+            ..FeedConfig::default()
+        };
+        let e = plans(&only_bad).unwrap_err().to_string();
+        assert!(e.contains("BTC/USDT"), "{e}");
+    }
+
+    #[test]
+    fn no_connectable_venue_is_an_error_naming_them() {
+        let cfg = FeedConfig {
+            symbols: [("gemini".to_string(), vec!["BTC/USD".to_string()])].into(),
+            ..FeedConfig::default()
+        };
+        let e = plans(&cfg).unwrap_err().to_string();
+        assert!(e.contains("gemini"), "{e}");
+    }
+
+    #[test]
+    fn gate_stamps_strictly_increase_and_full_queue_drops() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let counters = Arc::new(Counters::default());
+        let gate = Gate {
+            last: Mutex::new(0),
+            tx,
+            counters: counters.clone(),
+        };
+        let conn: Arc<str> = Arc::from("c1");
+        for _ in 0..3 {
+            gate.frame(
+                Venue::BinanceSpot,
+                &conn,
+                Item::Frame(Utf8Bytes::from_static("x")),
+            );
+        }
+        assert_eq!(Counters::get(&counters.dropped), 1);
+        let mut ts = Vec::new();
+        while let Ok(Msg::Rec { t, .. }) = rx.try_recv() {
+            ts.push(t);
+        }
+        assert_eq!(ts.len(), 2);
+        assert!(ts[0] < ts[1], "{ts:?}");
+    }
+}

@@ -1,0 +1,343 @@
+//! The local exchange simulator: a WebSocket server that serves recorded
+//! fixture frames, byte for byte, to every client that connects, at the
+//! recorded pace times a speed factor, with faults injected on demand (see
+//! [`faults::Faults`] for the `--faults` syntax).
+//!
+//! Binance-style: the streams named in the request's `streams=` query
+//! (`/stream?streams=btcusdt@trade/btcusdt@bookTicker`) filter the frames
+//! by their `"stream"` field; a request without one gets every frame. At
+//! the end of the fixture the connection stays open and idle. Each client
+//! reads the fixtures itself, streaming (bounded memory whatever the
+//! fixture size). It listens where it is told (tests and the CLI bind
+//! 127.0.0.1) and must never alter a frame it does not name as faulted.
+
+pub mod faults;
+
+pub use faults::Faults;
+
+use crate::fixture::{Merger, RecordKind};
+use crate::model::Nanos;
+use crate::replay::Speed;
+use futures::{SinkExt, StreamExt};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+
+/// What to serve and how.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Fixture files, merged by receive time.
+    pub fixtures: Vec<PathBuf>,
+    /// Pace: `Max` as fast as the client reads, or a factor of recorded speed.
+    pub speed: Speed,
+    /// Faults to inject.
+    pub faults: Faults,
+}
+
+/// Live counters of a running simulator.
+#[derive(Debug, Default)]
+pub struct SimCounters {
+    /// TCP connections accepted.
+    pub accepted: AtomicU64,
+    /// Connections closed before the handshake (`refuse-*`).
+    pub refused: AtomicU64,
+    /// Handshakes answered with HTTP 429.
+    pub rejected: AtomicU64,
+    /// WebSocket connections served.
+    pub served: AtomicU64,
+    /// Frames sent (faulted ones included, dropped ones not).
+    pub frames_sent: AtomicU64,
+    /// Connections closed by the `close-after` fault.
+    pub fault_closes: AtomicU64,
+}
+
+fn inc(c: &AtomicU64) -> u64 {
+    c.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// A served payload.
+enum Payload {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// Serves clients accepted on `listener` until `shutdown` completes; every
+/// client task is told to stop then.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: SimConfig,
+    counters: Arc<SimCounters>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let cfg = Arc::new(cfg);
+    let started = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tcp_seen = 0u64;
+    let mut handshakes = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: wait, do not spin.
+                    tracing::warn!("simulator accept failed: {e}");
+                    sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        inc(&counters.accepted);
+        tcp_seen += 1;
+        let f = &cfg.faults;
+        if tcp_seen <= f.refuse_first || started.elapsed() < Duration::from_millis(f.refuse_ms) {
+            inc(&counters.refused);
+            drop(stream);
+            continue;
+        }
+        handshakes += 1;
+        let reject = handshakes <= f.reject_429;
+        tracing::info!(%peer, "simulator client");
+        tokio::spawn(client(
+            stream,
+            cfg.clone(),
+            counters.clone(),
+            stop_rx.clone(),
+            reject,
+        ));
+    }
+    let _ = stop_tx.send(true);
+}
+
+/// The stream names in a request's `streams=` query parameter.
+fn requested_streams(uri: &str) -> Option<Vec<String>> {
+    let query = uri.split_once('?')?.1;
+    let value = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("streams="))?;
+    Some(
+        value
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Streams the fixtures' frames (filtered) into `tx` from a plain thread:
+/// the reader is blocking I/O and decompression.
+fn read_frames(
+    paths: Vec<PathBuf>,
+    filter: Option<Vec<String>>,
+    tx: mpsc::Sender<(Nanos, Payload)>,
+) {
+    let mut merger = match Merger::open(&paths) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("simulator: {e}");
+            return;
+        }
+    };
+    while let Some(r) = merger.next_record() {
+        let rec = match r {
+            Ok(rec) => rec,
+            Err(e) => {
+                tracing::warn!("simulator: {e}");
+                continue;
+            }
+        };
+        let payload = match &rec.kind {
+            RecordKind::Frame(t) => {
+                if let Some(want) = &filter {
+                    let stream = crate::inject::string_field(t, "stream").unwrap_or("");
+                    if !want.iter().any(|w| w == stream) {
+                        continue;
+                    }
+                }
+                Payload::Text(t.to_string())
+            }
+            RecordKind::Binary(b) if filter.is_none() => Payload::Binary(b.to_vec()),
+            _ => continue,
+        };
+        if tx.blocking_send((rec.recv_ns, payload)).is_err() {
+            return; // the client is gone
+        }
+    }
+}
+
+async fn client(
+    stream: TcpStream,
+    cfg: Arc<SimConfig>,
+    counters: Arc<SimCounters>,
+    mut stop: watch::Receiver<bool>,
+    reject: bool,
+) {
+    let mut uri = String::new();
+    let retry_after = cfg.faults.retry_after_s;
+    // The handshake callback's error type is tungstenite's (an HTTP response).
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        uri = req.uri().to_string();
+        if reject {
+            let mut r = ErrorResponse::new(Some("simulated rate limit".into()));
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(retry_after));
+            return Err(r);
+        }
+        Ok(resp)
+    };
+    let mut ws = match tokio_tungstenite::accept_hdr_async(stream, callback).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            if reject {
+                inc(&counters.rejected);
+            } else {
+                tracing::info!("simulator handshake failed: {e}");
+            }
+            return;
+        }
+    };
+    let n = inc(&counters.served);
+    let f = if cfg.faults.applies_to(n) {
+        cfg.faults.clone()
+    } else {
+        Faults::default()
+    };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let paths = cfg.fixtures.clone();
+    let filter = requested_streams(&uri);
+    std::thread::spawn(move || read_frames(paths, filter, tx));
+
+    let mut sent = 0u64; // frames handled (sent, dropped or faulted)
+    let mut start: Option<(Instant, Nanos)> = None;
+    // Idle at the end of the fixture or on `stall-after`: keep reading so
+    // pings are answered, until the client leaves or shutdown.
+    let mut idle = false;
+    let mut pending: Option<(Instant, Payload)> = None;
+    let mut oversize_sent = false;
+    loop {
+        if !idle {
+            if f.half_open_after.is_some_and(|k| sent >= k) {
+                // Neither read nor write: pings go unanswered.
+                let _ = stop.changed().await;
+                return;
+            }
+            if f.stall_after.is_some_and(|k| sent >= k) {
+                idle = true;
+                pending = None;
+                continue;
+            }
+            if f.close_after.is_some_and(|k| sent >= k) {
+                inc(&counters.fault_closes);
+                let frame = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: Utf8Bytes::from_static("simulated close (close-after fault)"),
+                };
+                let _ = ws.close(Some(frame)).await;
+                return;
+            }
+            if !oversize_sent && f.oversize_after.is_some_and(|k| sent >= k) {
+                oversize_sent = true;
+                let big = "x".repeat(faults::OVERSIZE_BYTES);
+                if ws.send(Message::text(big)).await.is_err() {
+                    return;
+                }
+                inc(&counters.frames_sent);
+            }
+        }
+        // The next frame and when it is due; waiting for it happens inside
+        // the select, so pings are answered while the pace holds a frame back.
+        if pending.is_none() && !idle {
+            tokio::select! {
+                msg = ws.next() => match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => continue,
+                },
+                next = rx.recv() => {
+                    let Some((t, payload)) = next else {
+                        idle = true;
+                        continue;
+                    };
+                    let (t_start, t0) = *start.get_or_insert((Instant::now(), t));
+                    let mut due = match cfg.speed {
+                        Speed::Factor(k) => t_start + Duration::from_secs_f64((t - t0).max(0) as f64 / 1e9 / k),
+                        Speed::Max => Instant::now(),
+                    };
+                    if let Some(ms) = f.delay_ms {
+                        due = due.max(Instant::now()) + Duration::from_millis(ms);
+                    }
+                    pending = Some((due, payload));
+                    continue;
+                },
+                _ = stop.changed() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                    return;
+                }
+            }
+        }
+        let due = pending.as_ref().map(|(d, _)| *d);
+        tokio::select! {
+            msg = ws.next() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let Some((_, payload)) = pending.take() else {
+                    continue;
+                };
+                sent += 1;
+                if f.drop_every.is_some_and(|k| sent.is_multiple_of(k)) {
+                    continue;
+                }
+                let msg = match payload {
+                    Payload::Text(s) if f.corrupt_every.is_some_and(|k| sent.is_multiple_of(k)) => {
+                        Message::text(faults::corrupt(&s))
+                    }
+                    Payload::Text(s) => Message::text(s),
+                    Payload::Binary(b) => Message::Binary(Bytes::from(b)),
+                };
+                if ws.send(msg).await.is_err() {
+                    return;
+                }
+                inc(&counters.frames_sent);
+            },
+            _ = stop.changed() => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_query_is_a_filter() {
+        assert_eq!(
+            requested_streams("/stream?streams=btcusdt@trade/btcusdt@depth@100ms"),
+            Some(vec![
+                "btcusdt@trade".to_string(),
+                "btcusdt@depth@100ms".to_string()
+            ])
+        );
+        assert_eq!(requested_streams("/ws"), None);
+        assert_eq!(
+            requested_streams("/stream?x=1&streams=a"),
+            Some(vec!["a".to_string()])
+        );
+    }
+}
