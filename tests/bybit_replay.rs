@@ -1,5 +1,5 @@
 //! End-to-end: real Bybit v5 `orderbook.500.XRPUSDT` frames
-//! (fixtures/bybit/, credited in fixtures/SOURCES-bybit.md) and Bybit doc
+//! (fixtures/bybit/, credited in fixtures/SOURCES.md) and Bybit doc
 //! example frames, as fixture records through `Engine::on_record`. The real
 //! book chains without a gap; a delta dropped by code (injected) raises
 //! `book_gap`, the next snapshot resolves it; a `u = 1` restart snapshot

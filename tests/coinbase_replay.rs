@@ -1,7 +1,7 @@
 //! End to end through the engine for Coinbase: the real legacy Exchange
 //! capture (fixtures/coinbase/COINBASE.ws.28.0) and a short Advanced Trade
 //! session built from the doc examples (fixtures/coinbase/schemas), both
-//! credited in fixtures/SOURCES-coinbase.md. Events must reach the engine,
+//! credited in fixtures/SOURCES.md. Events must reach the engine,
 //! and a sequence break injected by code into the Advanced Trade session
 //! must raise `book_gap`.
 

@@ -1,5 +1,5 @@
 //! Unit tests of the Bybit adapter: the real v5 `orderbook.500.XRPUSDT`
-//! frames (fixtures/bybit/, credited in fixtures/SOURCES-bybit.md), the
+//! frames (fixtures/bybit/, credited in fixtures/SOURCES.md), the
 //! schema doc examples (`DOC_*`, compact copies of
 //! /work/shared/data/schemas/bybit/*.json, themselves Bybit documentation
 //! examples collected by nautilus_trader), messages written from Bybit's

@@ -1,5 +1,5 @@
 //! Unit tests of the Coinbase adapter: the Advanced Trade doc examples
-//! (fixtures/coinbase/schemas, credited in fixtures/SOURCES-coinbase.md),
+//! (fixtures/coinbase/schemas, credited in fixtures/SOURCES.md),
 //! frames of the real legacy capture (fixtures/coinbase/COINBASE.ws.28.0),
 //! error replies, malformed frames, the sequence rule on injected breaks, and
 //! a proptest that nothing panics.
