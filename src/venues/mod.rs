@@ -12,6 +12,7 @@ pub mod coinbase;
 pub mod kraken;
 pub mod okx;
 pub mod symbols;
+pub(crate) mod wire;
 
 use crate::model::{Event, Venue};
 

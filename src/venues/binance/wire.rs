@@ -19,6 +19,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::model::Level;
+use crate::venues::wire::{Str, non_negative};
 
 /// Reusable buffers and error context shared by the visitors of one parse.
 #[derive(Default)]
@@ -298,28 +299,6 @@ impl<'de> de::Deserialize<'de> for KKey {
 // ---------------------------------------------------------------------------
 // scalar values
 
-/// A string, borrowed from the frame unless it contained escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de> de::Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 /// What a decimal string must be: finite and not negative.
 const DECIMAL: &str = "a non-negative decimal string";
 
@@ -327,10 +306,7 @@ const DECIMAL: &str = "a non-negative decimal string";
 /// negative values are rejected: no price or quantity can be any of them.
 #[inline]
 fn decimal<E: de::Error>(v: &str) -> Result<f64, E> {
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(E::invalid_value(de::Unexpected::Str(v), &DECIMAL)),
-    }
+    non_negative(v, DECIMAL)
 }
 
 /// A decimal sent as a JSON string.

@@ -18,6 +18,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::model::Level;
+use crate::venues::wire::{Str, non_negative};
 
 /// Error context shared by the visitors of one parse: the field being read
 /// when a value failed (empty outside any value).
@@ -253,38 +254,13 @@ where
 // ---------------------------------------------------------------------------
 // scalar values
 
-/// A string, borrowed from the frame unless it contained escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de> de::Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 const DECIMAL: &str = "a finite non-negative decimal (string or number)";
 
 /// A decimal string (`"27451.00"`) or JSON number; NaN, infinities and
 /// negative values are rejected: no price, size or volume can be any of them.
 #[inline]
 fn decimal<E: de::Error>(v: &str) -> Result<f64, E> {
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(E::invalid_value(de::Unexpected::Str(v), &DECIMAL)),
-    }
+    non_negative(v, DECIMAL)
 }
 
 fn finite<E: de::Error>(x: f64) -> Result<f64, E> {
