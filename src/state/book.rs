@@ -58,8 +58,12 @@ impl Side {
     /// depth the book keeps (as it would beyond a venue's snapshot depth).
     fn set(&mut self, k: PriceKey, qty: f64, cap: usize) {
         let o = self.order(k);
-        let full = self.levels.len() >= cap;
-        if full && qty > 0.0 && self.levels.front().is_some_and(|&(w, _)| o < w) {
+        // Beyond the worst kept level: a removal there has nothing to remove,
+        // and a new level there is only kept while the side has room. Most
+        // updates of a deep book land here and cost one comparison.
+        if self.levels.front().is_some_and(|&(w, _)| o < w)
+            && (qty <= 0.0 || self.levels.len() >= cap)
+        {
             return;
         }
         match self.levels.binary_search_by_key(&o, |l| l.0) {
