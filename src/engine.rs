@@ -26,6 +26,7 @@ use crate::state::gaps::secs;
 use crate::venues::{self, Adapter, Control, ParseError};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Counters for the run summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct Stats {
     /// First few parse errors, for the summary.
     pub error_samples: Vec<String>,
 }
+
+/// Stream keys remembered for lookup by symbol pointer.
+const RECENT_STREAMS: usize = 8;
 
 /// How many parse errors are kept verbatim for the summary.
 const ERROR_SAMPLES: usize = 5;
@@ -105,6 +109,8 @@ pub struct Engine {
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     incidents: Incidents,
     scratch: Vec<Event>,
+    recent_streams: Vec<(Venue, StreamKind, Symbol, usize)>,
+    recent_next: usize,
     event_counts: [u64; PAYLOAD_KINDS],
     now: Nanos,
     started: bool,
@@ -124,6 +130,8 @@ impl Engine {
             last_conn: None,
             trade_candles: Vec::new(),
             trade_candle_index: HashMap::default(),
+            recent_streams: Vec::with_capacity(RECENT_STREAMS),
+            recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
             incidents: Incidents::new(),
             scratch: Vec::new(),
@@ -345,6 +353,28 @@ impl Engine {
     }
 
     fn stream(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
+        // Adapters intern symbols, so the same stream keeps coming with the
+        // same `Arc`: a few recent (venue, kind, symbol) keys are compared by
+        // pointer before hashing the name. The cache holds its `Arc`s, so a
+        // pointer can never be reused by another symbol while cached.
+        for (v, k, sym, i) in &self.recent_streams {
+            if *v == venue && *k == ev.stream && Arc::ptr_eq(sym, &ev.symbol) {
+                return *i;
+            }
+        }
+        let i = self.stream_slow(venue, conn, ev);
+        let slot = self.recent_next % RECENT_STREAMS;
+        self.recent_next = self.recent_next.wrapping_add(1);
+        let entry = (venue, ev.stream, ev.symbol.clone(), i);
+        if let Some(e) = self.recent_streams.get_mut(slot) {
+            *e = entry;
+        } else {
+            self.recent_streams.push(entry);
+        }
+        i
+    }
+
+    fn stream_slow(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
         if let Some(&i) = self
             .index
             .get(&(venue, ev.stream))

@@ -24,6 +24,8 @@ const SUB: usize = 4;
 const BINS: usize = OCTAVES * SUB;
 /// How many recent raw gaps are kept for evidence.
 const RECENT: usize = 64;
+/// How long one computed decay weight is reused.
+const WEIGHT_STEP: Nanos = 100 * crate::model::MILLI;
 /// Rescale decayed weights before they can overflow.
 const RESCALE_AT: f64 = 1e100;
 
@@ -67,6 +69,9 @@ pub struct GapHistory {
     total: f64,
     /// Time origin of the current weight scale.
     t_ref: Nanos,
+    /// The decay weight for pushes at or after `w_at` (see `WEIGHT_STEP`).
+    w: f64,
+    w_at: Nanos,
     half_life: f64,
     count: u64,
     recent: LocalRb<Heap<f32>>,
@@ -104,6 +109,8 @@ impl GapHistory {
             bins: [0.0; BINS],
             total: 0.0,
             t_ref: 0,
+            w: 1.0,
+            w_at: 0,
             half_life: half_life_s.max(1.0),
             count: 0,
             recent: LocalRb::new(RECENT),
@@ -123,8 +130,15 @@ impl GapHistory {
         if self.count == 0 {
             self.t_ref = now;
         }
-        let age = (now - self.t_ref) as f64 / SECOND as f64;
-        let mut w = (age / self.half_life).exp2();
+        // The decay weight moves by a few parts in a million per 100 ms at
+        // any sensible half-life: computing it once per 100 ms instead of per
+        // message saves an exp2 on the hot path.
+        if now < self.w_at || now - self.w_at >= WEIGHT_STEP || self.count == 0 {
+            let age = (now - self.t_ref) as f64 / SECOND as f64;
+            self.w = (age / self.half_life).exp2();
+            self.w_at = now;
+        }
+        let mut w = self.w;
         if !w.is_finite() || w > RESCALE_AT {
             // Move the origin to now: every stored weight shrinks by w.
             let scale = 1.0 / w;
@@ -134,6 +148,8 @@ impl GapHistory {
             self.total *= scale;
             self.t_ref = now;
             w = 1.0;
+            self.w = 1.0;
+            self.w_at = now;
         }
         let i = bin_of(gap_s);
         if let Some(b) = self.bins.get_mut(i) {
