@@ -38,6 +38,24 @@ pub enum ParseError {
     },
 }
 
+impl ParseError {
+    /// A frame `venue`'s parser rejected; `detail` names the field at fault.
+    pub fn malformed(venue: Venue, detail: impl Into<String>) -> Self {
+        ParseError::Malformed {
+            venue: venue.id(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A well-formed message of a type `venue`'s adapter does not know.
+    pub fn unknown(venue: Venue, detail: impl Into<String>) -> Self {
+        ParseError::Unknown {
+            venue: venue.id(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// What a frame was, when it carried no market data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {

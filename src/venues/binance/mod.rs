@@ -70,17 +70,11 @@ impl BinanceAdapter {
     }
 
     fn malformed(&self, detail: impl Into<String>) -> ParseError {
-        ParseError::Malformed {
-            venue: self.venue.id(),
-            detail: detail.into(),
-        }
+        ParseError::malformed(self.venue, detail)
     }
 
     fn unknown(&self, detail: impl Into<String>) -> ParseError {
-        ParseError::Unknown {
-            venue: self.venue.id(),
-            detail: detail.into(),
-        }
+        ParseError::unknown(self.venue, detail)
     }
 
     /// Runs the wire parser into `fr`, naming the field at fault on error.

@@ -216,17 +216,11 @@ impl BybitAdapter {
     }
 
     fn malformed(&self, detail: impl Into<String>) -> ParseError {
-        ParseError::Malformed {
-            venue: self.venue.id(),
-            detail: detail.into(),
-        }
+        ParseError::malformed(self.venue, detail)
     }
 
     fn unknown(&self, detail: impl Into<String>) -> ParseError {
-        ParseError::Unknown {
-            venue: self.venue.id(),
-            detail: detail.into(),
-        }
+        ParseError::unknown(self.venue, detail)
     }
 
     fn need<T>(&self, field: &str, v: Option<T>) -> Result<T, ParseError> {

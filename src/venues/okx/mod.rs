@@ -349,17 +349,11 @@ impl OkxAdapter {
 }
 
 fn malformed(detail: impl Into<String>) -> ParseError {
-    ParseError::Malformed {
-        venue: Venue::Okx.id(),
-        detail: detail.into(),
-    }
+    ParseError::malformed(Venue::Okx, detail)
 }
 
 fn unknown(detail: impl Into<String>) -> ParseError {
-    ParseError::Unknown {
-        venue: Venue::Okx.id(),
-        detail: detail.into(),
-    }
+    ParseError::unknown(Venue::Okx, detail)
 }
 
 fn error_reply(code: Option<&wire::Code<'_>>, msg: Option<&str>) -> ParseError {
