@@ -38,6 +38,15 @@ pub enum ParseError {
     },
 }
 
+/// The value of `name=` in a REST request's query string (non-empty).
+pub(crate) fn query_param<'a>(request: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = request.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .filter(|s| !s.is_empty())
+}
+
 impl ParseError {
     /// A frame `venue`'s parser rejected; `detail` names the field at fault.
     pub fn malformed(venue: Venue, detail: impl Into<String>) -> Self {

@@ -441,11 +441,7 @@ fn event_fits(ty: StreamType, e: &str) -> bool {
 
 /// The value of `symbol=` in a request's query string.
 fn query_symbol(request: &str) -> Option<&str> {
-    let (_, query) = request.split_once('?')?;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("symbol="))
-        .filter(|s| !s.is_empty())
+    crate::venues::query_param(request, "symbol")
 }
 
 impl Adapter for BinanceAdapter {

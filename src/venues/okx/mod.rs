@@ -545,11 +545,7 @@ fn candles(
 
 /// The value of `instId=` in a request's query string.
 fn query_inst(request: &str) -> Option<&str> {
-    let (_, query) = request.split_once('?')?;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("instId="))
-        .filter(|s| !s.is_empty())
+    crate::venues::query_param(request, "instId")
 }
 
 impl Adapter for OkxAdapter {
