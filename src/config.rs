@@ -176,6 +176,12 @@ impl Config {
         if self.book.max_pending == 0 || self.book.max_levels == 0 {
             return bad("book.max_pending and book.max_levels must be at least 1".into());
         }
+        if !(100..=3_600_000).contains(&self.book.resync_interval_ms) {
+            return bad(format!(
+                "book.resync_interval_ms must be 100..=3600000, got {}",
+                self.book.resync_interval_ms
+            ));
+        }
         self.candle
             .validate()
             .map_err(|message| ConfigError::Invalid {

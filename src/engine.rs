@@ -64,6 +64,35 @@ const RECENT_STREAMS: usize = 8;
 /// How many parse errors are kept verbatim for the summary.
 const ERROR_SAMPLES: usize = 5;
 
+/// Most resync requests waiting for [`Engine::take_resyncs`]; more are
+/// dropped (each book asks again after `book.resync_interval_ms`).
+const MAX_RESYNC_REQUESTS: usize = 4096;
+
+/// A `close` reason starting with this is a close feedwatch chose (shutdown,
+/// a planned replacement): it is not a lost connection.
+pub const DELIBERATE_CLOSE: &str = "closed by feedwatch";
+
+/// The planned connection a connection id belongs to: ids of successive
+/// sessions of one planned connection are `<family>#<n>` (the live feed
+/// numbers its reconnects this way); any other id is its own family.
+pub fn conn_family(id: &str) -> &str {
+    id.rsplit_once('#').map_or(id, |(f, _)| f)
+}
+
+/// An order book that is out of sync and wants a fresh snapshot. The live
+/// feed turns it into a REST fetch or a resubscription on the connection;
+/// a replay ignores it (the snapshots that were fetched are in the
+/// recording).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResyncRequest {
+    /// Venue of the book.
+    pub venue: Venue,
+    /// The connection the book's stream is on.
+    pub conn: Arc<str>,
+    /// Canonical symbol.
+    pub symbol: Symbol,
+}
+
 /// One watched stream.
 struct Stream {
     venue: Venue,
@@ -75,13 +104,22 @@ struct Stream {
     lag: LagTracker,
     crossed: CrossedTracker,
     book: Option<Book>,
+    /// When this (unsynced) book last asked for a snapshot.
+    resync_at: Option<Nanos>,
     candles: Option<CandleChecker>,
     trade_candles: Option<usize>,
 }
 
 /// One connection (as named by the fixture or the live feed).
 struct Conn {
+    id: Arc<str>,
+    /// Streams whose data came on this connection (a stream that moved on
+    /// to a later connection is skipped where this is read).
     streams: Vec<usize>,
+    /// A `close` record was seen; the slot is reused once no stream is on it.
+    closed: bool,
+    /// Market data arrived since the last `open`.
+    delivered: bool,
     /// Adapters hold per-connection state (symbol caches, Coinbase's
     /// per-connection sequence numbers), so each connection has its own;
     /// a new `open` on the connection id starts them afresh.
@@ -108,6 +146,7 @@ pub struct Engine {
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     incidents: Incidents,
+    resyncs: Vec<ResyncRequest>,
     scratch: Vec<Event>,
     recent_streams: Vec<(Venue, StreamKind, Symbol, usize)>,
     recent_next: usize,
@@ -134,6 +173,7 @@ impl Engine {
             recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
             incidents: Incidents::new(),
+            resyncs: Vec::new(),
             scratch: Vec::new(),
             now: 0,
             started: false,
@@ -168,6 +208,18 @@ impl Engine {
         self.incidents.open_count()
     }
 
+    /// Moves the pending snapshot requests into `into` (oldest first).
+    pub fn take_resyncs(&mut self, into: &mut Vec<ResyncRequest>) {
+        into.append(&mut self.resyncs);
+    }
+
+    /// Connection slots held (open connections, and closed ones whose
+    /// streams have not moved on yet): bounded by the connections alive,
+    /// not by how often they reconnected.
+    pub fn conn_slots(&self) -> usize {
+        self.conns.len()
+    }
+
     /// When the next clock tick is due, if any check is waiting on time.
     pub fn next_tick(&self) -> Option<Nanos> {
         (self.next_tick != Nanos::MAX).then_some(self.next_tick)
@@ -197,9 +249,15 @@ impl Engine {
                 // A new session on this connection id: parser state restarts.
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.adapters.clear();
+                    c.closed = false;
+                    c.delivered = false;
                 }
             }
-            RecordKind::Close { .. } | RecordKind::Sent(_) => {
+            RecordKind::Close { reason } => {
+                self.stats.control_records += 1;
+                self.on_close(rec.venue, conn, t, reason, out);
+            }
+            RecordKind::Sent(_) => {
                 self.stats.control_records += 1;
             }
         }
@@ -288,14 +346,151 @@ impl Engine {
             self.last_conn = Some((id.to_string(), c));
             return c;
         }
-        let c = self.conns.len();
-        self.conns.push(Conn {
+        let fresh = Conn {
+            id: Arc::from(id),
             streams: Vec::new(),
             adapters: Vec::new(),
+            closed: false,
+            delivered: false,
+        };
+        // A live feed reconnects for weeks: a closed connection's slot is
+        // reused once none of its streams is still on it, so the table
+        // stays as small as the set of connections that matter.
+        let streams = &self.streams;
+        let free = self.conns.iter().enumerate().position(|(ci, c)| {
+            c.closed
+                && c.streams
+                    .iter()
+                    .all(|&si| streams.get(si).is_none_or(|s| s.conn != ci))
         });
+        let c = match free {
+            Some(c) => {
+                if let Some(old) = self.conns.get_mut(c) {
+                    let old = std::mem::replace(old, fresh);
+                    self.conn_index.remove(&*old.id);
+                }
+                c
+            }
+            None => {
+                self.conns.push(fresh);
+                self.conns.len() - 1
+            }
+        };
         self.conn_index.insert(id.to_string(), c);
         self.last_conn = Some((id.to_string(), c));
         c
+    }
+
+    /// A connection closed. Unless feedwatch closed it on purpose, that is
+    /// a `connection_lost` incident about its planned connection, resolved
+    /// by the first market data on a later session of it.
+    fn on_close(&mut self, venue: Venue, ci: usize, now: Nanos, reason: &str, out: &mut Vec<Alert>) {
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        c.closed = true;
+        c.adapters.clear();
+        if reason.starts_with(DELIBERATE_CLOSE) {
+            return;
+        }
+        let family = conn_family(&c.id).to_string();
+        let mut symbols: Vec<&str> = Vec::new();
+        let mut streams = 0usize;
+        for &si in &c.streams {
+            if let Some(s) = self.streams.get(si).filter(|s| s.conn == ci) {
+                streams += 1;
+                if !symbols.contains(&&*s.symbol) {
+                    symbols.push(&s.symbol);
+                }
+            }
+        }
+        let shown: Vec<&str> = symbols.iter().take(10).copied().collect();
+        let more = symbols.len().saturating_sub(shown.len());
+        let what = if streams == 0 {
+            "no stream had data on it yet".to_string()
+        } else {
+            format!(
+                "{streams} stream(s) of {}{} now get no data",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more symbols")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let summary = format!("{venue} connection lost ({reason}): {what}.");
+        let mut ev = Evidence::new()
+            .with("connection", c.id.to_string())
+            .with("reason", reason.to_string())
+            .with("streams", streams)
+            .with("symbols", symbols.len());
+        if let Some(next) = retry_plan(reason) {
+            ev = ev.num("next_try_s", next, 3);
+        }
+        let key = connection_key(venue, &family);
+        self.incidents.fire(
+            now,
+            Kind::ConnectionLost,
+            &key,
+            Severity::Warning,
+            true,
+            summary,
+            ev,
+            out,
+        );
+    }
+
+    /// The first market data of a session resolves its planned connection's
+    /// `connection_lost`.
+    fn on_delivered(&mut self, venue: Venue, ci: usize, now: Nanos, out: &mut Vec<Alert>) {
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        if c.delivered {
+            return;
+        }
+        c.delivered = true;
+        let key = connection_key(venue, conn_family(&c.id));
+        if self.incidents.is_open(Kind::ConnectionLost, &key) {
+            let summary = format!(
+                "{venue} connection {} is back and delivering data.",
+                c.id
+            );
+            let ev = Evidence::new().with("connection", c.id.to_string());
+            self.incidents
+                .clear(now, Kind::ConnectionLost, &key, summary, ev, out);
+        }
+    }
+
+    /// Asks for a snapshot when the book of stream `si` is out of sync
+    /// (at most once per `book.resync_interval_ms`).
+    fn maybe_resync(&mut self, si: usize, conn: usize, now: Nanos) {
+        let interval = self.cfg.book.resync_interval_ms * MILLI;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        let Some(book) = s.book.as_ref() else {
+            return;
+        };
+        if book.is_synced() {
+            s.resync_at = None;
+            return;
+        }
+        if s.resync_at.is_some_and(|t| now - t < interval) {
+            return;
+        }
+        s.resync_at = Some(now);
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        if self.resyncs.len() < MAX_RESYNC_REQUESTS {
+            self.resyncs.push(ResyncRequest {
+                venue: s.venue,
+                conn: c.id.clone(),
+                symbol: s.symbol.clone(),
+            });
+        }
     }
 
     fn adapter(&mut self, conn: usize, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
@@ -333,7 +528,11 @@ impl Engine {
             Some(a) => a.parse_frame(text, &mut events),
         };
         match parsed {
-            Ok(Control::Data) => {}
+            Ok(Control::Data) => {
+                if !rest {
+                    self.on_delivered(venue, conn, now, out);
+                }
+            }
             Ok(Control::Heartbeat) => self.stats.heartbeats += 1,
             Ok(Control::Ack) => self.stats.acks += 1,
             Err(e) => {
@@ -402,6 +601,7 @@ impl Engine {
             lag: LagTracker::new(&cfg.lag),
             crossed: CrossedTracker::new(),
             book,
+            resync_at: None,
             candles,
             trade_candles: None,
         });
@@ -442,6 +642,9 @@ impl Engine {
                     None => return,
                 };
                 self.on_book_applied(si, now, applied, out);
+                if !rest {
+                    self.maybe_resync(si, conn, now);
+                }
             }
             Payload::Snapshot(snap) => {
                 let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
@@ -474,6 +677,11 @@ impl Engine {
         if s.conn != conn {
             s.conn = conn;
             s.silence.on_reconnect();
+            // A new session starts a new update sequence: the book waits for
+            // the snapshot of this session (no gap to report).
+            if let Some(b) = s.book.as_mut() {
+                b.invalidate();
+            }
             if let Some(c) = self.conns.get_mut(conn) {
                 c.streams.push(si);
             }
@@ -940,6 +1148,21 @@ impl Engine {
             self.schedule(at);
         }
     }
+}
+
+/// The incident key of a planned connection.
+fn connection_key(venue: Venue, family: &str) -> IncidentKey {
+    IncidentKey {
+        venue,
+        symbol: None,
+        stream: Some(format!("connection:{family}")),
+    }
+}
+
+/// The `next try in X s` of a live feed's close reason.
+fn retry_plan(reason: &str) -> Option<f64> {
+    let (_, rest) = reason.rsplit_once("next try in ")?;
+    rest.strip_suffix(" s")?.trim().parse::<f64>().ok()
 }
 
 /// Event kinds counted in [`Stats::events`].

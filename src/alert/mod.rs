@@ -58,6 +58,11 @@ pub enum Kind {
     CandleGap,
     /// A candle's return or wick is far outside the stream's own volatility.
     AbnormalCandle,
+    /// A venue connection closed or failed; it is being retried.
+    ConnectionLost,
+    /// Frames were dropped between the connections and the engine (our own
+    /// side could not keep up).
+    FramesDropped,
 }
 
 impl Kind {
@@ -72,6 +77,8 @@ impl Kind {
             Kind::CandleInvalid => "candle_invalid",
             Kind::CandleGap => "candle_gap",
             Kind::AbnormalCandle => "abnormal_candle",
+            Kind::ConnectionLost => "connection_lost",
+            Kind::FramesDropped => "frames_dropped",
         }
     }
 }

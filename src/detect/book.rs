@@ -20,6 +20,9 @@ pub struct BookConfig {
     pub crossed_critical_s: i64,
     /// Diffs buffered while waiting for a snapshot.
     pub max_pending: usize,
+    /// A book out of sync asks its connection for a fresh snapshot (a REST
+    /// fetch or a resubscription, per venue) at most this often (ms).
+    pub resync_interval_ms: i64,
     /// Levels kept per side, from the top. The checks read the top of book
     /// and near-touch depth; venues update levels at every depth (Binance
     /// snapshots hold 1,000), and keeping 200 (about 5-10 bp of BTC either
@@ -36,6 +39,7 @@ impl Default for BookConfig {
             crossed_critical_s: 5,
             max_pending: 1000,
             max_levels: 200,
+            resync_interval_ms: 10_000,
         }
     }
 }

@@ -19,6 +19,29 @@ pub struct FeedConfig {
     /// `ws://127.0.0.1:9001/stream`). It replaces the venue's production
     /// endpoint; subscription parameters are still appended.
     pub endpoints: BTreeMap<String, String>,
+    /// Per-venue REST base override for book snapshots (e.g.
+    /// `http://127.0.0.1:9001`). When a venue's WebSocket endpoint is
+    /// overridden and this is not, the same host and port are used
+    /// (`ws://` as `http://`, `wss://` as `https://`), which is what the
+    /// local simulator serves.
+    pub rest_endpoints: BTreeMap<String, String>,
+    /// New connections per second to one venue (token bucket; reconnects
+    /// after an outage never storm the venue).
+    pub connects_per_s: f64,
+    /// Connections to one venue that may start at once before the rate
+    /// applies.
+    pub connect_burst: u32,
+    /// REST snapshot requests per second to one venue (Binance weighs a
+    /// 1,000-level depth request at 20-50 of 2,400-6,000 per minute).
+    pub rest_per_s: f64,
+    /// REST snapshot requests to one venue that may start at once.
+    pub rest_burst: u32,
+    /// Time allowed for one REST snapshot request (ms).
+    pub rest_timeout_ms: u64,
+    /// A connection to a venue that closes connections at a fixed age
+    /// (Binance: 24 h) is replaced this long before that age: the new one
+    /// is opened and subscribed before the old one is closed (s).
+    pub replace_before_s: u64,
     /// Capacity of the queue from the connections to the engine (records).
     /// When it is full, frames are dropped and counted, never buffered.
     pub queue_capacity: usize,
@@ -47,14 +70,27 @@ pub struct FeedConfig {
 impl Default for FeedConfig {
     fn default() -> Self {
         let both = |q: &str| vec![format!("BTC/{q}"), format!("ETH/{q}")];
+        // BTC and ETH everywhere, in each venue's main quote.
         let symbols = BTreeMap::from([
             ("binance-spot".to_string(), both("USDT")),
             ("binance-usdm".to_string(), both("USDT")),
             ("binance-coinm".to_string(), both("USD")),
+            ("coinbase".to_string(), both("USD")),
+            ("kraken".to_string(), both("USD")),
+            ("okx".to_string(), both("USDT")),
+            ("bybit-spot".to_string(), both("USDT")),
+            ("bybit-linear".to_string(), both("USDT")),
         ]);
         FeedConfig {
             symbols,
             endpoints: BTreeMap::new(),
+            rest_endpoints: BTreeMap::new(),
+            connects_per_s: 1.0,
+            connect_burst: 10,
+            rest_per_s: 1.0,
+            rest_burst: 5,
+            rest_timeout_ms: 10_000,
+            replace_before_s: 600,
             queue_capacity: 65_536,
             backoff_initial_ms: 500,
             backoff_max_ms: 30_000,
@@ -69,6 +105,24 @@ impl Default for FeedConfig {
 }
 
 impl FeedConfig {
+    /// The REST base for `venue`'s snapshots: the configured override, else
+    /// the host of an overridden WebSocket endpoint, else `production`.
+    pub fn rest_base(&self, venue: &str, production: &str) -> String {
+        if let Some(b) = self.rest_endpoints.get(venue) {
+            return b.trim_end_matches('/').to_string();
+        }
+        if let Some(ws) = self.endpoints.get(venue) {
+            let (scheme, rest) = match ws.split_once("://") {
+                Some(("wss", r)) => ("https", r),
+                Some((_, r)) => ("http", r),
+                None => ("http", ws.as_str()),
+            };
+            let authority = rest.split('/').next().unwrap_or(rest);
+            return format!("{scheme}://{authority}");
+        }
+        production.to_string()
+    }
+
     /// Checks ranges and names; the message names the key at fault.
     pub fn validate(&self) -> Result<(), String> {
         for (venue, syms) in &self.symbols {
@@ -95,7 +149,27 @@ impl FeedConfig {
                 ));
             }
         }
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        for (venue, url) in &self.rest_endpoints {
+            Venue::parse(venue).map_err(|e| format!("feed.rest_endpoints: {e}"))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "feed.rest_endpoints.{venue}: `{url}` is not an http:// or https:// URL"
+                ));
+            }
+        }
+        for (name, v) in [
+            ("connects_per_s", self.connects_per_s),
+            ("rest_per_s", self.rest_per_s),
+        ] {
+            if !(v.is_finite() && (0.001..=1000.0).contains(&v)) {
+                return Err(format!("feed.{name} must be 0.001..=1000, got {v}"));
+            }
+        }
+        let ranges: [(&str, u64, u64, u64); 13] = [
+            ("replace_before_s", self.replace_before_s, 0, 86_399),
+            ("connect_burst", u64::from(self.connect_burst), 1, 10_000),
+            ("rest_burst", u64::from(self.rest_burst), 1, 10_000),
+            ("rest_timeout_ms", self.rest_timeout_ms, 10, 3_600_000),
             ("queue_capacity", self.queue_capacity as u64, 1, 1 << 24),
             ("backoff_initial_ms", self.backoff_initial_ms, 1, 3_600_000),
             ("backoff_max_ms", self.backoff_max_ms, 1, 3_600_000),
@@ -131,10 +205,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_watch_binance() {
+    fn defaults_are_valid_and_watch_every_venue() {
         let c = FeedConfig::default();
         c.validate().unwrap();
-        assert_eq!(c.symbols.len(), 3);
+        assert_eq!(c.symbols.len(), 8);
+        for v in [
+            Venue::BinanceSpot,
+            Venue::BinanceUsdm,
+            Venue::BinanceCoinm,
+            Venue::Coinbase,
+            Venue::Kraken,
+            Venue::Okx,
+            Venue::BybitSpot,
+            Venue::BybitLinear,
+        ] {
+            assert_eq!(c.symbols[v.id()].len(), 2, "{v}");
+        }
         assert_eq!(c.symbols["binance-coinm"], ["BTC/USD", "ETH/USD"]);
     }
 
@@ -160,6 +246,38 @@ mod tests {
         c = FeedConfig::default();
         c.symbols.insert("nowhere".into(), vec![]);
         assert!(c.validate().unwrap_err().contains("nowhere"));
+        c = FeedConfig::default();
+        c.rest_endpoints
+            .insert("binance-spot".into(), "ws://127.0.0.1:1".into());
+        assert!(c.validate().unwrap_err().contains("feed.rest_endpoints"));
+        for bad in [0.0, f64::NAN, f64::INFINITY, -1.0] {
+            c = FeedConfig {
+                connects_per_s: bad,
+                ..FeedConfig::default()
+            };
+            assert!(c.validate().unwrap_err().contains("feed.connects_per_s"));
+        }
+        c = FeedConfig {
+            connect_burst: 0,
+            ..FeedConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("feed.connect_burst"));
+    }
+
+    #[test]
+    fn rest_base_follows_an_overridden_websocket_endpoint() {
+        let mut c = FeedConfig::default();
+        let prod = "https://api.binance.com";
+        assert_eq!(c.rest_base("binance-spot", prod), prod);
+        c.endpoints
+            .insert("binance-spot".into(), "ws://127.0.0.1:9001/stream".into());
+        assert_eq!(c.rest_base("binance-spot", prod), "http://127.0.0.1:9001");
+        c.endpoints
+            .insert("binance-usdm".into(), "wss://example.test/ws".into());
+        assert_eq!(c.rest_base("binance-usdm", prod), "https://example.test");
+        c.rest_endpoints
+            .insert("binance-spot".into(), "http://127.0.0.1:8080/".into());
+        assert_eq!(c.rest_base("binance-spot", prod), "http://127.0.0.1:8080");
         c = FeedConfig {
             backoff_initial_ms: 10_000,
             backoff_max_ms: 1_000,

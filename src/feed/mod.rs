@@ -16,17 +16,21 @@
 
 pub mod config;
 mod conn;
+pub mod http;
+pub mod limit;
 pub mod recorder;
 
 pub use config::FeedConfig;
 pub use recorder::Recorder;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::config::Config;
-use crate::engine::{Engine, Stats};
+use crate::engine::{Engine, ResyncRequest, Stats};
 use crate::fixture::{Record, RecordKind};
-use crate::model::{Nanos, Venue};
-use crate::venues::{self, Channel};
+use crate::model::{Nanos, Symbol, Venue};
+use crate::venues::{self, Channel, Protocol};
+use limit::RateLimit;
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -62,6 +66,14 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Records that reached the engine.
     pub delivered: AtomicU64,
+    /// Book resyncs the engine asked for.
+    pub resync_requests: AtomicU64,
+    /// REST snapshots fetched and queued.
+    pub rest_fetched: AtomicU64,
+    /// REST snapshot requests that failed.
+    pub rest_failed: AtomicU64,
+    /// Resubscriptions sent for a book resync.
+    pub resubscribes: AtomicU64,
 }
 
 impl Counters {
@@ -166,6 +178,7 @@ pub(crate) enum Item {
     Open(String),
     Close(String),
     Sent(String),
+    Rest { request: String, body: String },
 }
 
 /// One queued message.
@@ -232,23 +245,16 @@ impl Gate {
         }
     }
 
-    /// Queues a connection record (open, close, sent). These matter for the
-    /// recording, so a full queue is retried briefly (re-stamped each time)
-    /// before the record is dropped and counted.
-    pub(crate) async fn control(
-        &self,
-        venue: Venue,
-        conn: &Arc<str>,
-        item: fn(String) -> Item,
-        text: String,
-    ) {
+    /// Queues a connection record (open, close, sent, REST snapshot).
+    /// These matter for the recording, so a full queue is retried briefly
+    /// (re-stamped each time) before the record is dropped and counted.
+    pub(crate) async fn control(&self, venue: Venue, conn: &Arc<str>, item: impl Fn() -> Item) {
         for _ in 0..200 {
-            let text = text.clone();
             match self.push(|t| Msg::Rec {
                 t,
                 venue,
                 conn: conn.clone(),
-                item: item(text),
+                item: item(),
             }) {
                 Ok(()) | Err(PushError::Closed) => return,
                 Err(PushError::Full) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -259,13 +265,34 @@ impl Gate {
 }
 
 /// One planned connection: a venue and the symbols it carries.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Plan {
     pub venue: Venue,
     pub url: String,
     pub subscribe: Vec<String>,
     pub app_ping: Option<(Duration, String)>,
+    pub proto: Arc<dyn Protocol>,
+    /// REST base for snapshots (production, or the override).
+    pub rest_base: String,
+    /// New connections to this venue (shared by its connections).
+    pub connect_limit: Arc<RateLimit>,
+    /// REST requests to this venue (shared by its connections).
+    pub rest_limit: Arc<RateLimit>,
 }
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("venue", &self.venue)
+            .field("url", &self.url)
+            .field("subscribe", &self.subscribe)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The command senders of the open connections, by connection id: the
+/// engine thread routes book resyncs through it.
+pub(crate) type Registry = Arc<Mutex<HashMap<Arc<str>, mpsc::Sender<Symbol>>>>;
 
 /// Builds the connection plans from `[feed]`: symbols split so no
 /// connection carries more streams than the venue allows; endpoint
@@ -278,7 +305,7 @@ fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
             skipped.push(format!("{id} (unknown venue)"));
             continue;
         };
-        let Some(proto) = venues::protocol_for(venue) else {
+        let Some(proto) = venues::protocol_for(venue).map(Arc::<dyn Protocol>::from) else {
             tracing::error!(venue = id, "no live protocol for this venue yet; skipped");
             skipped.push(format!("{id} (no protocol)"));
             continue;
@@ -302,22 +329,34 @@ fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
                 ok
             })
             .collect();
+        let connect_limit = Arc::new(RateLimit::new(cfg.connects_per_s, cfg.connect_burst));
+        let rest_limit = Arc::new(RateLimit::new(cfg.rest_per_s, cfg.rest_burst));
+        let rest_base = match proto.resync("BTC/USDT").or_else(|| proto.resync("BTC/USD")) {
+            Some(venues::Resync::Rest { base, .. }) => cfg.rest_base(id, &base),
+            _ => String::new(),
+        };
         for chunk in syms.chunks(per_conn) {
-            let mut url = proto.url_for(chunk, &CHANNELS);
-            if let Some(base) = cfg.endpoints.get(id) {
-                // The override replaces the production endpoint; what the
-                // protocol appended (the subscription) is kept.
-                url = match url.strip_prefix(&proto.url()) {
-                    Some(rest) => format!("{base}{rest}"),
-                    None => base.clone(),
-                };
+            for group in proto.connection_groups(&CHANNELS) {
+                let mut url = proto.url_for(chunk, &group);
+                if let Some(base) = cfg.endpoints.get(id) {
+                    // The override replaces the production endpoint; what
+                    // the protocol appended (the subscription) is kept.
+                    url = match url.strip_prefix(&proto.url()) {
+                        Some(rest) => format!("{base}{rest}"),
+                        None => base.clone(),
+                    };
+                }
+                out.push(Plan {
+                    venue,
+                    url,
+                    subscribe: proto.subscribe(chunk, &group),
+                    app_ping: proto.ping(),
+                    proto: proto.clone(),
+                    rest_base: rest_base.clone(),
+                    connect_limit: connect_limit.clone(),
+                    rest_limit: rest_limit.clone(),
+                });
             }
-            out.push(Plan {
-                venue,
-                url,
-                subscribe: proto.subscribe(chunk, &CHANNELS),
-                app_ping: proto.ping(),
-            });
         }
     }
     if out.is_empty() {
@@ -367,8 +406,11 @@ pub async fn run_with(
     let tick = Duration::from_millis(u64::try_from(cfg.engine.tick_ms).unwrap_or(100).max(1));
     let feed_cfg = Arc::new(cfg.feed.clone());
     let engine_counters = counters.clone();
-    let engine =
-        tokio::task::spawn_blocking(move || engine_loop(cfg, rx, sink, recorder, engine_counters));
+    let registry: Registry = Arc::default();
+    let engine_registry = registry.clone();
+    let engine = tokio::task::spawn_blocking(move || {
+        engine_loop(cfg, rx, sink, recorder, engine_counters, engine_registry)
+    });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     // The ticker stops before the connections, so the last records the
@@ -382,6 +424,7 @@ pub async fn run_with(
             plan,
             feed_cfg.clone(),
             gate.clone(),
+            registry.clone(),
             stop_rx.clone(),
             format!("live-{run_id}-{i}"),
         )));
@@ -422,6 +465,86 @@ pub async fn run_with(
     Ok(summary)
 }
 
+/// Drops between the connections and the engine, as an incident about our
+/// own side: opened when records are dropped, resolved after a clean
+/// stretch. Not part of a recording (the dropped records are not in it).
+struct DropWatch {
+    incidents: Incidents,
+    key: IncidentKey,
+    reported: u64,
+    last_drop_at: Option<Nanos>,
+}
+
+/// A `frames_dropped` incident resolves after this long without drops.
+const DROPS_CLEAR_NS: Nanos = 10_000_000_000;
+
+impl DropWatch {
+    fn new() -> DropWatch {
+        DropWatch {
+            incidents: Incidents::new(),
+            key: IncidentKey {
+                venue: Venue::Other("feedwatch"),
+                symbol: None,
+                stream: Some("engine_queue".into()),
+            },
+            reported: 0,
+            last_drop_at: None,
+        }
+    }
+
+    fn check(&mut self, now: Nanos, dropped: u64, capacity: usize, out: &mut Vec<Alert>) {
+        if dropped > self.reported {
+            let new = dropped - self.reported;
+            tracing::warn!(
+                "engine queue full: {new} records dropped since last report ({dropped} in total)"
+            );
+            let summary = format!(
+                "feedwatch dropped {new} received frames because its engine queue ({capacity} records) was full: books and silence checks may report gaps that are ours, not the venues'."
+            );
+            let ev = Evidence::new()
+                .with("dropped", new)
+                .with("dropped_total", dropped)
+                .with("queue_capacity", capacity);
+            self.incidents.fire(
+                now,
+                Kind::FramesDropped,
+                &self.key,
+                Severity::Warning,
+                true,
+                summary,
+                ev,
+                out,
+            );
+            self.reported = dropped;
+            self.last_drop_at = Some(now);
+        } else if let Some(at) = self.last_drop_at
+            && now - at >= DROPS_CLEAR_NS
+        {
+            self.last_drop_at = None;
+            let summary =
+                "feedwatch's engine queue has kept up for 10 s: no frames dropped since.".into();
+            let ev = Evidence::new().with("dropped_total", dropped);
+            self.incidents
+                .clear(now, Kind::FramesDropped, &self.key, summary, ev, out);
+        }
+    }
+}
+
+/// Hands the engine's book resync requests to their connections (a full or
+/// gone connection drops the request: the book asks again later).
+fn route_resyncs(reqs: &mut Vec<ResyncRequest>, registry: &Registry, counters: &Counters) {
+    if reqs.is_empty() {
+        return;
+    }
+    let conns = registry.lock().unwrap_or_else(|p| p.into_inner());
+    for r in reqs.drain(..) {
+        Counters::add(&counters.resync_requests, 1);
+        if let Some(tx) = conns.get(&r.conn) {
+            let _ = tx.try_send(r.symbol);
+        }
+    }
+}
+
 /// The engine thread: drains the queue until every sender is gone.
 fn engine_loop(
     cfg: Config,
@@ -429,27 +552,20 @@ fn engine_loop(
     mut sink: AlertSink,
     mut recorder: Option<Recorder>,
     counters: Arc<Counters>,
+    registry: Registry,
 ) -> Result<FeedSummary, FeedError> {
+    let capacity = cfg.feed.queue_capacity;
     let mut engine = Engine::new(cfg);
     let mut out: Vec<Alert> = Vec::new();
     let mut summary = FeedSummary::default();
     let mut sink_error: Option<std::io::Error> = None;
-    let mut reported_drops = 0u64;
-    let mut last_report = Instant::now();
+    let mut drops = DropWatch::new();
+    let mut resyncs: Vec<ResyncRequest> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Tick(t) => {
                 engine.advance_to(t, &mut out);
-                let dropped = Counters::get(&counters.dropped);
-                if dropped > reported_drops && last_report.elapsed() >= Duration::from_secs(1) {
-                    tracing::warn!(
-                        "engine queue full: {} records dropped since last report ({} in total)",
-                        dropped - reported_drops,
-                        dropped
-                    );
-                    reported_drops = dropped;
-                    last_report = Instant::now();
-                }
+                drops.check(t, Counters::get(&counters.dropped), capacity, &mut out);
             }
             Msg::Rec {
                 t,
@@ -467,6 +583,10 @@ fn engine_loop(
                         reason: Cow::Borrowed(r),
                     },
                     Item::Sent(s) => RecordKind::Sent(Cow::Borrowed(s)),
+                    Item::Rest { request, body } => RecordKind::Rest {
+                        request: Cow::Borrowed(request),
+                        body: Cow::Borrowed(body),
+                    },
                 };
                 let rec = Record {
                     recv_ns: t,
@@ -486,6 +606,8 @@ fn engine_loop(
                 Counters::add(&counters.delivered, 1);
             }
         }
+        engine.take_resyncs(&mut resyncs);
+        route_resyncs(&mut resyncs, &registry, &counters);
         for a in out.drain(..) {
             summary.alerts += 1;
             if sink_error.is_none()

@@ -12,6 +12,7 @@
 //! 127.0.0.1) and must never alter a frame it does not name as faulted.
 
 pub mod faults;
+pub mod rest;
 
 pub use faults::Faults;
 
@@ -80,10 +81,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let cfg = Arc::new(cfg);
+    let responses = Arc::new(rest::RestResponses::default());
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tcp_seen = 0u64;
-    let mut handshakes = 0u64;
+    let handshakes = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -106,16 +108,19 @@ pub async fn serve(
             drop(stream);
             continue;
         }
-        handshakes += 1;
-        let reject = handshakes <= f.reject_429;
-        tracing::info!(%peer, "simulator client");
-        tokio::spawn(client(
-            stream,
-            cfg.clone(),
-            counters.clone(),
-            stop_rx.clone(),
-            reject,
-        ));
+        let (cfg, counters, stop_rx) = (cfg.clone(), counters.clone(), stop_rx.clone());
+        let (responses, handshakes) = (responses.clone(), handshakes.clone());
+        tokio::spawn(async move {
+            // A plain HTTP request (a REST snapshot) is answered from the
+            // recorded responses; it is no WebSocket handshake.
+            if rest::is_plain_http(&stream).await {
+                rest::serve(stream, &cfg.fixtures, responses).await;
+                return;
+            }
+            let reject = handshakes.fetch_add(1, Ordering::Relaxed) < cfg.faults.reject_429;
+            tracing::info!(%peer, "simulator client");
+            client(stream, cfg, counters, stop_rx, reject).await;
+        });
     }
     let _ = stop_tx.send(true);
 }

@@ -134,6 +134,50 @@ pub trait Protocol: Send + Sync {
     fn ping(&self) -> Option<(std::time::Duration, String)>;
     /// Most streams (symbol x channel) one connection may carry.
     fn max_streams_per_connection(&self) -> usize;
+    /// How long the venue keeps a connection open before closing it
+    /// (Binance: 24 h); the feed opens a replacement before this.
+    fn max_connection_age(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// The channels that share one connection, in groups: one connection
+    /// per group (OKX serves candles on another endpoint than books and
+    /// trades). By default all channels share one.
+    fn connection_groups(&self, channels: &[Channel]) -> Vec<Vec<Channel>> {
+        vec![channels.to_vec()]
+    }
+    /// How to get a fresh snapshot of one symbol's book on a live
+    /// connection. By default: resubscribe its book channel (the venues
+    /// that send a snapshot on subscribe), i.e. the subscribe frames with
+    /// their `"subscribe"` operation turned into `"unsubscribe"`, then the
+    /// subscribe frames again.
+    fn resync(&self, canonical: &str) -> Option<Resync> {
+        let sub = self.subscribe(&[canonical], &[Channel::Book]);
+        if sub.is_empty() {
+            return None;
+        }
+        let mut frames: Vec<String> = sub
+            .iter()
+            .map(|f| f.replacen("\"subscribe\"", "\"unsubscribe\"", 1))
+            .collect();
+        frames.extend(sub);
+        Some(Resync::Frames(frames))
+    }
+}
+
+/// A way to rebuild one book, per venue (see [`Protocol::resync`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resync {
+    /// GET `base` + `request` (e.g. `https://api.binance.com` and
+    /// `/api/v3/depth?symbol=BTCUSDT&limit=1000`); the body is a snapshot
+    /// for [`Adapter::parse_rest`] with the same `request`.
+    Rest {
+        /// Scheme and authority of the production REST API.
+        base: String,
+        /// Path and query.
+        request: String,
+    },
+    /// Send these frames on the connection, in order.
+    Frames(Vec<String>),
 }
 
 /// The adapter for `venue`, or `None` where none exists yet.

@@ -6,7 +6,7 @@
 //! the subscription. Pure: builds text, never does I/O, never panics.
 
 use crate::model::Venue;
-use crate::venues::{Channel, Protocol};
+use crate::venues::{Channel, Protocol, Resync};
 use std::time::Duration;
 
 /// The Binance [`Protocol`] for one of the three Binance venues.
@@ -103,6 +103,27 @@ impl Protocol for BinanceProtocol {
         // Binance allows 1024 streams per connection (spot and futures).
         1024
     }
+
+    /// Binance disconnects every connection after 24 hours.
+    fn max_connection_age(&self) -> Option<Duration> {
+        Some(Duration::from_secs(24 * 3600))
+    }
+
+    /// Binance diff-depth books are rebuilt from a REST snapshot (its
+    /// documented procedure); 1,000 levels, the most that every Binance
+    /// market serves at a moderate request weight.
+    fn resync(&self, canonical: &str) -> Option<Resync> {
+        let sym = self.venue_symbol(canonical)?;
+        let (base, path) = match self.venue {
+            Venue::BinanceUsdm => ("https://fapi.binance.com", "/fapi/v1/depth"),
+            Venue::BinanceCoinm => ("https://dapi.binance.com", "/dapi/v1/depth"),
+            _ => ("https://api.binance.com", "/api/v3/depth"),
+        };
+        Some(Resync::Rest {
+            base: base.to_string(),
+            request: format!("{path}?symbol={sym}&limit=1000"),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +167,26 @@ mod tests {
         assert_eq!(spot.venue_symbol("BT C/USDT"), None);
         assert_eq!(spot.venue_symbol("eth/usdt").as_deref(), Some("ETHUSDT"));
         assert!(BinanceProtocol::new(Venue::Kraken).is_none());
+    }
+
+    #[test]
+    fn books_resync_from_the_rest_snapshot_of_each_market() {
+        let rest = |v, s| BinanceProtocol::new(v).unwrap().resync(s);
+        assert_eq!(
+            rest(Venue::BinanceSpot, "BTC/USDT"),
+            Some(Resync::Rest {
+                base: "https://api.binance.com".into(),
+                request: "/api/v3/depth?symbol=BTCUSDT&limit=1000".into()
+            })
+        );
+        assert_eq!(
+            rest(Venue::BinanceCoinm, "ETH/USD"),
+            Some(Resync::Rest {
+                base: "https://dapi.binance.com".into(),
+                request: "/dapi/v1/depth?symbol=ETHUSD_PERP&limit=1000".into()
+            })
+        );
+        assert!(matches!(rest(Venue::BinanceUsdm, "BTC/USDT"), Some(Resync::Rest { base, .. }) if base == "https://fapi.binance.com"));
+        assert_eq!(rest(Venue::BinanceCoinm, "BTC/USDT"), None);
     }
 }

@@ -707,6 +707,17 @@ impl Protocol for OkxProtocol {
             .collect()
     }
 
+    /// Candles on their own connection (to `/business`), the rest together.
+    fn connection_groups(&self, channels: &[Channel]) -> Vec<Vec<Channel>> {
+        let (candles, public): (Vec<Channel>, Vec<Channel>) = channels
+            .iter()
+            .partition(|c| endpoint_for(**c) == BUSINESS_URL);
+        [public, candles]
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .collect()
+    }
+
     /// `/business` when every channel is candles, `/public` otherwise.
     fn url_for(&self, _symbols: &[&str], channels: &[Channel]) -> String {
         if !channels.is_empty() && channels.iter().all(|c| *c == Channel::Candles1m) {
