@@ -208,6 +208,17 @@ impl Engine {
         self.incidents.open_count()
     }
 
+    /// Whether `venue`'s order book for `symbol` (diff or partial depth) is
+    /// in sync now; `None` when no such book has been seen.
+    pub fn book_synced(&self, venue: Venue, symbol: &str) -> Option<bool> {
+        [StreamKind::Depth, StreamKind::PartialDepth]
+            .iter()
+            .filter_map(|k| self.index.get(&(venue, *k))?.get(symbol))
+            .filter_map(|&si| self.streams.get(si)?.book.as_ref())
+            .map(Book::is_synced)
+            .next()
+    }
+
     /// Moves the pending snapshot requests into `into` (oldest first).
     pub fn take_resyncs(&mut self, into: &mut Vec<ResyncRequest>) {
         into.append(&mut self.resyncs);
@@ -277,6 +288,9 @@ impl Engine {
         let start = out.len();
         let t = self.enter(recv, out);
         let c = self.conn(conn);
+        if !events.is_empty() {
+            self.on_delivered(venue, c, t, out);
+        }
         for ev in events {
             self.on_event(venue, c, t, ev, false, out);
         }
@@ -384,7 +398,14 @@ impl Engine {
     /// A connection closed. Unless feedwatch closed it on purpose, that is
     /// a `connection_lost` incident about its planned connection, resolved
     /// by the first market data on a later session of it.
-    fn on_close(&mut self, venue: Venue, ci: usize, now: Nanos, reason: &str, out: &mut Vec<Alert>) {
+    fn on_close(
+        &mut self,
+        venue: Venue,
+        ci: usize,
+        now: Nanos,
+        reason: &str,
+        out: &mut Vec<Alert>,
+    ) {
         let Some(c) = self.conns.get_mut(ci) else {
             return;
         };
@@ -453,10 +474,7 @@ impl Engine {
         c.delivered = true;
         let key = connection_key(venue, conn_family(&c.id));
         if self.incidents.is_open(Kind::ConnectionLost, &key) {
-            let summary = format!(
-                "{venue} connection {} is back and delivering data.",
-                c.id
-            );
+            let summary = format!("{venue} connection {} is back and delivering data.", c.id);
             let ev = Evidence::new().with("connection", c.id.to_string());
             self.incidents
                 .clear(now, Kind::ConnectionLost, &key, summary, ev, out);
@@ -1231,6 +1249,160 @@ mod tests {
             }],
             exch_ns: None,
         })
+    }
+
+    fn control<'a>(t: Nanos, conn: &'a str, kind: RecordKind<'a>) -> Record<'a> {
+        Record {
+            recv_ns: t,
+            venue: Venue::BinanceSpot,
+            conn: conn.into(),
+            kind,
+        }
+    }
+
+    fn diff(first_id: u64, last_id: u64) -> Event {
+        Event {
+            symbol: Arc::from("BTC/USDT"),
+            stream: StreamKind::Depth,
+            payload: Payload::Depth(DepthDiff {
+                first_id,
+                last_id,
+                prev_last_id: None,
+                bids: vec![],
+                asks: vec![],
+                exch_ns: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_lost_connection_alerts_until_data_flows_and_slots_are_reused() {
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        let v = Venue::BinanceSpot;
+        let mut t = SECOND;
+        for n in 1..=50u64 {
+            let conn = format!("live-1-0#{n}");
+            e.on_record(
+                &control(
+                    t,
+                    &conn,
+                    RecordKind::Open {
+                        url: "ws://x".into(),
+                    },
+                ),
+                &mut out,
+            );
+            e.on_events(v, &conn, t + 1, &[diff(n * 10, n * 10 + 5)], &mut out);
+            let reason =
+                format!("closed by server: 1006; reconnect attempt {n}, next try in 0.250 s");
+            e.on_record(
+                &control(
+                    t + 2,
+                    &conn,
+                    RecordKind::Close {
+                        reason: reason.into(),
+                    },
+                ),
+                &mut out,
+            );
+            t += SECOND;
+        }
+        // Reconnecting for weeks does not grow the connection table.
+        assert!(e.conn_slots() <= 2, "{} slots", e.conn_slots());
+        let lost: Vec<&Alert> = out
+            .iter()
+            .filter(|a| a.kind == Kind::ConnectionLost)
+            .collect();
+        assert_eq!(lost.len(), 99, "50 losses, 49 recoveries");
+        assert_eq!(lost[0].state, State::Open);
+        assert_eq!(lost[0].stream.as_deref(), Some("connection:live-1-0"));
+        assert_eq!(
+            lost[0].evidence.get("next_try_s"),
+            Some(&serde_json::json!(0.25))
+        );
+        assert_eq!(lost[0].evidence.get("streams"), Some(&serde_json::json!(1)));
+        assert!(lost[0].summary.contains("BTC/USDT"), "{}", lost[0].summary);
+        assert_eq!(lost[1].state, State::Resolved);
+        assert_ne!(
+            lost[0].incident, lost[2].incident,
+            "a new loss is a new incident"
+        );
+        // Closing on purpose is no loss.
+        out.clear();
+        let conn = "live-1-0#51";
+        e.on_record(
+            &control(
+                t,
+                conn,
+                RecordKind::Open {
+                    url: "ws://x".into(),
+                },
+            ),
+            &mut out,
+        );
+        e.on_events(v, conn, t + 1, &[diff(1000, 1005)], &mut out);
+        let reason = format!("{DELIBERATE_CLOSE}; shutdown, no retry");
+        e.on_record(
+            &control(
+                t + 2,
+                conn,
+                RecordKind::Close {
+                    reason: reason.into(),
+                },
+            ),
+            &mut out,
+        );
+        assert!(
+            out.iter()
+                .all(|a| a.kind != Kind::ConnectionLost || a.state == State::Resolved),
+            "{out:?}"
+        );
+        assert_eq!(conn_family("a#b#3"), "a#b");
+        assert_eq!(conn_family("imp-123"), "imp-123");
+    }
+
+    #[test]
+    fn an_unsynced_book_asks_for_a_snapshot_at_most_once_per_interval() {
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        let mut reqs = Vec::new();
+        let v = Venue::BinanceSpot;
+        e.on_events(v, "c#1", SECOND, &[diff(10, 15)], &mut out);
+        e.on_events(v, "c#1", 2 * SECOND, &[diff(16, 20)], &mut out);
+        e.take_resyncs(&mut reqs);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!(
+            (reqs[0].venue, &*reqs[0].conn, &*reqs[0].symbol),
+            (v, "c#1", "BTC/USDT")
+        );
+        // Still unsynced 10 s later: asked again.
+        e.on_events(v, "c#1", 11 * SECOND, &[diff(21, 25)], &mut out);
+        e.take_resyncs(&mut reqs);
+        assert_eq!(reqs.len(), 2);
+        // The snapshot bridges the buffered diffs: in sync, no more asking.
+        let snap = Event {
+            symbol: Arc::from("BTC/USDT"),
+            stream: StreamKind::Depth,
+            payload: Payload::Snapshot(DepthSnapshot {
+                last_id: Some(18),
+                bids: vec![],
+                asks: vec![],
+                exch_ns: None,
+            }),
+        };
+        e.on_events(v, "c#1", 12 * SECOND, &[snap], &mut out);
+        assert_eq!(e.book_synced(v, "BTC/USDT"), Some(true));
+        e.on_events(v, "c#1", 30 * SECOND, &[diff(26, 30)], &mut out);
+        e.take_resyncs(&mut reqs);
+        assert_eq!(reqs.len(), 2);
+        // A new session starts a new sequence: the book waits for its own
+        // snapshot, and no gap is alerted.
+        e.on_events(v, "c#2", 31 * SECOND, &[diff(500, 505)], &mut out);
+        assert_eq!(e.book_synced(v, "BTC/USDT"), Some(false));
+        e.take_resyncs(&mut reqs);
+        assert_eq!(reqs.last().map(|r| &*r.conn), Some("c#2"));
+        assert!(out.iter().all(|a| a.kind != Kind::BookGap), "{out:?}");
     }
 
     #[test]

@@ -528,3 +528,195 @@ async fn a_stalled_feed_on_a_live_socket_alerts_without_reconnecting() {
         "{live:?}"
     );
 }
+
+/// The first `secs` seconds of the real spot recording with its recorded
+/// REST depth snapshot (served by the simulator's REST side).
+fn spot_slice_with_snapshot(secs: i64) -> Records {
+    let path = fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst");
+    let all = read_records(&path);
+    let t0 = all.iter().map(|r| r.recv_ns).min().unwrap();
+    all.into_iter()
+        .filter(|r| {
+            matches!(r.kind, RecordKind::Frame(_) | RecordKind::Rest { .. })
+                && r.recv_ns < t0 + secs * SECOND
+        })
+        .collect()
+}
+
+fn alerts_of<'a>(alerts: &'a [String], kind: &str) -> Vec<&'a String> {
+    let k = format!("\"kind\":\"{kind}\"");
+    alerts.iter().filter(|a| a.contains(&k)).collect()
+}
+
+/// Replays recording files through one engine, returning it and its alerts.
+fn replay_engine(files: &[PathBuf]) -> (feedwatch::engine::Engine, Vec<String>) {
+    let mut engine = feedwatch::engine::Engine::new(Config::default());
+    let mut out = Vec::new();
+    for rec in recorded(files) {
+        engine.on_record(&rec, &mut out);
+    }
+    (engine, out.iter().map(Alert::to_json).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_sync_from_a_rest_snapshot_and_resync_after_a_lost_connection() {
+    let tmp_dir = Tmp::new("live_sim_books");
+    let tmp = tmp_dir.0.clone();
+    let slice = spot_slice_with_snapshot(30);
+    let snapshots = slice
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Rest { .. }))
+        .count();
+    assert_eq!(snapshots, 1, "the recording has one REST snapshot");
+    let source = tmp.join("source.fixture.zst");
+    write_records(&slice, &source);
+    let frames = texts(&slice).len() as u64;
+    // Injected: the first connection is closed by the server after 1,000 frames.
+    let sim = start_sim(&source, Speed::Factor(10.0), "close-after=1000,conns=1").await;
+    let f = start_feed(feed_config(sim.addr), Some(tmp.join("rec")));
+    let c = f.counters.clone();
+    wait_for(
+        "two sessions, two snapshots, all frames",
+        Duration::from_secs(30),
+        || get(&c.opens) >= 2 && get(&c.rest_fetched) >= 2 && get(&c.frames) >= 1000 + frames,
+    )
+    .await;
+    let (summary, live) = f.stop().await;
+    sim.stop().await;
+    assert_eq!(get(&c.rest_failed), 0);
+    assert_eq!(summary.dropped, 0);
+
+    // One snapshot per session, each recorded on its own connection.
+    let rec = recorded(&summary.recorded);
+    let rests: Vec<(String, String)> = rec
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Rest { request, .. } => Some((r.conn.to_string(), request.to_string())),
+            _ => None,
+        })
+        .collect();
+    let op = opens(&rec);
+    assert_eq!(op.len(), 2, "{op:?}");
+    assert_eq!(rests.len(), 2, "{rests:?}");
+    assert_eq!(rests[0].0, op[0].1);
+    assert_eq!(rests[1].0, op[1].1);
+    assert_eq!(rests[0].1, "/api/v3/depth?symbol=BTCUSDT&limit=1000");
+
+    // The lost connection was an incident, resolved by the next session's
+    // data; the books were in sync both times, no gap was reported.
+    let lost = alerts_of(&live, "connection_lost");
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert!(lost[0].contains("\"state\":\"open\"") && lost[0].contains("closed by server: 1001"));
+    assert!(lost[1].contains("\"state\":\"resolved\""), "{}", lost[1]);
+    assert!(alerts_of(&live, "book_gap").is_empty(), "{live:?}");
+    assert_eq!(summary.engine.events.get("snapshot"), Some(&2));
+
+    // The recording replays to the same alerts, and the book ends in sync.
+    let (engine, replayed) = replay_engine(&summary.recorded);
+    assert_eq!(replayed, live);
+    assert_eq!(
+        engine.book_synced(feedwatch::model::Venue::BinanceSpot, "BTC/USDT"),
+        Some(true)
+    );
+    assert!(engine.conn_slots() <= 2, "{}", engine.conn_slots());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_never_exceeds_the_connect_rate() {
+    let tmp_dir = Tmp::new("live_sim_storm");
+    let tmp = tmp_dir.0.clone();
+    let (source, want) = small_source(&tmp);
+    // Injected: the first 50 TCP connections are closed before the handshake.
+    let sim = start_sim(&source, Speed::Max, "refuse-first=50").await;
+    let mut cfg = feed_config(sim.addr);
+    // Backoff alone would allow hundreds of attempts a second here: only
+    // the connect rate holds the storm back.
+    cfg.feed.backoff_initial_ms = 1;
+    cfg.feed.backoff_max_ms = 5;
+    cfg.feed.connects_per_s = 20.0;
+    cfg.feed.connect_burst = 5;
+    cfg.validate().unwrap();
+    let started = std::time::Instant::now();
+    let f = start_feed(cfg, None);
+    let c = f.counters.clone();
+    // Sample the simulator's accepted connections every 5 ms.
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let deadline = started + Duration::from_secs(20);
+    while get(&c.frames) < want.len() as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no data after the storm"
+        );
+        samples.push((started.elapsed().as_secs_f64(), get(&sim.counters.accepted)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (summary, _) = f.stop().await;
+    assert_eq!(get(&sim.counters.refused), 50);
+    sim.stop().await;
+    assert_eq!(summary.opens, 1);
+    assert_eq!(get(&c.connect_failures), 50);
+    // In any window, at most the burst plus the rate times its length
+    // (plus one for sampling at the window's edges).
+    for (i, &(t1, n1)) in samples.iter().enumerate() {
+        for &(t2, n2) in &samples[i..] {
+            let allowed = 5.0 + 20.0 * (t2 - t1) + 1.0;
+            assert!(
+                (n2 - n1) as f64 <= allowed,
+                "{} connects in {:.3} s (allowed {allowed:.1})",
+                n2 - n1,
+                t2 - t1
+            );
+        }
+    }
+    // 51 connects at 20/s after a burst of 5 take at least 2.3 s.
+    let took = samples.last().unwrap().0;
+    assert!(took >= 2.2, "storm over in {took:.2} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aging_connection_is_replaced_before_it_is_closed() {
+    let tmp_dir = Tmp::new("live_sim_replace");
+    let tmp = tmp_dir.0.clone();
+    let slice = spot_slice_with_snapshot(30);
+    let source = tmp.join("source.fixture.zst");
+    write_records(&slice, &source);
+    let sim = start_sim(&source, Speed::Factor(10.0), "").await;
+    let mut cfg = feed_config(sim.addr);
+    // Binance closes connections at 24 h; replacing 86,398 s before that
+    // replaces every 2 s here.
+    cfg.feed.replace_before_s = 86_398;
+    cfg.validate().unwrap();
+    let f = start_feed(cfg, Some(tmp.join("rec")));
+    let c = f.counters.clone();
+    wait_for("a replacement with data", Duration::from_secs(20), || {
+        get(&c.opens) >= 2 && get(&c.rest_fetched) >= 2
+    })
+    .await;
+    let (summary, live) = f.stop().await;
+    sim.stop().await;
+    let rec = recorded(&summary.recorded);
+    let op = opens(&rec);
+    let cl = closes(&rec);
+    assert!(op.len() >= 2, "{op:?}");
+    // The replacement was open before the old one was closed, and the close
+    // says why; nothing was lost, so nothing was alerted.
+    let (t_close1, conn1, why) = cl.iter().find(|c| c.1 == op[0].1).unwrap();
+    assert!(
+        op[1].0 < *t_close1,
+        "opened {} closed {}",
+        op[1].0,
+        t_close1
+    );
+    assert!(why.starts_with("closed by feedwatch: replaced by"), "{why}");
+    assert_eq!(
+        conn1.rsplit_once('#').unwrap().0,
+        op[1].1.rsplit_once('#').unwrap().0
+    );
+    assert!(alerts_of(&live, "connection_lost").is_empty(), "{live:?}");
+    assert!(alerts_of(&live, "book_gap").is_empty(), "{live:?}");
+    let on_second = rec
+        .iter()
+        .filter(|r| r.conn == op[1].1.as_str() && matches!(r.kind, RecordKind::Frame(_)))
+        .count();
+    assert!(on_second > 0);
+}

@@ -65,9 +65,8 @@ impl Backoff {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Most REST snapshot requests in flight on one connection.
 const MAX_FETCHES: usize = 16;
@@ -210,7 +209,11 @@ pub(crate) async fn run(
                 .await;
                 return;
             }
-            Outcome::Replaced { conn: next, ws, age } => {
+            Outcome::Replaced {
+                conn: next,
+                ws,
+                age,
+            } => {
                 let text = format!(
                     "{DELIBERATE_CLOSE}: replaced by {next} after {:.0} s, before the venue's connection age limit",
                     age.as_secs_f64()
@@ -287,7 +290,12 @@ fn describe(e: &WsError) -> String {
 
 /// Opens and subscribes one session (within the venue's connect rate),
 /// writing its `open` and `sent` records.
-async fn open(plan: &Plan, cfg: &FeedConfig, gate: &Gate, conn: &Arc<str>) -> Result<Box<Ws>, Failed> {
+async fn open(
+    plan: &Plan,
+    cfg: &FeedConfig,
+    gate: &Gate,
+    conn: &Arc<str>,
+) -> Result<Box<Ws>, Failed> {
     plan.connect_limit.acquire().await;
     let connect =
         tokio_tungstenite::connect_async_with_config(plan.url.as_str(), Some(ws_config(cfg)), true);
@@ -326,6 +334,9 @@ async fn open(plan: &Plan, cfg: &FeedConfig, gate: &Gate, conn: &Arc<str>) -> Re
     Ok(ws)
 }
 
+/// A replacement session being opened while the old one still reads.
+type Opening<'a> = Pin<Box<dyn Future<Output = Result<Box<Ws>, Failed>> + Send + 'a>>;
+
 type Fetched = (Symbol, String, Result<http::Response, http::HttpError>);
 
 /// Reads one session until it ends: frames into the engine queue, pings,
@@ -349,10 +360,11 @@ async fn read(
     let mut fetches: JoinSet<Fetched> = JoinSet::new();
     let mut fetching: Vec<Symbol> = Vec::new();
     let started = Instant::now();
-    let mut replace_at = plan.proto.max_connection_age().map(|age| {
-        started + age.saturating_sub(Duration::from_secs(cfg.replace_before_s))
-    });
-    let mut replacing: Option<(Arc<str>, Pin<Box<dyn Future<Output = Result<Box<Ws>, Failed>> + Send + '_>>)> = None;
+    let mut replace_at = plan
+        .proto
+        .max_connection_age()
+        .map(|age| started + age.saturating_sub(Duration::from_secs(cfg.replace_before_s)));
+    let mut replacing: Option<(Arc<str>, Opening<'_>)> = None;
     let ping_every = Duration::from_millis(cfg.ping_interval_ms);
     let idle_limit = Duration::from_millis(cfg.ping_timeout_ms);
     let mut last_rx = Instant::now();
@@ -427,8 +439,8 @@ async fn read(
             }
             Some(symbol) = cmd_rx.recv() => {
                 match plan.proto.resync(&symbol) {
-                    Some(Resync::Rest { request, .. }) => {
-                        if fetching.len() < MAX_FETCHES && !fetching.contains(&symbol) {
+                    Some(Resync::Rest { request, .. })
+                        if fetching.len() < MAX_FETCHES && !fetching.contains(&symbol) => {
                             fetching.push(symbol.clone());
                             let url = format!("{}{}", plan.rest_base, request);
                             let limit = plan.rest_limit.clone();
@@ -438,7 +450,6 @@ async fn read(
                                 limit.acquire().await;
                                 (symbol, request, http::get(&url, wait, max).await)
                             });
-                        }
                     }
                     Some(Resync::Frames(texts)) => {
                         Counters::add(&gate.counters.resubscribes, 1);
@@ -449,7 +460,7 @@ async fn read(
                             gate.control(venue, conn, || Item::Sent(text.clone())).await;
                         }
                     }
-                    None => {}
+                    Some(Resync::Rest { .. }) | None => {}
                 }
             }
             Some(joined) = fetches.join_next(), if !fetches.is_empty() => {

@@ -274,7 +274,10 @@ mod tests {
         .unwrap();
         assert_eq!(r.body, "hello world");
         let r = parse_response(b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\n\r\nslow").unwrap();
-        assert_eq!((r.status, r.retry_after_s, r.body.as_str()), (429, Some(7), "slow"));
+        assert_eq!(
+            (r.status, r.retry_after_s, r.body.as_str()),
+            (429, Some(7), "slow")
+        );
         for bad in [
             &b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello"[..],
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello",
@@ -282,7 +285,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Le",
             b"garbage\r\n\r\n",
         ] {
-            assert!(parse_response(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_response(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -296,7 +303,10 @@ mod tests {
                 let mut req = [0u8; 1024];
                 let n = s.read(&mut req).await.unwrap();
                 let head = String::from_utf8_lossy(&req[..n]).to_string();
-                assert!(head.starts_with("GET /depth?symbol=BTCUSDT HTTP/1.1\r\n"), "{head}");
+                assert!(
+                    head.starts_with("GET /depth?symbol=BTCUSDT HTTP/1.1\r\n"),
+                    "{head}"
+                );
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()

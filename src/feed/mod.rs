@@ -640,7 +640,30 @@ mod tests {
         cfg.symbols.insert("kraken".into(), vec!["BTC/USD".into()]);
         cfg.symbols.insert("gemini".into(), vec!["BTC/USD".into()]);
         let p = plans(&cfg).unwrap();
-        assert_eq!(p.len(), 4, "gemini is no venue of ours and is skipped");
+        // One connection per venue, OKX two (candles are on /business);
+        // gemini is no venue of ours and is skipped.
+        assert_eq!(p.len(), 9, "{p:?}");
+        let okx: Vec<&str> = p
+            .iter()
+            .filter(|p| p.venue == Venue::Okx)
+            .map(|p| p.url.as_str())
+            .collect();
+        assert_eq!(
+            okx,
+            [
+                "wss://ws.okx.com:8443/ws/v5/public",
+                "wss://ws.okx.com:8443/ws/v5/business"
+            ]
+        );
+        let usdm = p.iter().find(|p| p.venue == Venue::BinanceUsdm).unwrap();
+        assert_eq!(usdm.rest_base, "http://127.0.0.1:9001");
+        let spot = p.iter().find(|p| p.venue == Venue::BinanceSpot).unwrap();
+        assert_eq!(spot.rest_base, "https://api.binance.com");
+        assert!(
+            p.iter()
+                .filter(|p| !p.venue.id().starts_with("binance"))
+                .all(|p| p.rest_base.is_empty())
+        );
         let kraken = p.iter().find(|p| p.venue == Venue::Kraken).unwrap();
         assert_eq!(kraken.url, "wss://ws.kraken.com/v2");
         assert!(!kraken.subscribe.is_empty(), "kraken subscribes by frames");

@@ -117,7 +117,10 @@ pub async fn serve(mut stream: TcpStream, fixtures: &[PathBuf], responses: Arc<R
     let mut parts = text.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, body) = if method != "GET" {
-        ("405 Method Not Allowed", r#"{"msg":"only GET"}"#.to_string())
+        (
+            "405 Method Not Allowed",
+            r#"{"msg":"only GET"}"#.to_string(),
+        )
     } else {
         match responses.get(fixtures, target).await {
             Some(body) => ("200 OK", body),

@@ -210,3 +210,39 @@ pub fn protocol_for(venue: Venue) -> Option<Box<dyn Protocol>> {
         Venue::Other(_) => None,
     }
 }
+
+#[cfg(test)]
+mod protocol_tests {
+    use super::*;
+
+    #[test]
+    fn books_of_subscribe_venues_resync_by_unsubscribing_and_subscribing() {
+        for venue in [
+            Venue::Coinbase,
+            Venue::Kraken,
+            Venue::Okx,
+            Venue::BybitSpot,
+            Venue::BybitLinear,
+        ] {
+            let p = protocol_for(venue).unwrap();
+            let sym = if venue == Venue::Coinbase || venue == Venue::Kraken {
+                "BTC/USD"
+            } else {
+                "BTC/USDT"
+            };
+            let Some(Resync::Frames(frames)) = p.resync(sym) else {
+                panic!("{venue}: no resubscription");
+            };
+            let sub = p.subscribe(&[sym], &[Channel::Book]);
+            assert_eq!(frames.len(), 2 * sub.len(), "{venue}: {frames:?}");
+            let (unsub, resub) = frames.split_at(sub.len());
+            assert_eq!(resub, sub.as_slice(), "{venue}");
+            for f in unsub {
+                assert!(f.contains("\"unsubscribe\""), "{venue}: {f}");
+                assert!(!f.contains("\"subscribe\""), "{venue}: {f}");
+                serde_json::from_str::<serde::de::IgnoredAny>(f).unwrap();
+            }
+            assert_eq!(p.resync("NOT A SYMBOL"), None, "{venue}");
+        }
+    }
+}

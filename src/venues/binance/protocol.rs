@@ -186,7 +186,9 @@ mod tests {
                 request: "/dapi/v1/depth?symbol=ETHUSD_PERP&limit=1000".into()
             })
         );
-        assert!(matches!(rest(Venue::BinanceUsdm, "BTC/USDT"), Some(Resync::Rest { base, .. }) if base == "https://fapi.binance.com"));
+        assert!(
+            matches!(rest(Venue::BinanceUsdm, "BTC/USDT"), Some(Resync::Rest { base, .. }) if base == "https://fapi.binance.com")
+        );
         assert_eq!(rest(Venue::BinanceCoinm, "BTC/USDT"), None);
     }
 }
