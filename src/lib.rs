@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod candles;
 pub mod config;
+pub mod demo;
 pub mod detect;
 pub mod engine;
 pub mod feed;

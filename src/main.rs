@@ -65,6 +65,37 @@ enum Command {
         #[arg(long)]
         record: Option<PathBuf>,
     },
+    /// The live consumer against local simulators serving the bundled real
+    /// recordings, in one process with no internet: alerts on stdout as
+    /// JSON lines, a summary on stderr. Stops after --duration or on
+    /// SIGINT/SIGTERM.
+    Demo {
+        /// TOML config (its `[feed]` venues and endpoints are replaced by
+        /// the simulators).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fixtures to serve, one simulator per venue.
+        #[arg(long = "fixture", num_args = 1.., default_values = [
+            "fixtures/replay/binance-spot-btcusdt-2024-08-08.fixture.zst",
+            "fixtures/replay/binance-usdm-btcusdt-2024-08-08.fixture.zst",
+            "fixtures/replay/binance-coinm-btcusd_perp-2024-08-08.fixture.zst",
+        ])]
+        fixtures: Vec<PathBuf>,
+        /// `max` or a factor of recorded speed.
+        #[arg(long, default_value = "1")]
+        speed: String,
+        /// Faults injected by the first fixture's simulator (see
+        /// `simulate`); the default closes its first connection after 3,000
+        /// frames (`none` for none).
+        #[arg(long, default_value = "close-after=3000,conns=1")]
+        faults: String,
+        /// Seconds to run (0: until SIGINT/SIGTERM).
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Record what the consumer sees into this directory.
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
     /// Serve recorded fixtures over WebSocket, as a local exchange, with
     /// faults on demand (for testing `run`; see README for --faults).
     Simulate {
@@ -216,6 +247,83 @@ fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 Err(feedwatch::feed::FeedError::Sink(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Demo {
+            config,
+            fixtures,
+            speed,
+            faults,
+            duration,
+            record,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
+            let spec = faults.clone();
+            let faults: feedwatch::sim::Faults = if faults == "none" {
+                feedwatch::sim::Faults::default()
+            } else {
+                faults
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("--faults: {e}"))?
+            };
+            for f in &fixtures {
+                if !f.is_file() {
+                    bail!(
+                        "fixture {} does not exist or is not a file (run the demo from the repository root)",
+                        f.display()
+                    );
+                }
+            }
+            eprintln!(
+                "feedwatch demo: simulators on 127.0.0.1 serve {} real recording(s) for {}; faults injected into the first one's simulator: {}",
+                fixtures.len(),
+                if duration == 0 {
+                    "until interrupted".to_string()
+                } else {
+                    format!("{duration} s")
+                },
+                if faults == feedwatch::sim::Faults::default() {
+                    "none"
+                } else {
+                    spec.as_str()
+                }
+            );
+            let opts = feedwatch::demo::DemoOptions {
+                fixtures,
+                speed,
+                faults,
+                record_dir: record,
+            };
+            let sink: feedwatch::feed::AlertSink = Box::new(|a: &Alert| {
+                let mut out = io::stdout().lock();
+                out.write_all(a.to_json().as_bytes())?;
+                out.write_all(b"\n")?;
+                out.flush()
+            });
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let stop = async move {
+                if duration == 0 {
+                    shutdown_signal().await;
+                } else {
+                    tokio::select! {
+                        _ = shutdown_signal() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(duration)) => {}
+                    }
+                }
+            };
+            match rt.block_on(feedwatch::demo::run(cfg, opts, stop, sink)) {
+                Ok(s) => {
+                    eprintln!("{s}");
+                    Ok(())
+                }
+                Err(feedwatch::demo::DemoError::Feed(feedwatch::feed::FeedError::Sink(e))) => {
+                    Err(e.into())
+                }
                 Err(e) => Err(e.into()),
             }
         }

@@ -185,3 +185,41 @@ fn run_records_what_simulate_serves_and_stops_cleanly_on_sigterm() {
         other => panic!("last record is not a close: {other:?}"),
     }
 }
+
+/// `feedwatch demo`: simulators and consumer in one process, offline, on
+/// the bundled real recordings at their recorded pace, with an injected
+/// close of the spot simulator's first connection after 600 frames.
+#[test]
+fn demo_runs_offline_and_shows_a_lost_connection_recovering() {
+    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args([
+            "demo",
+            "--duration",
+            "10",
+            "--faults",
+            "close-after=600,conns=1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let alerts: Vec<&str> = stdout.lines().collect();
+    let lost: Vec<&&str> = alerts
+        .iter()
+        .filter(|a| a.contains("\"kind\":\"connection_lost\""))
+        .collect();
+    assert_eq!(lost.len(), 2, "{stdout}");
+    assert!(lost[0].contains("\"state\":\"open\"") && lost[0].contains("binance-spot"));
+    assert!(lost[1].contains("\"state\":\"resolved\""));
+    // Nothing else is wrong with these recordings: no other alert.
+    assert_eq!(alerts.len(), 2, "{stdout}");
+    // Three venues, the spot one twice; every session's book from REST.
+    assert!(stderr.contains("4 connections opened"), "{stderr}");
+    assert!(
+        stderr.contains("4 REST snapshots fetched (0 failed)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 records dropped"), "{stderr}");
+}

@@ -114,6 +114,12 @@ pub struct FeedSummary {
     pub recorded: Vec<PathBuf>,
     /// Records that could not be recorded (each logged).
     pub record_errors: u64,
+    /// Book snapshots fetched over REST.
+    pub rest_fetched: u64,
+    /// REST snapshot requests that failed.
+    pub rest_failed: u64,
+    /// Resubscriptions sent to rebuild books.
+    pub resubscribes: u64,
     /// Wall time.
     pub wall: Duration,
 }
@@ -138,6 +144,11 @@ impl fmt::Display for FeedSummary {
         for s in &e.error_samples {
             writeln!(f, "    {s}")?;
         }
+        writeln!(
+            f,
+            "  books: {} REST snapshots fetched ({} failed), {} resubscriptions",
+            self.rest_fetched, self.rest_failed, self.resubscribes
+        )?;
         write!(f, "  alerts: {}", self.alerts)?;
         if !self.recorded.is_empty() || self.record_errors > 0 {
             write!(
@@ -461,6 +472,9 @@ pub async fn run_with(
         .map_err(|e| FeedError::Engine(e.to_string()))??;
     summary.dropped = Counters::get(&counters.dropped);
     summary.opens = Counters::get(&counters.opens);
+    summary.rest_fetched = Counters::get(&counters.rest_fetched);
+    summary.rest_failed = Counters::get(&counters.rest_failed);
+    summary.resubscribes = Counters::get(&counters.resubscribes);
     summary.wall = started.elapsed();
     Ok(summary)
 }

@@ -82,6 +82,7 @@ pub async fn serve(
 ) {
     let cfg = Arc::new(cfg);
     let responses = Arc::new(rest::RestResponses::default());
+    let clock = SimClock::default();
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tcp_seen = 0u64;
@@ -109,17 +110,18 @@ pub async fn serve(
             continue;
         }
         let (cfg, counters, stop_rx) = (cfg.clone(), counters.clone(), stop_rx.clone());
-        let (responses, handshakes) = (responses.clone(), handshakes.clone());
+        let (responses, handshakes, clock) = (responses.clone(), handshakes.clone(), clock.clone());
         tokio::spawn(async move {
             // A plain HTTP request (a REST snapshot) is answered from the
             // recorded responses; it is no WebSocket handshake.
             if rest::is_plain_http(&stream).await {
-                rest::serve(stream, &cfg.fixtures, responses).await;
+                let at = clock.position(cfg.speed);
+                rest::serve(stream, &cfg.fixtures, responses, at).await;
                 return;
             }
             let reject = handshakes.fetch_add(1, Ordering::Relaxed) < cfg.faults.reject_429;
             tracing::info!(%peer, "simulator client");
-            client(stream, cfg, counters, stop_rx, reject).await;
+            client(stream, cfg, counters, stop_rx, reject, clock).await;
         });
     }
     let _ = stop_tx.send(true);
@@ -145,6 +147,7 @@ fn requested_streams(uri: &str) -> Option<Vec<String>> {
 fn read_frames(
     paths: Vec<PathBuf>,
     filter: Option<Vec<String>>,
+    skip_before: Option<Nanos>,
     tx: mpsc::Sender<(Nanos, Payload)>,
 ) {
     let mut merger = match Merger::open(&paths) {
@@ -162,6 +165,9 @@ fn read_frames(
                 continue;
             }
         };
+        if skip_before.is_some_and(|t| rec.recv_ns < t) {
+            continue;
+        }
         let payload = match &rec.kind {
             RecordKind::Frame(t) => {
                 if let Some(want) = &filter {
@@ -181,12 +187,38 @@ fn read_frames(
     }
 }
 
+/// The simulated market's clock at a paced speed: the instant the first
+/// session started and the recorded time of its first frame. Later
+/// sessions join the market where it is now, as on a real venue.
+#[derive(Clone, Default)]
+pub struct SimClock(Arc<std::sync::Mutex<Option<(Instant, Nanos)>>>);
+
+impl SimClock {
+    /// The recorded time the market has reached, once a paced session
+    /// started; `None` before that or at `Speed::Max` (no market time).
+    pub fn position(&self, speed: Speed) -> Option<Nanos> {
+        let Speed::Factor(k) = speed else {
+            return None;
+        };
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.map(|(start, t0)| t0 + (start.elapsed().as_secs_f64() * k * 1e9) as Nanos)
+    }
+
+    /// Starts the clock at the first frame of the first session (no-op
+    /// later) and returns it.
+    fn start(&self, t: Nanos) -> (Instant, Nanos) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *g.get_or_insert((Instant::now(), t))
+    }
+}
+
 async fn client(
     stream: TcpStream,
     cfg: Arc<SimConfig>,
     counters: Arc<SimCounters>,
     mut stop: watch::Receiver<bool>,
     reject: bool,
+    clock: SimClock,
 ) {
     let mut uri = String::new();
     let retry_after = cfg.faults.retry_after_s;
@@ -223,7 +255,10 @@ async fn client(
     let (tx, mut rx) = mpsc::channel(1024);
     let paths = cfg.fixtures.clone();
     let filter = requested_streams(&uri);
-    std::thread::spawn(move || read_frames(paths, filter, tx));
+    // At a paced speed a session joins the market where it is now; at
+    // `max` every session gets the fixture from its start.
+    let skip_before = clock.position(cfg.speed);
+    std::thread::spawn(move || read_frames(paths, filter, skip_before, tx));
 
     let mut sent = 0u64; // frames handled (sent, dropped or faulted)
     let mut start: Option<(Instant, Nanos)> = None;
@@ -275,7 +310,10 @@ async fn client(
                         idle = true;
                         continue;
                     };
-                    let (t_start, t0) = *start.get_or_insert((Instant::now(), t));
+                    let (t_start, t0) = match cfg.speed {
+                        Speed::Factor(_) => clock.start(t),
+                        Speed::Max => *start.get_or_insert((Instant::now(), t)),
+                    };
                     let mut due = match cfg.speed {
                         Speed::Factor(k) => t_start + Duration::from_secs_f64((t - t0).max(0) as f64 / 1e9 / k),
                         Speed::Max => Instant::now(),
