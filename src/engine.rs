@@ -607,8 +607,14 @@ impl Engine {
         let cfg = &self.cfg;
         let book = matches!(ev.stream, StreamKind::Depth | StreamKind::PartialDepth)
             .then(|| Book::new(cfg.book.max_pending, cfg.book.max_levels));
-        let candles = matches!(ev.stream, StreamKind::Kline(_))
-            .then(|| CandleChecker::new(&cfg.candle, venue, ev.symbol.clone(), ev.stream));
+        let candles = matches!(ev.stream, StreamKind::Kline(_)).then(|| {
+            let c = CandleChecker::new(&cfg.candle, venue, ev.symbol.clone(), ev.stream);
+            if venues::klines_skip_quiet_intervals(venue) {
+                c.sparse()
+            } else {
+                c
+            }
+        });
         self.streams.push(Stream {
             venue,
             symbol: ev.symbol.clone(),

@@ -441,6 +441,13 @@ impl CandleChecker {
         }
     }
 
+    /// For candle streams that send nothing for an interval without trades
+    /// (Kraken's `ohlc`): a missing interval is not a gap.
+    pub fn sparse(mut self) -> Self {
+        self.expect_every_interval = false;
+        self
+    }
+
     /// Closed candles of history in the volatility baseline.
     pub fn history(&self) -> usize {
         self.history
@@ -1274,6 +1281,24 @@ mod tests {
         }
         assert_eq!(faults(&out), ["duplicate", "out_of_order"]);
         assert_eq!(out[0].stream.as_deref(), Some("trade_candles_1m"));
+    }
+
+    #[test]
+    fn sparse_exchange_candles_may_skip_intervals_but_dense_ones_may_not() {
+        for (sparse, want) in [(true, vec![]), (false, vec!["missing"])] {
+            let mut ck = checker(StreamKind::Kline(60));
+            if sparse {
+                ck = ck.sparse();
+            }
+            let mut inc = Incidents::new();
+            let mut out = Vec::new();
+            for open in [T0, T0 + MIN, T0 + 4 * MIN] {
+                ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+            }
+            assert_eq!(faults(&out), want, "sparse={sparse}");
+        }
+        assert!(crate::venues::klines_skip_quiet_intervals(Venue::Kraken));
+        assert!(!crate::venues::klines_skip_quiet_intervals(Venue::Okx));
     }
 
     #[test]

@@ -180,6 +180,14 @@ pub enum Resync {
     Frames(Vec<String>),
 }
 
+/// Whether `venue`'s candle stream skips intervals without trades (no
+/// candle is pushed for them), so a missing interval is not a gap: Kraken's
+/// v2 `ohlc` channel only sends on trades; the other venues push every
+/// interval.
+pub fn klines_skip_quiet_intervals(venue: Venue) -> bool {
+    venue == Venue::Kraken
+}
+
 /// The adapter for `venue`, or `None` where none exists yet.
 pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
     match venue {
