@@ -672,6 +672,114 @@ mod tests {
         }
     }
 
+    /// Synthetic one-minute bars (generated here, not recordings): a gentle
+    /// zig-zag around `base`, with an upper wick of `wick` (share of price)
+    /// at minute `at` when given.
+    fn synthetic_bars(name: &str, base: f64, wick: Option<(usize, f64)>) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("feedwatch-multi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from("open_time_ms,open,high,low,close,volume\n");
+        let t0 = 1_760_126_400_000i64;
+        for i in 0..30usize {
+            let o = base * (1.0 + 1e-4 * ((i % 3) as f64));
+            let c = base * (1.0 + 1e-4 * (((i + 1) % 3) as f64));
+            let mut h = o.max(c) * 1.0001;
+            if let Some((at, w)) = wick
+                && at == i
+            {
+                h = c * (1.0 + w);
+            }
+            let l = o.min(c) * 0.9999;
+            let t = t0 + 60_000 * i as i64;
+            text.push_str(&format!("{t},{o},{h},{l},{c},1.5\n"));
+        }
+        let p = dir.join(format!("synthetic_{name}.csv"));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn spec(venue: &str, symbol: &str, path: PathBuf) -> SourceSpec {
+        SourceSpec {
+            venue: Venue::parse_any(venue).unwrap(),
+            symbol: symbol.into(),
+            from_trades: false,
+            path,
+        }
+    }
+
+    #[test]
+    fn three_venues_single_out_a_lone_wick_and_confirm_a_shared_one() {
+        let cfg = CandleConfig::default();
+        let cons = ConsensusConfig::default();
+        let lone = [
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars("okx_wick", 100_000.0, Some((25, 0.03))),
+            ),
+            spec(
+                "kraken",
+                "BTC/USD",
+                synthetic_bars("kraken_flat", 100_050.0, None),
+            ),
+            spec(
+                "coinbase",
+                "BTC/USDC",
+                synthetic_bars("coinbase_flat", 99_980.0, None),
+            ),
+        ];
+        let r = scan_sources(&cfg, &cons, 60, &lone).unwrap();
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 1, "{:#?}", r.alerts);
+        let a = ab[0];
+        assert_eq!(a.venue, Venue::Okx);
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "divergent");
+        assert_eq!(a.evidence.get("consensus_venues").unwrap(), 3);
+        assert!(a.summary.contains("this venue alone"), "{}", a.summary);
+        assert!(a.summary.contains("3 venues"), "{}", a.summary);
+        assert_eq!(r.verdicts.divergent, 1);
+
+        let shared = [
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars("okx_wick", 100_000.0, Some((25, 0.03))),
+            ),
+            spec(
+                "kraken",
+                "BTC/USD",
+                synthetic_bars("kraken_wick", 100_050.0, Some((25, 0.025))),
+            ),
+            spec(
+                "coinbase",
+                "BTC/USDC",
+                synthetic_bars("coinbase_wick", 99_980.0, Some((25, 0.035))),
+            ),
+        ];
+        let r = scan_sources(&cfg, &cons, 60, &shared).unwrap();
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 3, "{:#?}", r.alerts);
+        for a in ab {
+            assert_eq!(a.severity, Severity::Info, "{a:#?}");
+            assert_eq!(a.evidence.get("consensus").unwrap(), "confirmed");
+            assert!(
+                a.summary.contains("peers confirm a market move"),
+                "{}",
+                a.summary
+            );
+        }
+        assert_eq!(r.verdicts.confirmed, 3);
+    }
+
     #[test]
     fn abnormal_tail_matches_the_candle_checker() {
         let src = include_str!("../detect/candle.rs");
