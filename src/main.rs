@@ -83,8 +83,9 @@ enum Command {
         #[arg(long, default_value = "")]
         faults: String,
     },
-    /// Run the candle checks over historical candle CSV files, from one
-    /// venue (`--venue --symbol FILES`) or from several at once
+    /// Run the candle checks over historical candle CSV files.
+    ///
+    /// From one venue (`--venue --symbol FILES`) or from several at once
     /// (`--source`, repeatable), where each abnormal candle is put to the
     /// other venues of the same pair family (USD/USDT/USDC as one): peers
     /// that moved too make it a market move (info), a venue alone keeps
