@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use feedwatch::alert::Alert;
 use feedwatch::candles::scan::scan_files;
+use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
+use feedwatch::detect::consensus::ConsensusConfig;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::model::{Venue, parse_interval};
 use feedwatch::replay::{Speed, replay};
@@ -113,21 +115,36 @@ enum Command {
         faults: String,
     },
     /// Run the candle checks over historical candle CSV files.
+    ///
+    /// From one venue (`--venue --symbol FILES`) or from several at once
+    /// (`--source`, repeatable), where each abnormal candle is put to the
+    /// other venues of the same pair family (USD/USDT/USDC as one): peers
+    /// that moved too make it a market move (info), a venue alone keeps
+    /// its severity and is named, and without peer candles it is
+    /// "unconfirmed".
     ScanCandles {
         /// Venue the candles are from (any venue id, e.g. `binance-usdm`).
-        #[arg(long)]
-        venue: String,
+        #[arg(long, required_unless_present = "sources")]
+        venue: Option<String>,
         /// Canonical symbol, `BASE/QUOTE` (e.g. `BTC/USDT`).
-        #[arg(long)]
-        symbol: String,
+        #[arg(long, required_unless_present = "sources")]
+        symbol: Option<String>,
         /// Candle interval (`1m`, `5m`, `1h`, ...).
         #[arg(long, default_value = "1m")]
         interval: String,
         /// TOML config (only its `[candle]` section is used).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// One source of a multi-venue scan: `VENUE:BASE/QUOTE=FILE` for
+        /// exchange candles (every interval expected), or
+        /// `trades:VENUE:BASE/QUOTE=FILE` for one-minute bars built from
+        /// trades (a minute without trades has no bar and is not a gap).
+        /// Any venue id (e.g. `gemini`). Repeat for more venues or files;
+        /// `--venue --symbol FILES` given as well is one more source.
+        #[arg(long = "source", value_name = "SPEC")]
+        sources: Vec<String>,
         /// CSV files, concatenated in time order.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "sources")]
         files: Vec<PathBuf>,
     },
 }
@@ -375,15 +392,63 @@ fn run(cli: Cli) -> Result<()> {
             symbol,
             interval,
             config,
+            sources,
             files,
         } => {
             let cfg = load_config(config.as_ref())?;
-            let venue = Venue::parse_any(&venue)?;
             let Some(interval_secs) = parse_interval(&interval) else {
                 bail!("invalid interval `{interval}`: use e.g. 1m, 5m, 1h, 1d");
             };
-            let symbol = canonical_symbol(&symbol)?;
-            let report = scan_files(&cfg.candle, venue, symbol, interval_secs, &files)?;
+            if sources.is_empty() {
+                let (Some(venue), Some(symbol)) = (venue, symbol) else {
+                    bail!("scan-candles needs --venue and --symbol with FILES, or --source");
+                };
+                let venue = Venue::parse_any(&venue)?;
+                let symbol = canonical_symbol(&symbol)?;
+                let report = scan_files(&cfg.candle, venue, symbol, interval_secs, &files)?;
+                let stdout = io::stdout();
+                let mut w = BufWriter::new(stdout.lock());
+                for a in &report.alerts {
+                    w.write_all(a.to_json().as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+                w.flush()?;
+                eprintln!(
+                    "feedwatch scan-candles: {} candles from {} file(s), {} alerts, {} bad rows",
+                    report.candles,
+                    files.len(),
+                    report.alerts.len(),
+                    report.bad_rows.len()
+                );
+                for r in report.bad_rows.iter().take(10) {
+                    eprintln!("  {r}");
+                }
+                return Ok(());
+            }
+            let mut specs: Vec<SourceSpec> = Vec::with_capacity(sources.len() + files.len());
+            match (venue, symbol, files.is_empty()) {
+                (None, None, true) => {}
+                (Some(v), Some(s), false) => {
+                    let venue = Venue::parse_any(&v)?;
+                    let symbol = canonical_symbol(&s)?;
+                    specs.extend(files.iter().map(|f| SourceSpec {
+                        venue,
+                        symbol: symbol.clone(),
+                        from_trades: false,
+                        path: f.clone(),
+                    }));
+                }
+                _ => bail!(
+                    "--venue, --symbol and FILES go together (one more source besides --source)"
+                ),
+            }
+            for s in &sources {
+                specs.push(s.parse::<SourceSpec>()?);
+            }
+            // The [consensus] config section is wired in by config.rs; until
+            // then the documented defaults apply.
+            let consensus = ConsensusConfig::default();
+            let report = scan_sources(&cfg.candle, &consensus, interval_secs, &specs)?;
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
             for a in &report.alerts {
@@ -391,13 +456,25 @@ fn run(cli: Cli) -> Result<()> {
                 w.write_all(b"\n")?;
             }
             w.flush()?;
+            let v = report.verdicts;
             eprintln!(
-                "feedwatch scan-candles: {} candles from {} file(s), {} alerts, {} bad rows",
+                "feedwatch scan-candles: {} candles from {} source(s), {} alerts, {} bad rows; abnormal candles: {} ({} confirmed by peers, {} venue alone, {} unconfirmed, {} without peers)",
                 report.candles,
-                files.len(),
+                report.sources.len(),
                 report.alerts.len(),
-                report.bad_rows.len()
+                report.bad_row_count,
+                v.abnormal,
+                v.confirmed,
+                v.divergent,
+                v.unconfirmed,
+                v.without_peers
             );
+            for s in &report.sources {
+                eprintln!(
+                    "  {} {} {}: {} candles from {} file(s), {} bad rows, {} peer source(s)",
+                    s.venue, s.symbol, s.stream, s.candles, s.files, s.bad_rows, s.peers
+                );
+            }
             for r in report.bad_rows.iter().take(10) {
                 eprintln!("  {r}");
             }

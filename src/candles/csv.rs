@@ -101,6 +101,12 @@ pub enum ScanError {
     /// The interval is zero.
     #[error("candle interval must be positive")]
     BadInterval,
+    /// More distinct sources than one scan takes.
+    #[error("more than {limit} sources in one scan")]
+    TooManySources {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Bad rows found while reading: the first [`MAX_BAD_ROW_MESSAGES`]

@@ -53,10 +53,47 @@ pub fn scan_files_stream(
     stream: StreamKind,
     paths: &[PathBuf],
 ) -> Result<ScanReport, ScanError> {
-    let interval_secs = match stream {
+    let loaded = load(paths, interval_of(stream))?;
+    let mut checker = CandleChecker::new(cfg, venue, symbol, stream);
+    let mut inc = Incidents::new();
+    let mut alerts = Vec::new();
+    for i in 0..loaded.rows.len() {
+        loaded.check_row(i, &mut checker, &mut inc, &mut alerts);
+    }
+    let rows = &loaded.rows;
+    Ok(ScanReport {
+        alerts,
+        candles: rows.len(),
+        first_open: rows.first().map(|r| r.candle.open_ns),
+        last_open: rows.last().map(|r| r.candle.open_ns),
+        bad_rows: loaded.bad.messages,
+        bad_row_count: loaded.bad.total,
+        files: paths.len(),
+    })
+}
+
+/// The interval of a candle stream: `Kline(secs)`, else one minute.
+pub(crate) fn interval_of(stream: StreamKind) -> u32 {
+    match stream {
         StreamKind::Kline(s) => s,
         _ => 60,
-    };
+    }
+}
+
+/// The candles of one source's files, sorted by open time, with the rows
+/// that stood out of order in their own file.
+pub(crate) struct Loaded {
+    /// Candles in open-time order (stable: file and line order among equal
+    /// open times, so overlaps become duplicates).
+    pub(crate) rows: Vec<CsvCandle>,
+    /// `(file, line, latest open time before it in its file)`, sorted.
+    misplaced: Vec<(usize, usize, Nanos)>,
+    /// Skipped rows.
+    pub(crate) bad: BadRows,
+}
+
+/// Reads and orders the files of one source.
+pub(crate) fn load(paths: &[PathBuf], interval_secs: u32) -> Result<Loaded, ScanError> {
     let mut rows: Vec<CsvCandle> = Vec::new();
     let mut bad = BadRows::default();
     // Per row: the latest open time seen before it in its own file, when
@@ -77,31 +114,35 @@ pub fn scan_files_stream(
     // line order among equal open times, so overlaps become duplicates.
     rows.sort_by_key(|r| r.candle.open_ns);
     misplaced.sort_unstable();
+    Ok(Loaded {
+        rows,
+        misplaced,
+        bad,
+    })
+}
 
-    let mut checker = CandleChecker::new(cfg, venue, symbol, stream);
-    let mut inc = Incidents::new();
-    let mut alerts = Vec::new();
-    for r in &rows {
+impl Loaded {
+    /// Runs the checker on row `i` at its close time (as if it had just
+    /// arrived live), reporting it as out of order if it stood so in its
+    /// file.
+    pub(crate) fn check_row(
+        &self,
+        i: usize,
+        checker: &mut CandleChecker,
+        inc: &mut Incidents,
+        out: &mut Vec<Alert>,
+    ) {
+        let Some(r) = self.rows.get(i) else { return };
         let now = r.candle.close_ns();
-        let late = misplaced
+        let late = self
+            .misplaced
             .binary_search_by(|m| (m.0, m.1).cmp(&(r.file, r.line)))
             .ok()
-            .and_then(|i| misplaced.get(i))
+            .and_then(|i| self.misplaced.get(i))
             .map(|m| m.2);
         match late {
-            Some(latest) => {
-                checker.on_candle_misplaced(now, &r.candle, latest, &mut inc, &mut alerts)
-            }
-            None => checker.on_candle(now, &r.candle, &mut inc, &mut alerts),
+            Some(latest) => checker.on_candle_misplaced(now, &r.candle, latest, inc, out),
+            None => checker.on_candle(now, &r.candle, inc, out),
         }
     }
-    Ok(ScanReport {
-        alerts,
-        candles: rows.len(),
-        bad_rows: bad.messages,
-        bad_row_count: bad.total,
-        files: paths.len(),
-        first_open: rows.first().map(|r| r.candle.open_ns),
-        last_open: rows.last().map(|r| r.candle.open_ns),
-    })
 }

@@ -5,5 +5,6 @@
 
 pub mod book;
 pub mod candle;
+pub mod consensus;
 pub mod lag;
 pub mod silence;

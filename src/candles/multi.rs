@@ -1,0 +1,791 @@
+//! Scanning candle history from several venues at once
+//! (`feedwatch scan-candles --source VENUE:BASE/QUOTE=FILE ...`): each
+//! source runs its own [`CandleChecker`] exactly as a single-source scan
+//! does, and every `abnormal_candle` is then put to the cross-venue
+//! consensus (see [`crate::detect::consensus`]) of the other sources of the
+//! same pair family in the same minute:
+//!
+//! - peers moved too -> a market move: severity `info`, the summary says
+//!   peers confirm it and names them and their move;
+//! - the venue alone moved -> venue-local bad data: severity kept (raised to
+//!   `critical` when 3 or more venues single it out);
+//! - no peer candle in that minute, or two venues that disagree and are both
+//!   abnormal by their own history -> `unconfirmed`, severity kept.
+//!
+//! With two venues the prices alone cannot say which one is wrong; the
+//! decision table of DETECTION.md breaks the tie: a big surprise against
+//! the venue's own history with a peer that is calm by *its* own history
+//! is venue-local. The compared quantity is the move over the candle (from
+//! the candle's open for a wick, from the previous close for a return), not
+//! the price level (a peer that moved further the same way confirms the
+//! move and counts as having moved as far): perp against spot and USDT against USD carry a basis
+//! that widens in a crash (3.7% between Binance USD-M and Gemini spot at
+//! 21:20 UTC on 2025-10-10), while the moves stay comparable. The close
+//! level gap is reported as context.
+//!
+//! A scan is a pure function of the files and the configuration: no
+//! network, no clock. Alerts other than `abnormal_candle` are never changed;
+//! a hard-rule break (`candle_invalid`) is corrupt data whatever peers do.
+//! A source with no peer of its pair family gives exactly the alerts of a
+//! single-source scan.
+
+use super::csv::{MAX_BAD_ROW_MESSAGES, MAX_CANDLES, ScanError};
+use super::scan::{Loaded, interval_of, load};
+use crate::alert::{Alert, Incidents, Kind, Severity, State};
+use crate::detect::candle::{CandleChecker, CandleConfig};
+use crate::detect::consensus::{
+    ConsensusConfig, MIN_VENUES, Observation, PairKey, Verdict, assess, median_in_place,
+};
+use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// At most this many distinct sources in one scan (bounded memory).
+pub const MAX_SOURCES: usize = 32;
+
+/// The ending the candle checker gives an abnormal candle's summary; the
+/// consensus replaces it with its verdict.
+const ABNORMAL_TAIL: &str = ": abnormal print, check other venues before acting on it.";
+
+/// One `--source` argument: `[trades:]VENUE:BASE/QUOTE=FILE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceSpec {
+    /// Venue id (any id, e.g. `gemini`).
+    pub venue: Venue,
+    /// Canonical `BASE/QUOTE`, upper case.
+    pub symbol: Symbol,
+    /// Candles built from trades (`trades:` prefix): a minute without
+    /// trades has no candle and is not a gap.
+    pub from_trades: bool,
+    /// The CSV file.
+    pub path: PathBuf,
+}
+
+/// A `--source` argument that cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "bad --source `{spec}`: {reason}; use [trades:]VENUE:BASE/QUOTE=FILE, e.g. binance-usdm:BTC/USDT=klines.csv or trades:gemini:BTC/USD=bars.csv"
+)]
+pub struct SpecError {
+    /// The argument as given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for SourceSpec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<Self, SpecError> {
+        let err = |reason: String| SpecError {
+            spec: spec.chars().take(200).collect(),
+            reason,
+        };
+        let (left, path) = spec
+            .split_once('=')
+            .ok_or_else(|| err("no `=FILE`".into()))?;
+        if path.is_empty() {
+            return Err(err("empty file name".into()));
+        }
+        let (from_trades, rest) = match left.strip_prefix("trades:") {
+            Some(r) if r.contains(':') => (true, r),
+            _ => (false, left),
+        };
+        let (venue, symbol) = rest
+            .split_once(':')
+            .ok_or_else(|| err("no `VENUE:` before the symbol".into()))?;
+        let venue = Venue::parse_any(venue).map_err(|e| {
+            err(format!(
+                "venue `{}` is not a venue id (lowercase a-z, 0-9, `-`): {e}",
+                e.0
+            ))
+        })?;
+        let ok = symbol.split_once('/').is_some_and(|(b, q)| {
+            !b.is_empty()
+                && !q.is_empty()
+                && !q.contains('/')
+                && symbol
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '/')
+        });
+        if !ok {
+            return Err(err(format!(
+                "symbol `{symbol}` is not canonical BASE/QUOTE (e.g. BTC/USDT)"
+            )));
+        }
+        Ok(SourceSpec {
+            venue,
+            symbol: Symbol::from(symbol.to_ascii_uppercase()),
+            from_trades,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+/// One source of a multi-source scan, as summarised afterwards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceSummary {
+    /// Venue.
+    pub venue: Venue,
+    /// Canonical symbol.
+    pub symbol: Symbol,
+    /// Stream name in the alerts (`kline_1m`, `trade_candles_1m`).
+    pub stream: String,
+    /// Files read.
+    pub files: usize,
+    /// Candles read and checked.
+    pub candles: usize,
+    /// Bad rows skipped.
+    pub bad_rows: usize,
+    /// Other sources of the same pair family (its consensus peers).
+    pub peers: usize,
+}
+
+/// How the abnormal candles of a scan fared against their peers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictCounts {
+    /// `abnormal_candle` opens and updates, all sources.
+    pub abnormal: usize,
+    /// Of those, from sources without any peer (left as they were).
+    pub without_peers: usize,
+    /// Confirmed by peers (now `info`).
+    pub confirmed: usize,
+    /// This venue alone.
+    pub divergent: usize,
+    /// Peers could not say.
+    pub unconfirmed: usize,
+}
+
+/// What a multi-source scan found.
+#[derive(Debug, Default)]
+pub struct MultiReport {
+    /// Alerts of all sources, in time order (ties: source order).
+    pub alerts: Vec<Alert>,
+    /// One entry per distinct source, in the order first given.
+    pub sources: Vec<SourceSummary>,
+    /// Candles read, all sources.
+    pub candles: usize,
+    /// `FILE:LINE: reason` for skipped rows (at most
+    /// [`MAX_BAD_ROW_MESSAGES`]).
+    pub bad_rows: Vec<String>,
+    /// All skipped rows.
+    pub bad_row_count: usize,
+    /// Consensus verdicts on abnormal candles.
+    pub verdicts: VerdictCounts,
+}
+
+/// One source during the scan.
+struct Source {
+    venue: Venue,
+    symbol: Symbol,
+    stream: StreamKind,
+    interval_ns: Nanos,
+    key: Option<PairKey>,
+    files: usize,
+    loaded: Loaded,
+    /// Alerts with the index of the row that produced them.
+    alerts: Vec<(Alert, usize)>,
+    /// Open times of candles the source's own checker found abnormal.
+    abnormal: Vec<Nanos>,
+}
+
+impl Source {
+    /// The first in-order candle with this open time.
+    fn candle_at(&self, open_ns: Nanos) -> Option<&Candle> {
+        let rows = &self.loaded.rows;
+        let i = rows.partition_point(|r| r.candle.open_ns < open_ns);
+        rows.get(i)
+            .map(|r| &r.candle)
+            .filter(|c| c.open_ns == open_ns)
+    }
+
+    fn was_abnormal(&self, open_ns: Nanos) -> bool {
+        self.abnormal.binary_search(&open_ns).is_ok()
+    }
+}
+
+/// Which price of a candle the checker found abnormal.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Probe {
+    High,
+    Low,
+    Close,
+}
+
+impl Probe {
+    fn name(self) -> &'static str {
+        match self {
+            Probe::High => "high",
+            Probe::Low => "low",
+            Probe::Close => "close",
+        }
+    }
+}
+
+/// A source's move for one probe: `(reference, price)`; the reference is
+/// the candle's open for a wick and the previous close (or, with no
+/// previous candle, the open) for a return.
+fn probe_move(src: &Source, c: &Candle, probe: Probe) -> (f64, f64) {
+    match probe {
+        Probe::High => (c.open, c.high),
+        Probe::Low => (c.open, c.low),
+        Probe::Close => {
+            let prev = src
+                .candle_at(c.open_ns.saturating_sub(src.interval_ns))
+                .map_or(c.open, |p| p.close);
+            (prev, c.close)
+        }
+    }
+}
+
+fn pct(reference: f64, price: f64) -> f64 {
+    100.0 * (price / reference - 1.0)
+}
+
+/// The consensus on one abnormal candle.
+struct Judged {
+    verdict: Verdict,
+    probe: Probe,
+    fresh_venues: usize,
+    own_move_pct: f64,
+    median_move_pct: f64,
+    threshold_pct: f64,
+    /// Peer sources with a candle in the minute, as `name move%`.
+    moved: Vec<String>,
+    /// Peer sources with a candle in the minute that were abnormal too.
+    also_abnormal: usize,
+    /// Peer sources with no candle in the minute.
+    missing: Vec<String>,
+    peers: Value,
+    close_gap_pct: f64,
+}
+
+fn judge(
+    cfg: &ConsensusConfig,
+    sources: &[Source],
+    me: usize,
+    peers: &[usize],
+    c: &Candle,
+    probes: &[Probe],
+    scratch: &mut Vec<f64>,
+) -> Option<Judged> {
+    let src = sources.get(me)?;
+    let now = c.close_ns();
+    let mut best: Option<Judged> = None;
+    for &probe in probes {
+        let (ref_s, x_s) = probe_move(src, c, probe);
+        let mut obs: Vec<Observation> = Vec::with_capacity(peers.len());
+        let mut moved = Vec::new();
+        let mut missing = Vec::new();
+        let mut table = Vec::new();
+        let mut closes = Vec::new();
+        let mut also_abnormal = 0usize;
+        for &p in peers {
+            let Some(ps) = sources.get(p) else { continue };
+            let name = format!("{} {}", ps.venue, ps.symbol);
+            match ps.candle_at(c.open_ns) {
+                Some(pc) => {
+                    let (ref_p, x_p) = probe_move(ps, pc, probe);
+                    let m = pct(ref_p, x_p);
+                    let abn = ps.was_abnormal(c.open_ns);
+                    also_abnormal += usize::from(abn);
+                    moved.push(format!("{name} {} {m:+.2}%", probe.name()));
+                    closes.push(pc.close);
+                    table.push(json!({
+                        "venue": ps.venue.id(),
+                        "symbol": &*ps.symbol,
+                        "move_pct": crate::alert::round_value(m, 4),
+                        "close": crate::alert::round_value(pc.close, 10),
+                        "abnormal": abn,
+                    }));
+                    // The peer's price had it started from this venue's
+                    // reference: compares moves, not levels. A peer that
+                    // moved further the same way confirms this move, so it
+                    // counts as having moved exactly as far.
+                    let mut price = ref_s * x_p / ref_p;
+                    if (price - ref_s) * (x_s - ref_s) > 0.0
+                        && (price - ref_s).abs() > (x_s - ref_s).abs()
+                    {
+                        price = x_s;
+                    }
+                    obs.push(Observation {
+                        venue: ps.venue,
+                        price,
+                        observed_at: now,
+                    });
+                }
+                None => {
+                    missing.push(name);
+                    table.push(json!({
+                        "venue": ps.venue.id(),
+                        "symbol": &*ps.symbol,
+                        "move_pct": Value::Null,
+                    }));
+                }
+            }
+        }
+        let subject = Observation {
+            venue: src.venue,
+            price: x_s,
+            observed_at: now,
+        };
+        let extra = cfg.move_tolerance * (x_s - ref_s).abs();
+        let a = assess(cfg, &subject, &obs, now, false, extra, scratch);
+        let verdict = match a.verdict {
+            // Two venues that disagree: the one calm by its own history is
+            // believed (DETECTION.md's decision table).
+            Verdict::Unconfirmed if a.fresh_venues == 2 && also_abnormal == 0 => Verdict::Divergent,
+            v => v,
+        };
+        let close_gap_pct = match median_in_place(&mut closes) {
+            Some(m) if m > 0.0 => pct(m, c.close),
+            _ => f64::NAN,
+        };
+        let j = Judged {
+            verdict,
+            probe,
+            fresh_venues: a.fresh_venues,
+            own_move_pct: pct(ref_s, x_s),
+            median_move_pct: pct(ref_s, a.median),
+            threshold_pct: 100.0 * a.threshold / ref_s,
+            moved,
+            also_abnormal,
+            missing,
+            peers: Value::Array(table),
+            close_gap_pct,
+        };
+        // Divergent on any probe wins; otherwise unconfirmed beats
+        // confirmed: every flagged price must be confirmed.
+        let rank = |v: Verdict| match v {
+            Verdict::Divergent => 2,
+            Verdict::Unconfirmed => 1,
+            Verdict::Confirmed => 0,
+        };
+        if best
+            .as_ref()
+            .is_none_or(|b| rank(j.verdict) > rank(b.verdict))
+        {
+            best = Some(j);
+        }
+    }
+    best
+}
+
+/// The probes of an abnormal candle, from its `statistic` evidence.
+fn probes_of(alert: &Alert, c: &Candle) -> Vec<Probe> {
+    let stat = alert
+        .evidence
+        .get("statistic")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut v = Vec::with_capacity(2);
+    if stat.contains("wick") {
+        let upper = c.high - c.open.max(c.close);
+        let lower = c.open.min(c.close) - c.low;
+        v.push(if upper >= lower {
+            Probe::High
+        } else {
+            Probe::Low
+        });
+    }
+    if stat.contains("return") || v.is_empty() {
+        v.push(Probe::Close);
+    }
+    v
+}
+
+/// Rewrites an abnormal-candle alert with the consensus verdict.
+fn annotate(alert: &mut Alert, j: Judged) {
+    let head = alert
+        .summary
+        .strip_suffix(ABNORMAL_TAIL)
+        .unwrap_or(alert.summary.trim_end_matches('.'))
+        .to_string();
+    let own = format!("{} {:+.2}% here", j.probe.name(), j.own_move_pct);
+    let (severity, tail) = match j.verdict {
+        Verdict::Confirmed => (
+            Severity::Info,
+            format!(
+                ": peers confirm a market move ({}; {own}), not a venue fault.",
+                j.moved.join(", ")
+            ),
+        ),
+        Verdict::Divergent => {
+            let sev = if j.fresh_venues >= MIN_VENUES {
+                Severity::Critical
+            } else {
+                alert.severity.max(Severity::Warning)
+            };
+            let why = if j.fresh_venues >= MIN_VENUES {
+                format!("{} venues", j.fresh_venues)
+            } else {
+                "calm by its own history".to_string()
+            };
+            (
+                sev,
+                format!(
+                    ": this venue alone ({own}; {}, {why}): venue-local bad print, do not trade on it.",
+                    j.moved.join(", ")
+                ),
+            )
+        }
+        Verdict::Unconfirmed => {
+            let what = if j.moved.is_empty() {
+                format!(
+                    "no peer candle in the same minute ({})",
+                    j.missing.join(", ")
+                )
+            } else {
+                format!(
+                    "{}; {own}; {} abnormal too, {} venues cannot say which is wrong",
+                    j.moved.join(", "),
+                    if j.also_abnormal == 1 {
+                        "peer"
+                    } else {
+                        "peers"
+                    },
+                    j.fresh_venues
+                )
+            };
+            (
+                alert.severity,
+                format!(": unconfirmed, {what}: check other venues before acting on it."),
+            )
+        }
+    };
+    alert.severity = severity;
+    alert.summary = format!("{head}{tail}");
+    let ev = std::mem::take(&mut alert.evidence);
+    alert.evidence = ev
+        .with("consensus", j.verdict.name())
+        .with("consensus_probe", j.probe.name())
+        .with("consensus_venues", j.fresh_venues)
+        .num("venue_move_pct", j.own_move_pct, 4)
+        .num("peer_median_move_pct", j.median_move_pct, 4)
+        .num("consensus_threshold_pct", j.threshold_pct, 4)
+        .num("close_gap_to_peers_pct", j.close_gap_pct, 4)
+        .with("peers", j.peers);
+}
+
+/// Scans several sources (see the module docs). Specs naming the same
+/// venue, symbol and kind are one source whose files are concatenated in
+/// time order. `interval_secs` is the interval of exchange candles;
+/// trade-built sources are one-minute.
+pub fn scan_sources(
+    candle: &CandleConfig,
+    consensus: &ConsensusConfig,
+    interval_secs: u32,
+    specs: &[SourceSpec],
+) -> Result<MultiReport, ScanError> {
+    if interval_secs == 0 {
+        return Err(ScanError::BadInterval);
+    }
+    // Group the specs into sources, keeping the order first given.
+    let mut groups: Vec<(Venue, Symbol, bool, Vec<PathBuf>)> = Vec::new();
+    for s in specs {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == s.venue && g.1 == s.symbol && g.2 == s.from_trades)
+        {
+            Some(g) => g.3.push(s.path.clone()),
+            None => {
+                if groups.len() >= MAX_SOURCES {
+                    return Err(ScanError::TooManySources { limit: MAX_SOURCES });
+                }
+                groups.push((
+                    s.venue,
+                    s.symbol.clone(),
+                    s.from_trades,
+                    vec![s.path.clone()],
+                ));
+            }
+        }
+    }
+
+    let mut sources: Vec<Source> = Vec::with_capacity(groups.len());
+    let mut total = 0usize;
+    for (venue, symbol, from_trades, paths) in groups {
+        let stream = if from_trades {
+            StreamKind::TradeCandles
+        } else {
+            StreamKind::Kline(interval_secs)
+        };
+        let loaded = load(&paths, interval_of(stream))?;
+        total = total.saturating_add(loaded.rows.len());
+        if total > MAX_CANDLES {
+            return Err(ScanError::TooManyCandles {
+                path: paths.last().cloned().unwrap_or_default(),
+                limit: MAX_CANDLES,
+            });
+        }
+        let mut checker = CandleChecker::new(candle, venue, symbol.clone(), stream);
+        let mut inc = Incidents::new();
+        let mut out = Vec::new();
+        let mut alerts = Vec::new();
+        let mut abnormal = Vec::new();
+        for i in 0..loaded.rows.len() {
+            loaded.check_row(i, &mut checker, &mut inc, &mut out);
+            for a in out.drain(..) {
+                if a.kind == Kind::AbnormalCandle
+                    && a.state != State::Resolved
+                    && let Some(r) = loaded.rows.get(i)
+                {
+                    abnormal.push(r.candle.open_ns);
+                }
+                alerts.push((a, i));
+            }
+        }
+        abnormal.sort_unstable();
+        sources.push(Source {
+            venue,
+            key: consensus.pair_key(venue, &symbol),
+            symbol,
+            stream,
+            interval_ns: Nanos::from(interval_of(stream)) * SECOND,
+            files: paths.len(),
+            loaded,
+            alerts,
+            abnormal,
+        });
+    }
+
+    // Peers: other venues of the same pair family and interval.
+    let peers_of: Vec<Vec<usize>> = sources
+        .iter()
+        .map(|s| {
+            sources
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| {
+                    o.venue != s.venue
+                        && o.interval_ns == s.interval_ns
+                        && s.key.is_some()
+                        && o.key == s.key
+                })
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect();
+
+    let mut counts = VerdictCounts::default();
+    let mut scratch = Vec::new();
+    let mut judged: Vec<Vec<Alert>> = Vec::with_capacity(sources.len());
+    for (si, src) in sources.iter().enumerate() {
+        let peers = peers_of.get(si).map_or(&[][..], Vec::as_slice);
+        // Incident id -> severity after the consensus, for its resolve.
+        let mut sev: HashMap<String, Severity> = HashMap::new();
+        let mut out = Vec::with_capacity(src.alerts.len());
+        for (a, row) in &src.alerts {
+            let mut a = a.clone();
+            if a.kind == Kind::AbnormalCandle {
+                if a.state == State::Resolved {
+                    if let Some(s) = sev.remove(&a.incident) {
+                        a.severity = s;
+                    }
+                } else {
+                    counts.abnormal += 1;
+                    let c = src.loaded.rows.get(*row).map(|r| &r.candle);
+                    match c {
+                        Some(c) if !peers.is_empty() => {
+                            let probes = probes_of(&a, c);
+                            if let Some(j) =
+                                judge(consensus, &sources, si, peers, c, &probes, &mut scratch)
+                            {
+                                match j.verdict {
+                                    Verdict::Confirmed => counts.confirmed += 1,
+                                    Verdict::Divergent => counts.divergent += 1,
+                                    Verdict::Unconfirmed => counts.unconfirmed += 1,
+                                }
+                                annotate(&mut a, j);
+                            }
+                        }
+                        _ => counts.without_peers += 1,
+                    }
+                    sev.insert(a.incident.clone(), a.severity);
+                }
+            }
+            out.push(a);
+        }
+        judged.push(out);
+    }
+
+    let mut alerts: Vec<Alert> = judged.into_iter().flatten().collect();
+    // Stable: equal times keep source order, and each source's own order.
+    alerts.sort_by_key(|a| a.at);
+    let mut bad_rows = Vec::new();
+    let mut bad_row_count = 0usize;
+    let mut summaries = Vec::with_capacity(sources.len());
+    for (si, s) in sources.into_iter().enumerate() {
+        bad_row_count = bad_row_count.saturating_add(s.loaded.bad.total);
+        for m in s.loaded.bad.messages {
+            if bad_rows.len() < MAX_BAD_ROW_MESSAGES {
+                bad_rows.push(m);
+            }
+        }
+        summaries.push(SourceSummary {
+            venue: s.venue,
+            symbol: s.symbol,
+            stream: s.stream.name(),
+            files: s.files,
+            candles: s.loaded.rows.len(),
+            bad_rows: s.loaded.bad.total,
+            peers: peers_of.get(si).map_or(0, Vec::len),
+        });
+    }
+    Ok(MultiReport {
+        alerts,
+        sources: summaries,
+        candles: total,
+        bad_rows,
+        bad_row_count,
+        verdicts: counts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_bad_ones_name_themselves() {
+        let s: SourceSpec = "binance-usdm:btc/usdt=a/b=c.csv".parse().unwrap();
+        assert_eq!(s.venue, Venue::BinanceUsdm);
+        assert_eq!(&*s.symbol, "BTC/USDT");
+        assert!(!s.from_trades);
+        assert_eq!(s.path, PathBuf::from("a/b=c.csv"));
+        let s: SourceSpec = "trades:gemini:BTC/USD=g.csv".parse().unwrap();
+        assert_eq!(s.venue.id(), "gemini");
+        assert!(s.from_trades);
+        for (bad, why) in [
+            ("gemini:BTC/USD", "no `=FILE`"),
+            ("gemini:BTC/USD=", "empty file name"),
+            ("BTC/USD=f.csv", "no `VENUE:`"),
+            ("Gemini:BTC/USD=f.csv", "venue `Gemini`"),
+            ("gemini:BTCUSD=f.csv", "symbol `BTCUSD`"),
+            ("gemini:BTC/US D=f.csv", "symbol `BTC/US D`"),
+        ] {
+            let e = bad.parse::<SourceSpec>().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    /// Synthetic one-minute bars (generated here, not recordings): a gentle
+    /// zig-zag around `base`, with an upper wick of `wick` (share of price)
+    /// at minute `at` when given.
+    fn synthetic_bars(name: &str, base: f64, wick: Option<(usize, f64)>) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("feedwatch-multi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from("open_time_ms,open,high,low,close,volume\n");
+        let t0 = 1_760_126_400_000i64;
+        for i in 0..30usize {
+            let o = base * (1.0 + 1e-4 * ((i % 3) as f64));
+            let c = base * (1.0 + 1e-4 * (((i + 1) % 3) as f64));
+            let mut h = o.max(c) * 1.0001;
+            if let Some((at, w)) = wick
+                && at == i
+            {
+                h = c * (1.0 + w);
+            }
+            let l = o.min(c) * 0.9999;
+            let t = t0 + 60_000 * i as i64;
+            text.push_str(&format!("{t},{o},{h},{l},{c},1.5\n"));
+        }
+        let p = dir.join(format!("synthetic_{name}.csv"));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn spec(venue: &str, symbol: &str, path: PathBuf) -> SourceSpec {
+        SourceSpec {
+            venue: Venue::parse_any(venue).unwrap(),
+            symbol: symbol.into(),
+            from_trades: false,
+            path,
+        }
+    }
+
+    #[test]
+    fn three_venues_single_out_a_lone_wick_and_confirm_a_shared_one() {
+        let cfg = CandleConfig::default();
+        let cons = ConsensusConfig::default();
+        let lone = [
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars("okx_wick", 100_000.0, Some((25, 0.03))),
+            ),
+            spec(
+                "kraken",
+                "BTC/USD",
+                synthetic_bars("kraken_flat", 100_050.0, None),
+            ),
+            spec(
+                "coinbase",
+                "BTC/USDC",
+                synthetic_bars("coinbase_flat", 99_980.0, None),
+            ),
+        ];
+        let r = scan_sources(&cfg, &cons, 60, &lone).unwrap();
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 1, "{:#?}", r.alerts);
+        let a = ab[0];
+        assert_eq!(a.venue, Venue::Okx);
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "divergent");
+        assert_eq!(a.evidence.get("consensus_venues").unwrap(), 3);
+        assert!(a.summary.contains("this venue alone"), "{}", a.summary);
+        assert!(a.summary.contains("3 venues"), "{}", a.summary);
+        assert_eq!(r.verdicts.divergent, 1);
+
+        let shared = [
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars("okx_wick", 100_000.0, Some((25, 0.03))),
+            ),
+            spec(
+                "kraken",
+                "BTC/USD",
+                synthetic_bars("kraken_wick", 100_050.0, Some((25, 0.025))),
+            ),
+            spec(
+                "coinbase",
+                "BTC/USDC",
+                synthetic_bars("coinbase_wick", 99_980.0, Some((25, 0.035))),
+            ),
+        ];
+        let r = scan_sources(&cfg, &cons, 60, &shared).unwrap();
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 3, "{:#?}", r.alerts);
+        for a in ab {
+            assert_eq!(a.severity, Severity::Info, "{a:#?}");
+            assert_eq!(a.evidence.get("consensus").unwrap(), "confirmed");
+            assert!(
+                a.summary.contains("peers confirm a market move"),
+                "{}",
+                a.summary
+            );
+        }
+        assert_eq!(r.verdicts.confirmed, 3);
+    }
+
+    #[test]
+    fn abnormal_tail_matches_the_candle_checker() {
+        let src = include_str!("../detect/candle.rs");
+        assert!(
+            src.contains(&ABNORMAL_TAIL[2..]),
+            "candle.rs changed its wording"
+        );
+    }
+}
