@@ -7,6 +7,7 @@
 
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
+use crate::detect::consensus::ConsensusConfig;
 use crate::detect::lag::LagConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
@@ -27,6 +28,8 @@ pub struct Config {
     pub book: BookConfig,
     /// `candle_invalid`, `candle_gap`, `abnormal_candle`.
     pub candle: CandleConfig,
+    /// Cross-venue consensus (`scan-candles --source`, price divergence).
+    pub consensus: ConsensusConfig,
     /// The live consumer (`feedwatch run`).
     pub feed: FeedConfig,
 }
@@ -183,6 +186,12 @@ impl Config {
             ));
         }
         self.candle
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: String::new(),
+                message,
+            })?;
+        self.consensus
             .validate()
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),

@@ -8,7 +8,6 @@ use feedwatch::alert::Alert;
 use feedwatch::candles::scan::scan_files;
 use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
-use feedwatch::detect::consensus::ConsensusConfig;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::model::{Venue, parse_interval};
 use feedwatch::replay::{Speed, replay};
@@ -132,7 +131,7 @@ enum Command {
         /// Candle interval (`1m`, `5m`, `1h`, ...).
         #[arg(long, default_value = "1m")]
         interval: String,
-        /// TOML config (only its `[candle]` section is used).
+        /// TOML config (its `[candle]` and `[consensus]` sections are used).
         #[arg(long)]
         config: Option<PathBuf>,
         /// One source of a multi-venue scan: `VENUE:BASE/QUOTE=FILE` for
@@ -445,10 +444,7 @@ fn run(cli: Cli) -> Result<()> {
             for s in &sources {
                 specs.push(s.parse::<SourceSpec>()?);
             }
-            // The [consensus] config section is wired in by config.rs; until
-            // then the documented defaults apply.
-            let consensus = ConsensusConfig::default();
-            let report = scan_sources(&cfg.candle, &consensus, interval_secs, &specs)?;
+            let report = scan_sources(&cfg.candle, &cfg.consensus, interval_secs, &specs)?;
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
             for a in &report.alerts {
