@@ -245,18 +245,20 @@ fn silent_streams(alerts: &[String]) -> std::collections::BTreeSet<String> {
 async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_live_alerts() {
     let tmp_dir = Tmp::new("live_sim_e2e");
     let tmp = tmp_dir.0.clone();
-    // 120 s of real frames with an injected 40 s silence of the whole
-    // connection from +60 s, served at 20x: 6 s of wall time, 2 s silent.
+    // 120 s of real frames with an injected 25 s silence of the whole
+    // connection from +60 s, served at 10x: 12 s of wall time, 2.5 s silent
+    // (shorter than the 30 s after which a silence turns critical, an
+    // absolute time the faster pace would shorten).
     let mut slice = spot_slice(120);
     let t0 = first_ns(&slice);
-    let inj = inject::silence(&mut slice, t0 + 60 * SECOND, 40 * SECOND);
+    let inj = inject::silence(&mut slice, t0 + 60 * SECOND, 25 * SECOND);
     assert!(inj.touched > 1000, "silenced only {} frames", inj.touched);
     let source = tmp.join("source.fixture.zst");
     write_records(&slice, &source);
     let want = texts(&slice);
     let want_bytes: u64 = want.iter().map(|t| t.len() as u64).sum();
 
-    let sim = start_sim(&source, Speed::Factor(20.0), "").await;
+    let sim = start_sim(&source, Speed::Factor(10.0), "").await;
     let rec_dir = tmp.join("rec");
     let f = start_feed(feed_config(sim.addr), Some(rec_dir.clone()));
     let c = f.counters.clone();
@@ -293,13 +295,33 @@ async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_
     assert_eq!(replayed, live, "replay of the recording differs from live");
     // The injected silence was seen live, on the streams the source
     // fixture's own replay names (the pace differs, so times do not).
-    let source_silent = silent_streams(&replay_alerts(&[source]));
+    let source_alerts = replay_alerts(&[source]);
+    let source_silent = silent_streams(&source_alerts);
     let live_silent = silent_streams(&live);
     assert!(!source_silent.is_empty());
-    assert!(
-        source_silent.is_subset(&live_silent),
-        "source: {source_silent:?} live: {live_silent:?}"
-    );
+    assert_eq!(source_silent, live_silent);
+    // And the same incidents: each kind on each stream, opened and resolved
+    // the same number of times.
+    assert_eq!(incident_shape(&source_alerts), incident_shape(&live));
+}
+
+/// Alerts without their times and numbers: (kind, state, venue, symbol,
+/// stream), counted.
+fn incident_shape(alerts: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in alerts {
+        let f = |k| inject::string_field(a, k).unwrap_or("-").to_string();
+        let key = format!(
+            "{} {} {} {} {}",
+            f("kind"),
+            f("state"),
+            f("venue"),
+            f("symbol"),
+            f("stream")
+        );
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
 }
 
 /// The "next try in X s" of a close reason.
