@@ -483,11 +483,16 @@ async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
         get(&c.opens) >= 2 && get(&c.frames) >= 100 + want.len() as u64
     })
     .await;
-    let (summary, _) = f.stop().await;
+    let (summary, live) = f.stop().await;
     sim.stop().await;
     let rec = recorded(&summary.recorded);
     let cl = closes(&rec);
     assert!(cl[0].2.contains("nothing received"), "{:?}", cl[0]);
+    // The drop was a lost connection, resolved by the next session's data.
+    let lost = alerts_of(&live, "connection_lost");
+    assert_eq!(lost.len(), 2, "{live:?}");
+    assert!(lost[0].contains("\"state\":\"open\"") && lost[0].contains("half-open"));
+    assert!(lost[1].contains("\"state\":\"resolved\""));
     // Dropped after the timeout, not before.
     let last_frame = rec
         .iter()
@@ -525,30 +530,68 @@ async fn refused_connections_are_retried_until_one_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_feed_on_a_live_socket_alerts_without_reconnecting() {
+async fn a_stalled_feed_on_a_live_socket_alerts_then_is_resubscribed() {
     let tmp_dir = Tmp::new("live_sim_stall");
     let tmp = tmp_dir.0.clone();
-    let (source, want) = small_source(&tmp);
-    // Injected: after 1,500 frames nothing more is sent, but the server
-    // keeps answering pings: the socket is alive, the data is not.
-    let sim = start_sim(&source, Speed::Factor(20.0), "stall-after=1500").await;
+    // 120 s of the recording at 10x: the market goes on while the first
+    // session is stalled, and the second joins it where it is.
+    let slice = spot_slice(120);
+    let source = tmp.join("source.fixture.zst");
+    write_records(&slice, &source);
+    let want = texts(&slice);
+    // Injected: after 1,500 frames the first connection sends nothing more,
+    // but the server keeps answering pings: the socket is alive, the data
+    // is not.
+    let sim = start_sim(&source, Speed::Factor(10.0), "stall-after=1500,conns=1").await;
     assert!(want.len() > 1500);
-    let f = start_feed(feed_config(sim.addr), None);
+    let mut cfg = feed_config(sim.addr);
+    cfg.feed.data_timeout_ms = 3000;
+    cfg.validate().unwrap();
+    let f = start_feed(cfg, Some(tmp.join("rec")));
     let alerts = f.alerts.clone();
+    let c = f.counters.clone();
     wait_for("a feed_silent alert", Duration::from_secs(20), || {
         !silent_streams(&alerts.lock().unwrap()).is_empty()
     })
     .await;
+    // The silence is raised while the first socket still answers pings;
+    // the stalled stream is then resubscribed and the silence resolves.
+    assert_eq!(get(&c.opens), 1, "pongs kept the socket: no reconnect yet");
+    wait_for("reconnect and resolution", Duration::from_secs(20), || {
+        let a = alerts.lock().unwrap();
+        get(&c.opens) >= 2
+            && alerts_of(&a, "feed_silent")
+                .iter()
+                .any(|x| x.contains("\"state\":\"resolved\""))
+    })
+    .await;
     let (summary, live) = f.stop().await;
     sim.stop().await;
-    assert_eq!(summary.engine.frames, 1500);
-    assert_eq!(summary.opens, 1, "pongs kept the connection: no reconnect");
+    let rec = recorded(&summary.recorded);
+    let first: Vec<_> = rec
+        .iter()
+        .filter(|r| r.conn == opens(&rec)[0].1.as_str() && matches!(r.kind, RecordKind::Frame(_)))
+        .collect();
+    assert_eq!(first.len(), 1500);
+    let cl = closes(&rec);
+    assert!(cl[0].2.contains("stalled stream"), "{:?}", cl[0]);
     assert!(
         silent_streams(&live)
             .iter()
             .all(|s| s.starts_with("BTC/USDT")),
         "{live:?}"
     );
+    let opened = alerts_of(&live, "feed_silent")
+        .iter()
+        .filter(|x| x.contains("\"state\":\"open\""))
+        .count();
+    let resolved = alerts_of(&live, "feed_silent")
+        .iter()
+        .filter(|x| x.contains("\"state\":\"resolved\""))
+        .count();
+    assert!(opened >= 1 && resolved >= 1, "{live:?}");
+    let lost = alerts_of(&live, "connection_lost");
+    assert_eq!(lost.len(), 2, "{live:?}");
 }
 
 /// The first `secs` seconds of the real spot recording with its recorded

@@ -55,6 +55,10 @@ pub struct FeedConfig {
     /// A connection on which nothing (data, pong, ping) arrives for this
     /// long is dropped as half-open (ms).
     pub ping_timeout_ms: u64,
+    /// A connection whose socket is alive (pongs arrive) but that has sent
+    /// no message for this long is reconnected: a stalled stream is
+    /// resubscribed rather than waited on forever (ms).
+    pub data_timeout_ms: u64,
     /// Time allowed for the TCP, TLS and WebSocket handshakes (ms).
     pub connect_timeout_ms: u64,
     /// Largest accepted WebSocket message and frame (bytes); a bigger one
@@ -96,6 +100,7 @@ impl Default for FeedConfig {
             backoff_max_ms: 30_000,
             ping_interval_ms: 15_000,
             ping_timeout_ms: 45_000,
+            data_timeout_ms: 60_000,
             connect_timeout_ms: 10_000,
             max_message_bytes: 4 * 1024 * 1024,
             record_rotate_mib: 1024,
@@ -165,7 +170,8 @@ impl FeedConfig {
                 return Err(format!("feed.{name} must be 0.001..=1000, got {v}"));
             }
         }
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        let ranges: [(&str, u64, u64, u64); 14] = [
+            ("data_timeout_ms", self.data_timeout_ms, 10, 86_400_000),
             ("replace_before_s", self.replace_before_s, 0, 86_399),
             ("connect_burst", u64::from(self.connect_burst), 1, 10_000),
             ("rest_burst", u64::from(self.rest_burst), 1, 10_000),

@@ -368,6 +368,8 @@ async fn read(
     let ping_every = Duration::from_millis(cfg.ping_interval_ms);
     let idle_limit = Duration::from_millis(cfg.ping_timeout_ms);
     let mut last_rx = Instant::now();
+    let data_limit = Duration::from_millis(cfg.data_timeout_ms);
+    let mut last_data = Instant::now();
     let mut next_ping = Instant::now() + ping_every;
     let app_ping_every = plan.app_ping.as_ref().map(|(d, _)| *d);
     let mut next_app_ping = app_ping_every.map(|d| Instant::now() + d);
@@ -390,12 +392,14 @@ async fn read(
                     last_rx = Instant::now();
                     match m {
                         Message::Text(t) => {
+                            last_data = Instant::now();
                             frames += 1;
                             Counters::add(&gate.counters.frames, 1);
                             Counters::add(&gate.counters.frame_bytes, t.len() as u64);
                             gate.frame(venue, conn, Item::Frame(t));
                         }
                         Message::Binary(b) => {
+                            last_data = Instant::now();
                             frames += 1;
                             Counters::add(&gate.counters.frames, 1);
                             Counters::add(&gate.counters.frame_bytes, b.len() as u64);
@@ -419,6 +423,12 @@ async fn read(
                     return lost(format!(
                         "nothing received for {} ms (half-open socket?), dropped",
                         idle_limit.as_millis()
+                    ), frames);
+                }
+                if last_data.elapsed() >= data_limit {
+                    return lost(format!(
+                        "no message for {} ms although the socket answers pings (stalled stream), reconnecting",
+                        data_limit.as_millis()
                     ), frames);
                 }
                 next_ping = Instant::now() + ping_every;

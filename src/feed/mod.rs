@@ -731,6 +731,29 @@ mod tests {
     }
 
     #[test]
+    fn drops_open_an_incident_about_us_that_clears_after_a_clean_stretch() {
+        let mut w = DropWatch::new();
+        let mut out = Vec::new();
+        w.check(1_000_000_000, 0, 8, &mut out);
+        assert!(out.is_empty());
+        w.check(2_000_000_000, 5, 8, &mut out);
+        w.check(3_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(
+            (out[0].kind, out[0].venue),
+            (Kind::FramesDropped, Venue::Other("feedwatch"))
+        );
+        assert_eq!(out[1].evidence.get("dropped"), Some(&serde_json::json!(2)));
+        // Not yet 10 s without drops; then resolved once.
+        w.check(12_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 2);
+        w.check(13_000_000_000, 7, 8, &mut out);
+        w.check(20_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].state, crate::alert::State::Resolved);
+    }
+
+    #[test]
     fn gate_stamps_strictly_increase_and_full_queue_drops() {
         let (tx, mut rx) = mpsc::channel(2);
         let counters = Arc::new(Counters::default());
