@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod engine;
+pub mod eval;
 pub mod feed;
 pub mod fixture;
 pub mod inject;

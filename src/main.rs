@@ -97,6 +97,20 @@ enum Command {
         #[arg(long)]
         record: Option<PathBuf>,
     },
+    /// Score the detectors on labelled scenarios (`DIR/*.toml`: real
+    /// recordings, faults injected by code, expected alerts): a table on
+    /// stdout (or JSON with --json). Fails when a label is missed or an
+    /// alert of warning or above is not explained.
+    Eval {
+        /// TOML config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// The scenario folder.
+        dir: PathBuf,
+    },
     /// Serve recorded fixtures over WebSocket, as a local exchange, with
     /// faults on demand (for testing `run`; see README for --faults).
     Simulate {
@@ -265,6 +279,23 @@ fn run(cli: Cli) -> Result<()> {
                 Err(feedwatch::feed::FeedError::Sink(e)) => Err(e.into()),
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Eval { config, json, dir } => {
+            let cfg = load_config(config.as_ref())?;
+            let report = feedwatch::eval::eval_dir(&cfg, &dir)?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{report}");
+            }
+            if report.recall() < 1.0 || report.false_alarms() > 0 {
+                bail!(
+                    "recall {:.2} with {} false alarm(s): see the table",
+                    report.recall(),
+                    report.false_alarms()
+                );
+            }
+            Ok(())
         }
         Command::Demo {
             config,

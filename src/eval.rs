@@ -1,0 +1,564 @@
+//! `feedwatch eval DIR`: scores the detectors on labelled scenarios.
+//!
+//! A scenario is a TOML recipe (`DIR/*.toml`): real recordings, faults to
+//! inject into them by code ([`crate::inject`]), and the alerts a desk
+//! should get (labels). Eval builds each scenario in memory, runs it through
+//! the engine as a replay would, and matches alerts to labels: event-level
+//! recall, false alarms (incidents of severity warning or above that no
+//! label explains, counted once per incident), and detection delay per
+//! kind. Nothing is stored but the recipe: the data is the recording, the
+//! fault is code, so a scenario cannot drift from what it claims.
+//!
+//! It never panics on a bad recipe (errors name the file and the field) and
+//! reads recordings as a stream into memory once per scenario.
+
+use crate::alert::{Alert, Severity, State};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::fixture::Merger;
+use crate::inject::{self, Records};
+use crate::model::{Nanos, SECOND};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Most records one scenario may hold in memory.
+const MAX_RECORDS: usize = 5_000_000;
+
+/// One scenario recipe.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// What the scenario stands for (shown in the report).
+    pub description: String,
+    /// Recordings, relative to the recipe's folder.
+    pub recordings: Vec<PathBuf>,
+    /// Keep only records in `[from, to)` seconds after the first record.
+    #[serde(default)]
+    pub window_s: Option<[f64; 2]>,
+    /// Faults injected by code, in order.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    /// Alerts the desk must get.
+    #[serde(default, rename = "expect")]
+    pub expects: Vec<Expect>,
+    /// Alerts that are acceptable but not required (consequences of a
+    /// fault that are true but not the point of the scenario).
+    #[serde(default, rename = "allow")]
+    pub allows: Vec<Expect>,
+}
+
+/// A fault, injected into the recordings of `venue` (all when absent).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// `silence`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`.
+    pub kind: String,
+    /// Venue id whose recordings get it.
+    #[serde(default)]
+    pub venue: Option<String>,
+    /// Start, seconds after the scenario's first record.
+    pub at_s: f64,
+    /// Duration (`silence`, `cross_bbo`) or ramp (`drift_late`), seconds.
+    #[serde(default)]
+    pub dur_s: f64,
+    /// `drift_late`: the delay reached at the end of the ramp, seconds.
+    #[serde(default)]
+    pub max_delay_s: f64,
+    /// `bad_print`: price move in percent; `cross_bbo`: basis points.
+    #[serde(default)]
+    pub size: f64,
+    /// Frames the fault applies to (text they contain), e.g. `@trade`.
+    #[serde(default)]
+    pub needle: Option<String>,
+}
+
+/// A label: an alert of `kind` about `venue` (and `symbol`/`stream` when
+/// given) opening within `within_s` seconds of `at_s`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Alert kind.
+    pub kind: String,
+    /// Venue id.
+    pub venue: String,
+    /// Canonical symbol, if the label is about one.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// Stream name, if the label is about one.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// When the condition starts (seconds after the first record).
+    pub at_s: f64,
+    /// Longest acceptable detection delay (seconds).
+    pub within_s: f64,
+}
+
+/// Why a scenario could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A recipe or recording could not be read.
+    #[error("{path}: {message}")]
+    Scenario {
+        /// The recipe.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The folder could not be listed.
+    #[error("{0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+}
+
+/// How one label fared.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabelResult {
+    /// The label.
+    pub expect: Expect,
+    /// Detection delay (s) of the first matching alert, if any.
+    pub delay_s: Option<f64>,
+}
+
+/// An alert no label explains.
+#[derive(Clone, Debug, Serialize)]
+pub struct FalseAlarm {
+    /// Incident id.
+    pub incident: String,
+    /// Kind.
+    pub kind: String,
+    /// Highest severity it reached.
+    pub severity: String,
+    /// Seconds after the first record it opened.
+    pub at_s: f64,
+    /// Its summary.
+    pub summary: String,
+}
+
+/// One scenario's score.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// Recipe file stem.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Records replayed.
+    pub records: usize,
+    /// Labels and their detection.
+    pub labels: Vec<LabelResult>,
+    /// Incidents of warning or above no label or allowance explains.
+    pub false_alarms: Vec<FalseAlarm>,
+    /// Incidents (any severity) raised.
+    pub incidents: usize,
+}
+
+impl ScenarioReport {
+    /// Labels detected in time.
+    pub fn detected(&self) -> usize {
+        self.labels.iter().filter(|l| l.delay_s.is_some()).count()
+    }
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// Per scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// Per-kind figures across scenarios.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct KindFigures {
+    /// Labels of this kind.
+    pub labels: usize,
+    /// Detected in time.
+    pub detected: usize,
+    /// Delays of the detected ones (s), sorted.
+    pub delays_s: Vec<f64>,
+    /// False alarms of this kind.
+    pub false_alarms: usize,
+}
+
+impl EvalReport {
+    /// Labels detected / labels (1.0 with no label).
+    pub fn recall(&self) -> f64 {
+        let (d, n) = self
+            .scenarios
+            .iter()
+            .fold((0, 0), |(d, n), s| (d + s.detected(), n + s.labels.len()));
+        if n == 0 { 1.0 } else { d as f64 / n as f64 }
+    }
+
+    /// False alarms of warning or above, all scenarios.
+    pub fn false_alarms(&self) -> usize {
+        self.scenarios.iter().map(|s| s.false_alarms.len()).sum()
+    }
+
+    /// Figures per alert kind.
+    pub fn by_kind(&self) -> BTreeMap<String, KindFigures> {
+        let mut out: BTreeMap<String, KindFigures> = BTreeMap::new();
+        for s in &self.scenarios {
+            for l in &s.labels {
+                let k = out.entry(l.expect.kind.clone()).or_default();
+                k.labels += 1;
+                if let Some(d) = l.delay_s {
+                    k.detected += 1;
+                    k.delays_s.push(d);
+                }
+            }
+            for f in &s.false_alarms {
+                out.entry(f.kind.clone()).or_default().false_alarms += 1;
+            }
+        }
+        for k in out.values_mut() {
+            k.delays_s.sort_by(f64::total_cmp);
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        let v = serde_json::json!({
+            "recall": self.recall(),
+            "false_alarms": self.false_alarms(),
+            "by_kind": self.by_kind().iter().map(|(k, f)| (k.clone(), serde_json::json!({
+                "labels": f.labels,
+                "detected": f.detected,
+                "recall": if f.labels == 0 { 1.0 } else { f.detected as f64 / f.labels as f64 },
+                "delay_p50_s": quantile(&f.delays_s, 0.5),
+                "delay_p95_s": quantile(&f.delays_s, 0.95),
+                "false_alarms": f.false_alarms,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "scenarios": self.scenarios,
+        });
+        v.to_string()
+    }
+}
+
+/// The q-quantile of sorted values (nearest rank), `None` when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted.get(idx).copied()
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<28} {:>8} {:>7} {:>8} {:>12}",
+            "scenario", "records", "labels", "detected", "false alarms"
+        )?;
+        for s in &self.scenarios {
+            writeln!(
+                f,
+                "{:<28} {:>8} {:>7} {:>8} {:>12}",
+                s.name,
+                s.records,
+                s.labels.len(),
+                s.detected(),
+                s.false_alarms.len()
+            )?;
+            for l in s.labels.iter().filter(|l| l.delay_s.is_none()) {
+                writeln!(
+                    f,
+                    "  MISSED {} {} {} {} at +{} s (within {} s)",
+                    l.expect.kind,
+                    l.expect.venue,
+                    l.expect.symbol.as_deref().unwrap_or("*"),
+                    l.expect.stream.as_deref().unwrap_or("*"),
+                    l.expect.at_s,
+                    l.expect.within_s
+                )?;
+            }
+            for a in &s.false_alarms {
+                writeln!(
+                    f,
+                    "  FALSE ALARM {} ({}) at +{:.1} s: {}",
+                    a.kind, a.severity, a.at_s, a.summary
+                )?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<18} {:>7} {:>8} {:>7} {:>10} {:>10} {:>12}",
+            "kind", "labels", "detected", "recall", "p50 delay", "p95 delay", "false alarms"
+        )?;
+        let fmt_delay = |d: Option<f64>| d.map_or("-".to_string(), |d| format!("{d:.2} s"));
+        for (k, fig) in self.by_kind() {
+            let recall = if fig.labels == 0 {
+                1.0
+            } else {
+                fig.detected as f64 / fig.labels as f64
+            };
+            writeln!(
+                f,
+                "{:<18} {:>7} {:>8} {:>7.2} {:>10} {:>10} {:>12}",
+                k,
+                fig.labels,
+                fig.detected,
+                recall,
+                fmt_delay(quantile(&fig.delays_s, 0.5)),
+                fmt_delay(quantile(&fig.delays_s, 0.95)),
+                fig.false_alarms
+            )?;
+        }
+        write!(
+            f,
+            "\nrecall {:.2}, {} false alarm(s) of warning or above",
+            self.recall(),
+            self.false_alarms()
+        )
+    }
+}
+
+/// Evaluates every `*.toml` recipe in `dir`, in name order.
+pub fn eval_dir(cfg: &Config, dir: &Path) -> Result<EvalReport, EvalError> {
+    let mut recipes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| EvalError::Dir(dir.to_path_buf(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    recipes.sort();
+    if recipes.is_empty() {
+        return Err(EvalError::Dir(
+            dir.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no *.toml scenario here"),
+        ));
+    }
+    let mut scenarios = Vec::new();
+    for r in recipes {
+        scenarios.push(eval_file(cfg, &r)?);
+    }
+    Ok(EvalReport { scenarios })
+}
+
+/// Evaluates one recipe file.
+pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError> {
+    let bad = |message: String| EvalError::Scenario {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let recipe: Recipe = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    // Each recording's records, in its own order.
+    let mut inputs: Vec<Records> = Vec::new();
+    let mut total = 0usize;
+    for rel in &recipe.recordings {
+        let p = base.join(rel);
+        let mut m = Merger::open(std::slice::from_ref(&p))
+            .map_err(|e| bad(format!("recording {}: {e}", p.display())))?;
+        let mut recs: Records = Vec::new();
+        while let Some(r) = m.next_record() {
+            match r {
+                Ok(rec) => recs.push(rec.into_owned()),
+                Err(e) => return Err(bad(format!("recording {}: {e}", p.display()))),
+            }
+            total += 1;
+            if total > MAX_RECORDS {
+                return Err(bad(format!("more than {MAX_RECORDS} records")));
+            }
+        }
+        inputs.push(recs);
+    }
+    let t0 = inputs
+        .iter()
+        .filter_map(|r| r.first().map(|x| x.recv_ns))
+        .min()
+        .ok_or_else(|| bad("no records in the recordings".into()))?;
+    let at = |s: f64| t0 + (s * SECOND as f64) as Nanos;
+    if let Some([from, to]) = recipe.window_s {
+        for recs in &mut inputs {
+            recs.retain(|r| r.recv_ns >= at(from) && r.recv_ns < at(to));
+        }
+    }
+    for (i, f) in recipe.faults.iter().enumerate() {
+        let mut touched = 0;
+        for recs in &mut inputs {
+            let venue = recs.first().map(|r| r.venue.id());
+            if f.venue.as_deref().is_some_and(|v| Some(v) != venue) {
+                continue;
+            }
+            touched += inject_one(recs, f, at).map_err(|m| bad(format!("fault {}: {m}", i + 1)))?;
+        }
+        if touched == 0 {
+            return Err(bad(format!(
+                "fault {} ({}) changed nothing: check its venue and time",
+                i + 1,
+                f.kind
+            )));
+        }
+    }
+    // Merge by receive time (stable: input order breaks ties), telling the
+    // engine when an input has ended, as a replay does.
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(total);
+    for (i, recs) in inputs.iter().enumerate() {
+        merged.extend((0..recs.len()).map(|j| (i, j)));
+    }
+    let time = |&(i, j): &(usize, usize)| inputs.get(i).and_then(|r| r.get(j)).map(|r| r.recv_ns);
+    merged.sort_by_key(|k| (time(k), k.0));
+    let last: Vec<Option<Nanos>> = inputs.iter().map(|r| r.last().map(|x| x.recv_ns)).collect();
+    let mut ended = vec![false; inputs.len()];
+    let mut engine = Engine::new(cfg.clone());
+    let mut alerts: Vec<Alert> = Vec::new();
+    for k in &merged {
+        let Some(rec) = inputs.get(k.0).and_then(|r| r.get(k.1)) else {
+            continue;
+        };
+        for (i, l) in last.iter().enumerate() {
+            if !ended.get(i).copied().unwrap_or(true) && l.is_some_and(|l| l < rec.recv_ns) {
+                if let Some(e) = ended.get_mut(i) {
+                    *e = true;
+                }
+                let conns: BTreeSet<&str> = inputs
+                    .get(i)
+                    .map(|r| r.iter().map(|x| &*x.conn).collect())
+                    .unwrap_or_default();
+                for c in conns {
+                    engine.end_connection(c);
+                }
+            }
+        }
+        engine.on_record(rec, &mut alerts);
+    }
+    Ok(score(path, &recipe, &alerts, total, t0))
+}
+
+/// Injects one fault into one recording's records; how many it touched.
+fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Result<usize, String> {
+    let secs = |s: f64| (s * SECOND as f64) as Nanos;
+    let needle = f.needle.as_deref();
+    let inj = match f.kind.as_str() {
+        "silence" => inject::silence(recs, at(f.at_s), secs(f.dur_s)),
+        "drift_late" => inject::drift_late(recs, at(f.at_s), secs(f.dur_s), secs(f.max_delay_s)),
+        "bad_print" => inject::bad_print(recs, at(f.at_s), needle.unwrap_or("@trade"), f.size),
+        "cross_bbo" => inject::cross_bbo(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("@bookTicker"),
+            f.size,
+        ),
+        "drop_first" => inject::drop_first(recs, at(f.at_s), needle.unwrap_or("depthUpdate")),
+        other => {
+            return Err(format!(
+                "unknown fault kind `{other}` (silence, drift_late, bad_print, cross_bbo, drop_first)"
+            ));
+        }
+    };
+    Ok(inj.touched)
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+fn matches(e: &Expect, a: &Alert) -> bool {
+    a.kind.name() == e.kind
+        && a.venue.id() == e.venue
+        && e.symbol
+            .as_ref()
+            .is_none_or(|s| a.symbol.as_ref() == Some(s))
+        && e.stream
+            .as_ref()
+            .is_none_or(|s| a.stream.as_ref() == Some(s))
+}
+
+fn score(
+    path: &Path,
+    recipe: &Recipe,
+    alerts: &[Alert],
+    records: usize,
+    t0: Nanos,
+) -> ScenarioReport {
+    let rel = |t: Nanos| (t - t0) as f64 / SECOND as f64;
+    let opens: Vec<&Alert> = alerts.iter().filter(|a| a.state == State::Open).collect();
+    let mut explained: BTreeSet<&str> = BTreeSet::new();
+    let mut labels = Vec::new();
+    for e in &recipe.expects {
+        let mut delay: Option<f64> = None;
+        for a in opens.iter().filter(|a| matches(e, a)) {
+            let d = rel(a.at) - e.at_s;
+            if (0.0..=e.within_s).contains(&d) {
+                explained.insert(&a.incident);
+                delay = Some(delay.map_or(d, |x: f64| x.min(d)));
+            }
+        }
+        labels.push(LabelResult {
+            expect: e.clone(),
+            delay_s: delay,
+        });
+    }
+    for e in &recipe.allows {
+        for a in opens.iter().filter(|a| matches(e, a)) {
+            let d = rel(a.at) - e.at_s;
+            if (0.0..=e.within_s).contains(&d) {
+                explained.insert(&a.incident);
+            }
+        }
+    }
+    // Highest severity per incident, and when it opened.
+    let mut incidents: BTreeMap<&str, (&Alert, Severity)> = BTreeMap::new();
+    for a in alerts {
+        let e = incidents.entry(&a.incident).or_insert((a, a.severity));
+        if a.severity > e.1 {
+            e.1 = a.severity;
+        }
+    }
+    let false_alarms = incidents
+        .iter()
+        .filter(|(id, (_, sev))| *sev >= Severity::Warning && !explained.contains(*id))
+        .map(|(id, (a, sev))| FalseAlarm {
+            incident: id.to_string(),
+            kind: a.kind.name().to_string(),
+            severity: severity_name(*sev).to_string(),
+            at_s: rel(a.at),
+            summary: a.summary.clone(),
+        })
+        .collect();
+    ScenarioReport {
+        name: path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+        description: recipe.description.clone(),
+        records,
+        labels,
+        false_alarms,
+        incidents: incidents.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), Some(2.0));
+        assert_eq!(quantile(&v, 0.95), Some(4.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn bad_recipes_name_the_file_and_field() {
+        let dir = std::env::temp_dir().join(format!("feedwatch-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.toml");
+        std::fs::write(&p, "description = \"x\"\nrecordings = []\nbogus = 1\n").unwrap();
+        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("bogus"), "{e}");
+        std::fs::write(&p, "description = \"x\"\nrecordings = [\"nope.zst\"]\n").unwrap();
+        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        assert!(e.contains("nope.zst"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
