@@ -10,8 +10,15 @@
 //! reads the fixtures itself, streaming (bounded memory whatever the
 //! fixture size). It listens where it is told (tests and the CLI bind
 //! 127.0.0.1) and must never alter a frame it does not name as faulted.
+//!
+//! For load tests it can also serve *synthetic* load made by code from the
+//! real frames (never presented as recorded): `replicate` serves every
+//! frame again as N alias symbols (see [`replicate`]), and `looped`
+//! restarts the fixtures at their end with time shifted past the last
+//! frame, so the recorded pace holds for as long as the client stays.
 
 pub mod faults;
+pub mod replicate;
 
 pub use faults::Faults;
 
@@ -19,6 +26,7 @@ use crate::fixture::{Merger, RecordKind};
 use crate::model::Nanos;
 use crate::replay::Speed;
 use futures::{SinkExt, StreamExt};
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +50,25 @@ pub struct SimConfig {
     pub speed: Speed,
     /// Faults to inject.
     pub faults: Faults,
+    /// Synthetic load: serve each recorded frame additionally as this many
+    /// alias symbols (0: off; see [`replicate`]).
+    pub replicate: u32,
+    /// At the end of the fixtures, start them again with time shifted
+    /// (recorded pace kept) instead of going idle.
+    pub looped: bool,
+}
+
+impl SimConfig {
+    /// Serves `fixtures` at `speed` with `faults`, no replication, no loop.
+    pub fn new(fixtures: Vec<PathBuf>, speed: Speed, faults: Faults) -> SimConfig {
+        SimConfig {
+            fixtures,
+            speed,
+            faults,
+            replicate: 0,
+            looped: false,
+        }
+    }
 }
 
 /// Live counters of a running simulator.
@@ -59,6 +86,11 @@ pub struct SimCounters {
     pub frames_sent: AtomicU64,
     /// Connections closed by the `close-after` fault.
     pub fault_closes: AtomicU64,
+    /// Streams (per connection) that got at least one frame, counted with
+    /// replication on (aliases included); 0 without replication.
+    pub streams_served: AtomicU64,
+    /// Times a client's reader started the fixtures again (`looped`).
+    pub loops: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) -> u64 {
@@ -120,8 +152,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
 }
 
-/// The stream names in a request's `streams=` query parameter.
-fn requested_streams(uri: &str) -> Option<Vec<String>> {
+/// The stream names in a request's `streams=` query parameter (a set: a
+/// client may name thousands and each frame is looked up in it).
+fn requested_streams(uri: &str) -> Option<HashSet<String>> {
     let query = uri.split_once('?')?.1;
     let value = query
         .split('&')
@@ -135,44 +168,72 @@ fn requested_streams(uri: &str) -> Option<Vec<String>> {
     )
 }
 
-/// Streams the fixtures' frames (filtered) into `tx` from a plain thread:
-/// the reader is blocking I/O and decompression.
+/// Streams the fixtures' frames (filtered, replicated) into `tx` from a
+/// plain thread: the reader is blocking I/O and decompression. With
+/// `looped`, the fixtures start again at their end, shifted in time to one
+/// mean frame gap after the last frame, until the client is gone.
 fn read_frames(
-    paths: Vec<PathBuf>,
-    filter: Option<Vec<String>>,
+    cfg: Arc<SimConfig>,
+    filter: Option<HashSet<String>>,
+    counters: Arc<SimCounters>,
     tx: mpsc::Sender<(Nanos, Payload)>,
 ) {
-    let mut merger = match Merger::open(&paths) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("simulator: {e}");
-            return;
-        }
-    };
-    while let Some(r) = merger.next_record() {
-        let rec = match r {
-            Ok(rec) => rec,
+    let binary_ok = filter.is_none();
+    let mut router = replicate::Router::new(filter, cfg.replicate);
+    let mut out: Vec<String> = Vec::new();
+    let mut shift: Nanos = 0;
+    loop {
+        let mut merger = match Merger::open(&cfg.fixtures) {
+            Ok(m) => m,
             Err(e) => {
-                tracing::warn!("simulator: {e}");
-                continue;
+                tracing::error!("simulator: {e}");
+                return;
             }
         };
-        let payload = match &rec.kind {
-            RecordKind::Frame(t) => {
-                if let Some(want) = &filter {
-                    let stream = crate::inject::string_field(t, "stream").unwrap_or("");
-                    if !want.iter().any(|w| w == stream) {
-                        continue;
+        let (mut first, mut last, mut sent, mut frames) = (None::<Nanos>, 0, 0u64, 0i64);
+        while let Some(r) = merger.next_record() {
+            let rec = match r {
+                Ok(rec) => rec,
+                Err(e) => {
+                    tracing::warn!("simulator: {e}");
+                    continue;
+                }
+            };
+            let t = rec.recv_ns.saturating_add(shift);
+            match &rec.kind {
+                RecordKind::Frame(text) => {
+                    out.clear();
+                    let fresh = router.route(text, &mut out);
+                    if fresh > 0 {
+                        counters.streams_served.fetch_add(fresh, Ordering::Relaxed);
+                    }
+                    for s in out.drain(..) {
+                        if tx.blocking_send((t, Payload::Text(s))).is_err() {
+                            return; // the client is gone
+                        }
+                        sent += 1;
                     }
                 }
-                Payload::Text(t.to_string())
+                RecordKind::Binary(b) if binary_ok => {
+                    if tx.blocking_send((t, Payload::Binary(b.to_vec()))).is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                _ => continue,
             }
-            RecordKind::Binary(b) if filter.is_none() => Payload::Binary(b.to_vec()),
-            _ => continue,
-        };
-        if tx.blocking_send((rec.recv_ns, payload)).is_err() {
-            return; // the client is gone
+            first.get_or_insert(rec.recv_ns);
+            last = rec.recv_ns;
+            frames += 1;
         }
+        // Nothing served in a pass: another pass would only spin.
+        let Some(first) = first.filter(|_| cfg.looped && sent > 0 && !tx.is_closed()) else {
+            return;
+        };
+        let span = last.saturating_sub(first);
+        let gap = (span / frames.max(1)).max(1);
+        shift = shift.saturating_add(span).saturating_add(gap);
+        inc(&counters.loops);
     }
 }
 
@@ -216,9 +277,9 @@ async fn client(
         Faults::default()
     };
     let (tx, mut rx) = mpsc::channel(1024);
-    let paths = cfg.fixtures.clone();
     let filter = requested_streams(&uri);
-    std::thread::spawn(move || read_frames(paths, filter, tx));
+    let (reader_cfg, reader_counters) = (cfg.clone(), counters.clone());
+    std::thread::spawn(move || read_frames(reader_cfg, filter, reader_counters, tx));
 
     let mut sent = 0u64; // frames handled (sent, dropped or faulted)
     let mut start: Option<(Instant, Nanos)> = None;
@@ -329,15 +390,15 @@ mod tests {
     fn streams_query_is_a_filter() {
         assert_eq!(
             requested_streams("/stream?streams=btcusdt@trade/btcusdt@depth@100ms"),
-            Some(vec![
+            Some(HashSet::from([
                 "btcusdt@trade".to_string(),
                 "btcusdt@depth@100ms".to_string()
-            ])
+            ]))
         );
         assert_eq!(requested_streams("/ws"), None);
         assert_eq!(
             requested_streams("/stream?x=1&streams=a"),
-            Some(vec!["a".to_string()])
+            Some(HashSet::from(["a".to_string()]))
         );
     }
 }
