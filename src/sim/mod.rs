@@ -401,4 +401,101 @@ mod tests {
             Some(HashSet::from(["a".to_string()]))
         );
     }
+
+    /// The first `n` frames of the real spot recording as a fixture in a
+    /// fresh folder (returned so the caller removes it).
+    fn spot_head(name: &str, n: usize) -> (PathBuf, PathBuf) {
+        use crate::fixture::reader::FixtureReader;
+        use crate::fixture::writer::FixtureWriter;
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/replay/binance-spot-btcusdt-2024-08-08.fixture.zst");
+        let dir = std::env::temp_dir().join(format!("feedwatch-sim-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("head.fixture");
+        let mut r = FixtureReader::open(&src).unwrap();
+        let mut w = FixtureWriter::create(&path).unwrap();
+        let mut kept = 0;
+        while kept < n {
+            let rec = r.next_record().unwrap().unwrap();
+            if matches!(rec.kind, RecordKind::Frame(_)) {
+                w.write(&rec).unwrap();
+                kept += 1;
+            }
+        }
+        w.finish().unwrap();
+        (dir, path)
+    }
+
+    fn read_all(
+        cfg: SimConfig,
+        filter: Option<HashSet<String>>,
+        take: usize,
+    ) -> Vec<(Nanos, String)> {
+        let counters = Arc::new(SimCounters::default());
+        let (tx, mut rx) = mpsc::channel(16);
+        let cfg = Arc::new(cfg);
+        let reader = std::thread::spawn(move || read_frames(cfg, filter, counters, tx));
+        let mut out = Vec::new();
+        while out.len() < take {
+            match rx.blocking_recv() {
+                Some((t, Payload::Text(s))) => out.push((t, s)),
+                Some((_, Payload::Binary(_))) => panic!("binary frame"),
+                None => break,
+            }
+        }
+        drop(rx);
+        reader.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn looped_fixtures_repeat_with_time_moving_forward() {
+        let (dir, path) = spot_head("loop", 5);
+        let mut cfg = SimConfig::new(vec![path], Speed::Max, Faults::default());
+        let once = read_all(cfg.clone(), None, 100);
+        assert_eq!(once.len(), 5, "without --loop the fixture is read once");
+        cfg.looped = true;
+        let looped = read_all(cfg, None, 15);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(looped.len(), 15);
+        for (i, (t, text)) in looped.iter().enumerate() {
+            assert_eq!(text, &once[i % 5].1, "frame {i} is not the recorded one");
+            let span = once[4].0 - once[0].0;
+            let pass = i64::try_from(i / 5).unwrap();
+            assert!(*t >= once[i % 5].0 + pass * span, "frame {i} at {t}");
+        }
+        assert!(
+            looped.windows(2).all(|w| w[0].0 <= w[1].0),
+            "time went backwards across a loop"
+        );
+        assert!(
+            looped[5].0 > looped[4].0,
+            "the second pass starts after the first"
+        );
+    }
+
+    #[test]
+    fn replicas_follow_each_requested_original() {
+        let (dir, path) = spot_head("replicate", 20);
+        let mut cfg = SimConfig::new(vec![path], Speed::Max, Faults::default());
+        let once = read_all(cfg.clone(), None, 100);
+        cfg.replicate = 2;
+        let want: HashSet<String> = ["btcusdt@bookTicker", "btc0002usdt@bookTicker"]
+            .map(String::from)
+            .into();
+        let got = read_all(cfg, Some(want), 100);
+        let _ = std::fs::remove_dir_all(&dir);
+        let tickers: Vec<&(Nanos, String)> = once
+            .iter()
+            .filter(|(_, t)| t.contains("\"btcusdt@bookTicker\""))
+            .collect();
+        assert!(!tickers.is_empty());
+        assert_eq!(got.len(), 2 * tickers.len());
+        for (pair, orig) in got.chunks(2).zip(tickers) {
+            assert_eq!(&pair[0], orig, "the original is served untouched");
+            assert_eq!(pair[1].0, orig.0, "a replica keeps its original's time");
+            assert!(pair[1].1.contains("\"stream\":\"btc0002usdt@bookTicker\""));
+            assert!(pair[1].1.contains("\"s\":\"BTC0002USDT\""));
+        }
+    }
 }
