@@ -82,7 +82,8 @@ pub struct SimCounters {
     pub rejected: AtomicU64,
     /// WebSocket connections served.
     pub served: AtomicU64,
-    /// Frames sent (faulted ones included, dropped ones not).
+    /// Frames sent (faulted ones included, dropped ones not). Frames due
+    /// together are queued and written with one flush, before any wait.
     pub frames_sent: AtomicU64,
     /// Connections closed by the `close-after` fault.
     pub fault_closes: AtomicU64,
@@ -288,10 +289,15 @@ async fn client(
     let mut idle = false;
     let mut pending: Option<(Instant, Payload)> = None;
     let mut oversize_sent = false;
+    let mut unflushed = false;
     loop {
         if !idle {
             if f.half_open_after.is_some_and(|k| sent >= k) {
-                // Neither read nor write: pings go unanswered.
+                // What was served before goes out; then neither read nor
+                // write: pings go unanswered.
+                if unflushed && ws.flush().await.is_err() {
+                    return;
+                }
                 let _ = stop.changed().await;
                 return;
             }
@@ -321,6 +327,14 @@ async fn client(
         // The next frame and when it is due; waiting for it happens inside
         // the select, so pings are answered while the pace holds a frame back.
         if pending.is_none() && !idle {
+            // Frames due together go out in one write; nothing waits
+            // unflushed while the reader has nothing ready.
+            if unflushed && rx.is_empty() {
+                if ws.flush().await.is_err() {
+                    return;
+                }
+                unflushed = false;
+            }
             tokio::select! {
                 msg = ws.next() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -349,6 +363,12 @@ async fn client(
             }
         }
         let due = pending.as_ref().map(|(d, _)| *d);
+        if unflushed && due.is_none_or(|d| d > Instant::now()) {
+            if ws.flush().await.is_err() {
+                return;
+            }
+            unflushed = false;
+        }
         tokio::select! {
             msg = ws.next() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -369,9 +389,12 @@ async fn client(
                     Payload::Text(s) => Message::text(s),
                     Payload::Binary(b) => Message::Binary(Bytes::from(b)),
                 };
-                if ws.send(msg).await.is_err() {
+                // Queued, not flushed: the flushes above write it with
+                // the frames due at the same time (thousands with replicas).
+                if ws.feed(msg).await.is_err() {
                     return;
                 }
+                unflushed = true;
                 inc(&counters.frames_sent);
             },
             _ = stop.changed() => {
