@@ -157,11 +157,7 @@ pub async fn run(
         if faults != Faults::default() {
             tracing::info!("demo: faults are injected into the {id} simulator");
         }
-        let sim_cfg = SimConfig {
-            fixtures: paths.clone(),
-            speed: opts.speed,
-            faults,
-        };
+        let sim_cfg = SimConfig::new(paths.clone(), opts.speed, faults);
         let mut rx = stop_rx.clone();
         sims.push(tokio::spawn(sim::serve(
             listener,

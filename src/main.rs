@@ -126,6 +126,16 @@ enum Command {
         /// Faults, e.g. `close-after=500,corrupt-every=100,conns=1`.
         #[arg(long, default_value = "")]
         faults: String,
+        /// SYNTHETIC LOAD, not recorded data: also serve every recorded
+        /// frame as N alias symbols made by code (BTCUSDT -> BTC0001USDT ..
+        /// BTC{N:04}USDT in the stream name and the `s` field; subscribe
+        /// to e.g. BTC0001/USDT). 0 serves the recording only.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=9999))]
+        replicate: u32,
+        /// At the end of the fixtures, start them again with time shifted
+        /// (recorded pace kept) instead of idling; the connection stays open.
+        #[arg(long = "loop")]
+        looped: bool,
     },
     /// Run the candle checks over historical candle CSV files.
     ///
@@ -379,6 +389,8 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             speed,
             faults,
+            replicate,
+            looped,
         } => {
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
             let faults: feedwatch::sim::Faults = faults
@@ -404,15 +416,19 @@ fn run(cli: Cli) -> Result<()> {
                     fixtures,
                     speed,
                     faults,
+                    replicate,
+                    looped,
                 };
                 feedwatch::sim::serve(listener, cfg, counters.clone(), shutdown_signal()).await;
                 let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
                 eprintln!(
-                    "feedwatch simulate: {} connections served, {} refused, {} rejected with 429, {} frames sent",
+                    "feedwatch simulate: {} connections served, {} refused, {} rejected with 429, {} frames sent, {} streams served, {} loops",
                     get(&counters.served),
                     get(&counters.refused),
                     get(&counters.rejected),
-                    get(&counters.frames_sent)
+                    get(&counters.frames_sent),
+                    get(&counters.streams_served),
+                    get(&counters.loops)
                 );
                 Ok(())
             })

@@ -72,11 +72,11 @@ async fn start_sim(fixture: &Path, speed: Speed, faults: &str) -> Sim {
     let addr = listener.local_addr().unwrap();
     let counters = Arc::new(SimCounters::default());
     let (stop, rx) = oneshot::channel::<()>();
-    let cfg = SimConfig {
-        fixtures: vec![fixture.to_path_buf()],
+    let cfg = SimConfig::new(
+        vec![fixture.to_path_buf()],
         speed,
-        faults: faults.parse::<Faults>().unwrap(),
-    };
+        faults.parse::<Faults>().unwrap(),
+    );
     let task = tokio::spawn(sim::serve(listener, cfg, counters.clone(), async {
         let _ = rx.await;
     }));

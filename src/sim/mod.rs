@@ -10,8 +10,15 @@
 //! reads the fixtures itself, streaming (bounded memory whatever the
 //! fixture size). It listens where it is told (tests and the CLI bind
 //! 127.0.0.1) and must never alter a frame it does not name as faulted.
+//!
+//! For load tests it can also serve *synthetic* load made by code from the
+//! real frames (never presented as recorded): `replicate` serves every
+//! frame again as N alias symbols (see [`replicate`]), and `looped`
+//! restarts the fixtures at their end with time shifted past the last
+//! frame, so the recorded pace holds for as long as the client stays.
 
 pub mod faults;
+pub mod replicate;
 pub mod rest;
 
 pub use faults::Faults;
@@ -20,6 +27,7 @@ use crate::fixture::{Merger, RecordKind};
 use crate::model::Nanos;
 use crate::replay::Speed;
 use futures::{SinkExt, StreamExt};
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +51,25 @@ pub struct SimConfig {
     pub speed: Speed,
     /// Faults to inject.
     pub faults: Faults,
+    /// Synthetic load: serve each recorded frame additionally as this many
+    /// alias symbols (0: off; see [`replicate`]).
+    pub replicate: u32,
+    /// At the end of the fixtures, start them again with time shifted
+    /// (recorded pace kept) instead of going idle.
+    pub looped: bool,
+}
+
+impl SimConfig {
+    /// Serves `fixtures` at `speed` with `faults`, no replication, no loop.
+    pub fn new(fixtures: Vec<PathBuf>, speed: Speed, faults: Faults) -> SimConfig {
+        SimConfig {
+            fixtures,
+            speed,
+            faults,
+            replicate: 0,
+            looped: false,
+        }
+    }
 }
 
 /// Live counters of a running simulator.
@@ -56,10 +83,16 @@ pub struct SimCounters {
     pub rejected: AtomicU64,
     /// WebSocket connections served.
     pub served: AtomicU64,
-    /// Frames sent (faulted ones included, dropped ones not).
+    /// Frames sent (faulted ones included, dropped ones not). Frames due
+    /// together are queued and written with one flush, before any wait.
     pub frames_sent: AtomicU64,
     /// Connections closed by the `close-after` fault.
     pub fault_closes: AtomicU64,
+    /// Streams (per connection) that got at least one frame, counted with
+    /// replication on (aliases included); 0 without replication.
+    pub streams_served: AtomicU64,
+    /// Times a client's reader started the fixtures again (`looped`).
+    pub loops: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) -> u64 {
@@ -127,8 +160,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
 }
 
-/// The stream names in a request's `streams=` query parameter.
-fn requested_streams(uri: &str) -> Option<Vec<String>> {
+/// The stream names in a request's `streams=` query parameter (a set: a
+/// client may name thousands and each frame is looked up in it).
+fn requested_streams(uri: &str) -> Option<HashSet<String>> {
     let query = uri.split_once('?')?.1;
     let value = query
         .split('&')
@@ -142,48 +176,84 @@ fn requested_streams(uri: &str) -> Option<Vec<String>> {
     )
 }
 
-/// Streams the fixtures' frames (filtered) into `tx` from a plain thread:
-/// the reader is blocking I/O and decompression.
+/// Streams the fixtures' frames (filtered, replicated) into `tx` from a
+/// plain thread: the reader is blocking I/O and decompression. With
+/// `looped`, the fixtures start again at their end, shifted in time to one
+/// mean frame gap after the last frame, until the client is gone.
 fn read_frames(
-    paths: Vec<PathBuf>,
-    filter: Option<Vec<String>>,
+    cfg: Arc<SimConfig>,
+    filter: Option<HashSet<String>>,
+    counters: Arc<SimCounters>,
     skip_before: Option<Nanos>,
     tx: mpsc::Sender<(Nanos, Payload)>,
 ) {
-    let mut merger = match Merger::open(&paths) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("simulator: {e}");
-            return;
-        }
-    };
-    while let Some(r) = merger.next_record() {
-        let rec = match r {
-            Ok(rec) => rec,
+    let binary_ok = filter.is_none();
+    let mut router = replicate::Router::new(filter, cfg.replicate);
+    let mut out: Vec<String> = Vec::new();
+    let mut shift: Nanos = 0;
+    loop {
+        let mut merger = match Merger::open(&cfg.fixtures) {
+            Ok(m) => m,
             Err(e) => {
-                tracing::warn!("simulator: {e}");
+                tracing::error!("simulator: {e}");
+                return;
+            }
+        };
+        let (mut first, mut last, mut sent, mut frames) = (None::<Nanos>, 0, 0u64, 0i64);
+        let mut skipped = false;
+        while let Some(r) = merger.next_record() {
+            let rec = match r {
+                Ok(rec) => rec,
+                Err(e) => {
+                    tracing::warn!("simulator: {e}");
+                    continue;
+                }
+            };
+            let t = rec.recv_ns.saturating_add(shift);
+            // A session that joined late starts where the market is: what
+            // came before is passed over (and still counts for the loop).
+            if skip_before.is_some_and(|s| t < s) {
+                first.get_or_insert(rec.recv_ns);
+                last = rec.recv_ns;
+                frames += 1;
+                skipped = true;
                 continue;
             }
-        };
-        if skip_before.is_some_and(|t| rec.recv_ns < t) {
-            continue;
-        }
-        let payload = match &rec.kind {
-            RecordKind::Frame(t) => {
-                if let Some(want) = &filter {
-                    let stream = crate::inject::string_field(t, "stream").unwrap_or("");
-                    if !want.iter().any(|w| w == stream) {
-                        continue;
+            match &rec.kind {
+                RecordKind::Frame(text) => {
+                    out.clear();
+                    let fresh = router.route(text, &mut out);
+                    if fresh > 0 {
+                        counters.streams_served.fetch_add(fresh, Ordering::Relaxed);
+                    }
+                    for s in out.drain(..) {
+                        if tx.blocking_send((t, Payload::Text(s))).is_err() {
+                            return; // the client is gone
+                        }
+                        sent += 1;
                     }
                 }
-                Payload::Text(t.to_string())
+                RecordKind::Binary(b) if binary_ok => {
+                    if tx.blocking_send((t, Payload::Binary(b.to_vec()))).is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                _ => continue,
             }
-            RecordKind::Binary(b) if filter.is_none() => Payload::Binary(b.to_vec()),
-            _ => continue,
-        };
-        if tx.blocking_send((rec.recv_ns, payload)).is_err() {
-            return; // the client is gone
+            first.get_or_insert(rec.recv_ns);
+            last = rec.recv_ns;
+            frames += 1;
         }
+        // Nothing served in a pass: another pass would only spin.
+        let Some(first) = first.filter(|_| cfg.looped && (sent > 0 || skipped) && !tx.is_closed())
+        else {
+            return;
+        };
+        let span = last.saturating_sub(first);
+        let gap = (span / frames.max(1)).max(1);
+        shift = shift.saturating_add(span).saturating_add(gap);
+        inc(&counters.loops);
     }
 }
 
@@ -253,12 +323,12 @@ async fn client(
         Faults::default()
     };
     let (tx, mut rx) = mpsc::channel(1024);
-    let paths = cfg.fixtures.clone();
     let filter = requested_streams(&uri);
     // At a paced speed a session joins the market where it is now; at
     // `max` every session gets the fixture from its start.
     let skip_before = clock.position(cfg.speed);
-    std::thread::spawn(move || read_frames(paths, filter, skip_before, tx));
+    let (reader_cfg, reader_counters) = (cfg.clone(), counters.clone());
+    std::thread::spawn(move || read_frames(reader_cfg, filter, reader_counters, skip_before, tx));
 
     let mut sent = 0u64; // frames handled (sent, dropped or faulted)
     let mut start: Option<(Instant, Nanos)> = None;
@@ -267,10 +337,15 @@ async fn client(
     let mut idle = false;
     let mut pending: Option<(Instant, Payload)> = None;
     let mut oversize_sent = false;
+    let mut unflushed = false;
     loop {
         if !idle {
             if f.half_open_after.is_some_and(|k| sent >= k) {
-                // Neither read nor write: pings go unanswered.
+                // What was served before goes out; then neither read nor
+                // write: pings go unanswered.
+                if unflushed && ws.flush().await.is_err() {
+                    return;
+                }
                 let _ = stop.changed().await;
                 return;
             }
@@ -300,6 +375,14 @@ async fn client(
         // The next frame and when it is due; waiting for it happens inside
         // the select, so pings are answered while the pace holds a frame back.
         if pending.is_none() && !idle {
+            // Frames due together go out in one write; nothing waits
+            // unflushed while the reader has nothing ready.
+            if unflushed && rx.is_empty() {
+                if ws.flush().await.is_err() {
+                    return;
+                }
+                unflushed = false;
+            }
             tokio::select! {
                 msg = ws.next() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -331,6 +414,12 @@ async fn client(
             }
         }
         let due = pending.as_ref().map(|(d, _)| *d);
+        if unflushed && due.is_none_or(|d| d > Instant::now()) {
+            if ws.flush().await.is_err() {
+                return;
+            }
+            unflushed = false;
+        }
         tokio::select! {
             msg = ws.next() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -351,9 +440,12 @@ async fn client(
                     Payload::Text(s) => Message::text(s),
                     Payload::Binary(b) => Message::Binary(Bytes::from(b)),
                 };
-                if ws.send(msg).await.is_err() {
+                // Queued, not flushed: the flushes above write it with
+                // the frames due at the same time (thousands with replicas).
+                if ws.feed(msg).await.is_err() {
                     return;
                 }
+                unflushed = true;
                 inc(&counters.frames_sent);
             },
             _ = stop.changed() => {
@@ -372,15 +464,112 @@ mod tests {
     fn streams_query_is_a_filter() {
         assert_eq!(
             requested_streams("/stream?streams=btcusdt@trade/btcusdt@depth@100ms"),
-            Some(vec![
+            Some(HashSet::from([
                 "btcusdt@trade".to_string(),
                 "btcusdt@depth@100ms".to_string()
-            ])
+            ]))
         );
         assert_eq!(requested_streams("/ws"), None);
         assert_eq!(
             requested_streams("/stream?x=1&streams=a"),
-            Some(vec!["a".to_string()])
+            Some(HashSet::from(["a".to_string()]))
         );
+    }
+
+    /// The first `n` frames of the real spot recording as a fixture in a
+    /// fresh folder (returned so the caller removes it).
+    fn spot_head(name: &str, n: usize) -> (PathBuf, PathBuf) {
+        use crate::fixture::reader::FixtureReader;
+        use crate::fixture::writer::FixtureWriter;
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/replay/binance-spot-btcusdt-2024-08-08.fixture.zst");
+        let dir = std::env::temp_dir().join(format!("feedwatch-sim-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("head.fixture");
+        let mut r = FixtureReader::open(&src).unwrap();
+        let mut w = FixtureWriter::create(&path).unwrap();
+        let mut kept = 0;
+        while kept < n {
+            let rec = r.next_record().unwrap().unwrap();
+            if matches!(rec.kind, RecordKind::Frame(_)) {
+                w.write(&rec).unwrap();
+                kept += 1;
+            }
+        }
+        w.finish().unwrap();
+        (dir, path)
+    }
+
+    fn read_all(
+        cfg: SimConfig,
+        filter: Option<HashSet<String>>,
+        take: usize,
+    ) -> Vec<(Nanos, String)> {
+        let counters = Arc::new(SimCounters::default());
+        let (tx, mut rx) = mpsc::channel(16);
+        let cfg = Arc::new(cfg);
+        let reader = std::thread::spawn(move || read_frames(cfg, filter, counters, None, tx));
+        let mut out = Vec::new();
+        while out.len() < take {
+            match rx.blocking_recv() {
+                Some((t, Payload::Text(s))) => out.push((t, s)),
+                Some((_, Payload::Binary(_))) => panic!("binary frame"),
+                None => break,
+            }
+        }
+        drop(rx);
+        reader.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn looped_fixtures_repeat_with_time_moving_forward() {
+        let (dir, path) = spot_head("loop", 5);
+        let mut cfg = SimConfig::new(vec![path], Speed::Max, Faults::default());
+        let once = read_all(cfg.clone(), None, 100);
+        assert_eq!(once.len(), 5, "without --loop the fixture is read once");
+        cfg.looped = true;
+        let looped = read_all(cfg, None, 15);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(looped.len(), 15);
+        for (i, (t, text)) in looped.iter().enumerate() {
+            assert_eq!(text, &once[i % 5].1, "frame {i} is not the recorded one");
+            let span = once[4].0 - once[0].0;
+            let pass = i64::try_from(i / 5).unwrap();
+            assert!(*t >= once[i % 5].0 + pass * span, "frame {i} at {t}");
+        }
+        assert!(
+            looped.windows(2).all(|w| w[0].0 <= w[1].0),
+            "time went backwards across a loop"
+        );
+        assert!(
+            looped[5].0 > looped[4].0,
+            "the second pass starts after the first"
+        );
+    }
+
+    #[test]
+    fn replicas_follow_each_requested_original() {
+        let (dir, path) = spot_head("replicate", 20);
+        let mut cfg = SimConfig::new(vec![path], Speed::Max, Faults::default());
+        let once = read_all(cfg.clone(), None, 100);
+        cfg.replicate = 2;
+        let want: HashSet<String> = ["btcusdt@bookTicker", "btc0002usdt@bookTicker"]
+            .map(String::from)
+            .into();
+        let got = read_all(cfg, Some(want), 100);
+        let _ = std::fs::remove_dir_all(&dir);
+        let tickers: Vec<&(Nanos, String)> = once
+            .iter()
+            .filter(|(_, t)| t.contains("\"btcusdt@bookTicker\""))
+            .collect();
+        assert!(!tickers.is_empty());
+        assert_eq!(got.len(), 2 * tickers.len());
+        for (pair, orig) in got.chunks(2).zip(tickers) {
+            assert_eq!(&pair[0], orig, "the original is served untouched");
+            assert_eq!(pair[1].0, orig.0, "a replica keeps its original's time");
+            assert!(pair[1].1.contains("\"stream\":\"btc0002usdt@bookTicker\""));
+            assert!(pair[1].1.contains("\"s\":\"BTC0002USDT\""));
+        }
     }
 }
