@@ -53,6 +53,21 @@ pub fn alias_raw(raw: &str, k: u32) -> Option<String> {
     Some(format!("{base}{k:04}{quote_raw}{suffix}"))
 }
 
+/// The recorded symbol an alias (from [`alias_raw`]) was made from:
+/// `BTC0001USDT` -> `BTCUSDT`. `None` when `alias` is no alias.
+pub fn original_raw(alias: &str) -> Option<String> {
+    let b = alias.as_bytes();
+    (0..b.len().saturating_sub(3)).find_map(|i| {
+        let digits = b.get(i..i + 4)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let k: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let original = format!("{}{}", alias.get(..i)?, alias.get(i + 4..)?);
+        (alias_raw(&original, k).as_deref() == Some(alias)).then_some(original)
+    })
+}
+
 /// One alias target of a recorded stream.
 struct Target {
     /// `"stream":"btc0001usdt@`
@@ -189,6 +204,20 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn aliases_map_back_to_their_recording() {
+        for raw in ["BTCUSDT", "BTCUSD_PERP", "1000PEPEUSDT", "ETHUSDT"] {
+            for k in [1, 42, 9999] {
+                let a = alias_raw(raw, k).unwrap();
+                assert_eq!(original_raw(&a).as_deref(), Some(raw), "{a}");
+            }
+        }
+        assert_eq!(original_raw("BTCUSDT"), None);
+        assert_eq!(original_raw("1000PEPEUSDT"), None);
+        assert_eq!(original_raw(""), None);
+    }
+
     use super::*;
     use crate::venues::symbols::binance_canonical;
 

@@ -218,6 +218,14 @@ pub async fn serve(
     let text = String::from_utf8_lossy(&head);
     let mut parts = text.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // A replicated alias (synthetic load) has its recording's book.
+    let dealiased = query_param(target, "symbol")
+        .and_then(super::replicate::original_raw)
+        .map(|orig| {
+            let path = target.split('?').next().unwrap_or(target);
+            format!("{path}?symbol={orig}")
+        });
+    let target = dealiased.as_deref().unwrap_or(target);
     let (status, body) = if method != "GET" {
         (
             "405 Method Not Allowed",
