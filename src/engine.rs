@@ -142,7 +142,7 @@ pub struct Engine {
     conns: Vec<Conn>,
     conn_index: HashMap<String, usize>,
     /// The last connection looked up (records mostly come in runs from one).
-    last_conn: Option<(String, usize)>,
+    last_conn: Option<usize>,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     incidents: Incidents,
@@ -351,13 +351,13 @@ impl Engine {
     }
 
     fn conn(&mut self, id: &str) -> usize {
-        if let Some((last, c)) = &self.last_conn
-            && last == id
+        if let Some(c) = self.last_conn
+            && self.conns.get(c).is_some_and(|x| &*x.id == id)
         {
-            return *c;
+            return c;
         }
         if let Some(&c) = self.conn_index.get(id) {
-            self.last_conn = Some((id.to_string(), c));
+            self.last_conn = Some(c);
             return c;
         }
         let fresh = Conn {
@@ -391,7 +391,7 @@ impl Engine {
             }
         };
         self.conn_index.insert(id.to_string(), c);
-        self.last_conn = Some((id.to_string(), c));
+        self.last_conn = Some(c);
         c
     }
 
