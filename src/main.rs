@@ -196,6 +196,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Live alerts on stdout: rare and urgent, so one line each, flushed at once.
+fn stdout_alert_sink() -> feedwatch::feed::AlertSink {
+    Box::new(|a: &Alert| {
+        let mut out = io::stdout().lock();
+        out.write_all(a.to_json().as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })
+}
+
+/// The async runtime of the live commands.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     match path {
         Some(p) => Ok(Config::load(p)?),
@@ -264,17 +282,8 @@ fn run(cli: Cli) -> Result<()> {
                 record_dir: record,
                 ..Default::default()
             };
-            let sink: feedwatch::feed::AlertSink = Box::new(|a: &Alert| {
-                // Alerts are rare and urgent: one line, flushed at once.
-                let mut out = io::stdout().lock();
-                out.write_all(a.to_json().as_bytes())?;
-                out.write_all(b"\n")?;
-                out.flush()
-            });
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let sink = stdout_alert_sink();
+            let rt = runtime()?;
             let summary = rt.block_on(feedwatch::feed::run_with(
                 cfg,
                 opts,
@@ -353,16 +362,8 @@ fn run(cli: Cli) -> Result<()> {
                 faults,
                 record_dir: record,
             };
-            let sink: feedwatch::feed::AlertSink = Box::new(|a: &Alert| {
-                let mut out = io::stdout().lock();
-                out.write_all(a.to_json().as_bytes())?;
-                out.write_all(b"\n")?;
-                out.flush()
-            });
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let sink = stdout_alert_sink();
+            let rt = runtime()?;
             let stop = async move {
                 if duration == 0 {
                     shutdown_signal().await;
@@ -401,10 +402,7 @@ fn run(cli: Cli) -> Result<()> {
                     bail!("fixture {} does not exist or is not a file", f.display());
                 }
             }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let rt = runtime()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await

@@ -215,16 +215,7 @@ mod tests {
         let c = FeedConfig::default();
         c.validate().unwrap();
         assert_eq!(c.symbols.len(), 8);
-        for v in [
-            Venue::BinanceSpot,
-            Venue::BinanceUsdm,
-            Venue::BinanceCoinm,
-            Venue::Coinbase,
-            Venue::Kraken,
-            Venue::Okx,
-            Venue::BybitSpot,
-            Venue::BybitLinear,
-        ] {
+        for v in crate::model::KNOWN_VENUES {
             assert_eq!(c.symbols[v.id()].len(), 2, "{v}");
         }
         assert_eq!(c.symbols["binance-coinm"], ["BTC/USD", "ETH/USD"]);
