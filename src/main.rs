@@ -206,6 +206,16 @@ fn stdout_alert_sink() -> feedwatch::feed::AlertSink {
     })
 }
 
+/// A batch of alerts (a scan) on stdout, one JSON line each.
+fn write_alerts(alerts: &[Alert]) -> io::Result<()> {
+    let mut w = BufWriter::new(io::stdout().lock());
+    for a in alerts {
+        w.write_all(a.to_json().as_bytes())?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
 /// The async runtime of the live commands.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -450,13 +460,7 @@ fn run(cli: Cli) -> Result<()> {
                 let venue = Venue::parse_any(&venue)?;
                 let symbol = canonical_symbol(&symbol)?;
                 let report = scan_files(&cfg.candle, venue, symbol, interval_secs, &files)?;
-                let stdout = io::stdout();
-                let mut w = BufWriter::new(stdout.lock());
-                for a in &report.alerts {
-                    w.write_all(a.to_json().as_bytes())?;
-                    w.write_all(b"\n")?;
-                }
-                w.flush()?;
+                write_alerts(&report.alerts)?;
                 eprintln!(
                     "feedwatch scan-candles: {} candles from {} file(s), {} alerts, {} bad rows",
                     report.candles,
@@ -490,13 +494,7 @@ fn run(cli: Cli) -> Result<()> {
                 specs.push(s.parse::<SourceSpec>()?);
             }
             let report = scan_sources(&cfg.candle, &cfg.consensus, interval_secs, &specs)?;
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            for a in &report.alerts {
-                w.write_all(a.to_json().as_bytes())?;
-                w.write_all(b"\n")?;
-            }
-            w.flush()?;
+            write_alerts(&report.alerts)?;
             let v = report.verdicts;
             eprintln!(
                 "feedwatch scan-candles: {} candles from {} source(s), {} alerts, {} bad rows; abnormal candles: {} ({} confirmed by peers, {} venue alone, {} unconfirmed, {} without peers)",
