@@ -1102,6 +1102,11 @@ impl Engine {
                     .num("threshold_phi", x.threshold_phi, 2)
                     .with("peers_known", x.peers_known)
                     .with("peer_changes", x.peer_changes)
+                    .with(
+                        "last_peer_change_s",
+                        x.last_peer_change_s
+                            .map_or(serde_json::Value::Null, |v| crate::alert::round_value(v, 3)),
+                    )
                     .num("median_change_gap_s", x.median_change_gap_s, 4)
                     .num("p95_change_gap_s", x.p95_change_gap_s, 4)
                     .with("last_change_at", format_rfc3339_ms(x.last_change));

@@ -12,8 +12,11 @@
 //!
 //! A quiet market is not a fault: a stream is frozen only if its peers
 //! (other venues' streams of the same kind on the same base asset: BTC/USDT
-//! and BTC/USD are one market) changed meanwhile. With no peer known, a much
-//! higher phi is required, and the evidence says so.
+//! and BTC/USD are one market) changed meanwhile, and are still changing (a
+//! peer changed in the later half of the time this stream stood still, so
+//! the moves of a busy market that then stood still everywhere do not
+//! count). With no peer known, a much higher phi is required, and the
+//! evidence says so.
 //!
 //! This module never reads a clock and never allocates per frame: the
 //! engine passes the time and a fingerprint of the frame's values.
@@ -140,8 +143,8 @@ fn base(symbol: &str) -> &str {
 
 #[derive(Debug, Default)]
 struct Group {
-    /// Changes per venue in this group.
-    venues: Vec<(Venue, u64)>,
+    /// Changes per venue in this group, and when the venue last changed.
+    venues: Vec<(Venue, u64, Nanos)>,
     /// Changes of all members.
     total: u64,
 }
@@ -182,10 +185,10 @@ impl FrozenGroups {
             }
         };
         let group = self.groups.get_mut(g)?;
-        let slot = match group.venues.iter().position(|(v, _)| *v == venue) {
+        let slot = match group.venues.iter().position(|(v, _, _)| *v == venue) {
             Some(s) => s,
             None => {
-                group.venues.push((venue, 0));
+                group.venues.push((venue, 0, Nanos::MIN));
                 group.venues.len() - 1
             }
         };
@@ -193,17 +196,26 @@ impl FrozenGroups {
     }
 
     /// Changes by peers (other venues) since the snapshot `(total, own)`,
-    /// and whether the group has any other venue at all.
-    fn peers_since(&self, group: usize, slot: usize, at: (u64, u64)) -> (u64, bool) {
+    /// the latest time a peer changed, and whether the group has any other
+    /// venue at all.
+    fn peers_since(&self, group: usize, slot: usize, at: (u64, u64)) -> (u64, Nanos, bool) {
         let Some(g) = self.groups.get(group) else {
-            return (0, false);
+            return (0, Nanos::MIN, false);
         };
         let own = g.venues.get(slot).map_or(0, |v| v.1);
         let others = g
             .total
             .saturating_sub(at.0)
             .saturating_sub(own.saturating_sub(at.1));
-        (others, g.venues.len() > 1)
+        let latest = g
+            .venues
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != slot)
+            .map(|(_, v)| v.2)
+            .max()
+            .unwrap_or(Nanos::MIN);
+        (others, latest, g.venues.len() > 1)
     }
 
     fn counters(&self, group: usize, slot: usize) -> (u64, u64) {
@@ -212,11 +224,12 @@ impl FrozenGroups {
             .map_or((0, 0), |g| (g.total, g.venues.get(slot).map_or(0, |v| v.1)))
     }
 
-    fn count_change(&mut self, group: usize, slot: usize) {
+    fn count_change(&mut self, group: usize, slot: usize, now: Nanos) {
         if let Some(g) = self.groups.get_mut(group) {
             g.total += 1;
             if let Some(v) = g.venues.get_mut(slot) {
                 v.1 += 1;
+                v.2 = v.2.max(now);
             }
         }
     }
@@ -235,6 +248,8 @@ pub struct FrozenFacts {
     pub threshold_phi: f64,
     /// Changes the peers made meanwhile.
     pub peer_changes: u64,
+    /// Seconds since a peer last changed (`None` without peers).
+    pub last_peer_change_s: Option<f64>,
     /// Whether any peer is known.
     pub peers_known: bool,
     /// Median and 95th percentile time between changes (seconds).
@@ -329,7 +344,7 @@ impl FrozenTracker {
             self.last_change = Some(now);
             self.unchanged_frames = 0;
             if changed {
-                groups.count_change(self.group, self.slot);
+                groups.count_change(self.group, self.slot, now);
             }
             self.at = groups.counters(self.group, self.slot);
             return FrozenVerdict::Quiet;
@@ -356,10 +371,13 @@ impl FrozenTracker {
         if phi < cfg.phi {
             return FrozenVerdict::Quiet;
         }
-        let (peer_changes, peers_known) = groups.peers_since(self.group, self.slot, self.at);
+        let (peer_changes, latest_peer, peers_known) =
+            groups.peers_since(self.group, self.slot, self.at);
         let threshold_phi = if peers_known {
-            // A quiet market: nobody else moved either.
-            if peer_changes < cfg.min_peer_changes {
+            // A quiet market: nobody else moved either, or the others
+            // stood still too for most of this time.
+            let still_moving = latest_peer >= last + (now - last) / 2;
+            if peer_changes < cfg.min_peer_changes || !still_moving {
                 return FrozenVerdict::Quiet;
             }
             cfg.phi
@@ -376,6 +394,7 @@ impl FrozenTracker {
             phi,
             threshold_phi,
             peer_changes,
+            last_peer_change_s: peers_known.then(|| secs(now - latest_peer)),
             peers_known,
             median_change_gap_s: fit.median,
             p95_change_gap_s: fit.p95,
@@ -413,7 +432,7 @@ impl FrozenTracker {
         self.last = Some(*f);
         self.last_change = Some(now.max(self.last_change.unwrap_or(now)));
         self.unchanged_frames = 0;
-        groups.count_change(self.group, self.slot);
+        groups.count_change(self.group, self.slot, now);
         self.at = groups.counters(self.group, self.slot);
         verdict
     }
@@ -493,6 +512,25 @@ mod tests {
             t += 100 * MILLI;
             assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
             assert_eq!(b.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+        }
+    }
+
+    #[test]
+    fn peers_that_moved_only_before_standing_still_do_not_convict() {
+        // Stream a stops changing; b changes 20 more times in the next
+        // 200 ms, then both stand still (repeats keep coming).
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for i in 0..20u64 {
+            t += 10 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(20_000 + i));
+        }
+        for _ in 0..1200 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+            assert_eq!(
+                b.on_frame(&cfg, &mut g, t, &f(20_019)),
+                FrozenVerdict::Quiet
+            );
         }
     }
 
