@@ -1103,8 +1103,8 @@ impl Engine {
                     .with("peers_known", x.peers_known)
                     .with("peer_changes", x.peer_changes)
                     .with(
-                        "last_peer_change_s",
-                        x.last_peer_change_s
+                        "peers_moving_s",
+                        x.peers_moving_s
                             .map_or(serde_json::Value::Null, |v| crate::alert::round_value(v, 3)),
                     )
                     .num("median_change_gap_s", x.median_change_gap_s, 4)

@@ -329,3 +329,155 @@ fn injected_stale_book_is_found_within_2s_of_trades_printing_outside_it() {
     // The L2 book was not touched: it stays fresh.
     nothing_else(&alerts, &[(Kind::BookStale, "binance-spot", "bbo")]);
 }
+
+/// A best bid/offer event (hand-written, shaped as the adapters emit them).
+fn quote(symbol: &str, bid: f64, ask: f64) -> feedwatch::model::Event {
+    use feedwatch::model::{Event, Level, Payload, Quote, StreamKind};
+    Event {
+        symbol: symbol.into(),
+        stream: StreamKind::Bbo,
+        payload: Payload::Quote(Quote {
+            bid: Level {
+                price: bid,
+                qty: 1.0,
+            },
+            ask: Level {
+                price: ask,
+                qty: 2.0,
+            },
+            update_id: None,
+            exch_ns: None,
+        }),
+    }
+}
+
+#[test]
+fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
+    use feedwatch::model::{MILLI, Venue};
+    // Hand-written quotes: Binance spot changes every 100 ms and Bybit spot
+    // every 300 ms for 60 s; then Bybit only re-sends its unchanged top
+    // every 3 s (as it does by design).
+    let mut e = Engine::new(Config::default());
+    let mut out = Vec::new();
+    let mut t = 1_000 * SECOND;
+    for i in 0..600 {
+        t += 100 * MILLI;
+        let p = 60_000.0 + (i % 7) as f64;
+        e.on_events(
+            Venue::BinanceSpot,
+            "b",
+            t,
+            &[quote("BTC/USDT", p, p + 0.01)],
+            &mut out,
+        );
+        if i % 3 == 0 {
+            e.on_events(
+                Venue::BybitSpot,
+                "y",
+                t,
+                &[quote("BTC/USDT", p, p + 0.1)],
+                &mut out,
+            );
+        }
+    }
+    let (last_bid, last_ask) = (
+        60_000.0 + (597 % 7) as f64,
+        60_000.0 + (597 % 7) as f64 + 0.1,
+    );
+    // 1. A quiet market: Binance repeats too. Two minutes, nothing.
+    for i in 0..1200 {
+        t += 100 * MILLI;
+        let p = 60_000.0 + (599 % 7) as f64;
+        e.on_events(
+            Venue::BinanceSpot,
+            "b",
+            t,
+            &[quote("BTC/USDT", p, p + 0.01)],
+            &mut out,
+        );
+        if i % 30 == 0 {
+            e.on_events(
+                Venue::BybitSpot,
+                "y",
+                t,
+                &[quote("BTC/USDT", last_bid, last_ask)],
+                &mut out,
+            );
+        }
+    }
+    assert!(
+        of(&out, Kind::FeedFrozen).is_empty(),
+        "{}",
+        show(&of(&out, Kind::FeedFrozen))
+    );
+    // 2. Binance moves again while Bybit keeps repeating: Bybit is frozen.
+    let moving_from = t;
+    for i in 0..600 {
+        t += 100 * MILLI;
+        let p = 60_010.0 + (i % 5) as f64;
+        e.on_events(
+            Venue::BinanceSpot,
+            "b",
+            t,
+            &[quote("BTC/USDT", p, p + 0.01)],
+            &mut out,
+        );
+        if i % 30 == 0 {
+            e.on_events(
+                Venue::BybitSpot,
+                "y",
+                t,
+                &[quote("BTC/USDT", last_bid, last_ask)],
+                &mut out,
+            );
+        }
+    }
+    let frozen: Vec<Alert> = of(&out, Kind::FeedFrozen).into_iter().cloned().collect();
+    assert_eq!(
+        frozen.len(),
+        1,
+        "{}",
+        show(&frozen.iter().collect::<Vec<_>>())
+    );
+    assert_eq!(frozen[0].venue, Venue::BybitSpot);
+    assert_eq!(frozen[0].state, State::Open);
+    // Judged on the time Bybit stood still while Binance was moving (not
+    // on the two quiet minutes before): at the first repeat after about
+    // 8 s of that (phi 8 on its learned rhythm), repeats come every 3 s.
+    let delay = frozen[0].at - moving_from;
+    assert!(
+        (5 * SECOND..=15 * SECOND).contains(&delay),
+        "frozen {delay} ns after Binance moved"
+    );
+    let moving = frozen[0]
+        .evidence
+        .get("peers_moving_s")
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let unchanged = frozen[0]
+        .evidence
+        .get("unchanged_s")
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        moving <= delay as f64 / SECOND as f64 && unchanged > 120.0,
+        "{moving} {unchanged}"
+    );
+    // Bybit's top moves: resolved.
+    t += 100 * MILLI;
+    e.on_events(
+        Venue::BybitSpot,
+        "y",
+        t,
+        &[quote("BTC/USDT", 60_011.0, 60_011.1)],
+        &mut out,
+    );
+    let resolved: Vec<&Alert> = of(&out, Kind::FeedFrozen)
+        .into_iter()
+        .filter(|a| a.state == State::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].incident, frozen[0].incident);
+}

@@ -12,16 +12,17 @@
 //!
 //! A quiet market is not a fault: a stream is frozen only if its peers
 //! (other venues' streams of the same kind on the same base asset: BTC/USDT
-//! and BTC/USD are one market) changed meanwhile, and are still changing (a
-//! peer changed in the later half of the time this stream stood still, so
-//! the moves of a busy market that then stood still everywhere do not
-//! count). With no peer known, a much higher phi is required, and the
-//! evidence says so.
+//! and BTC/USD are one market) changed meanwhile. phi is then taken over
+//! the time this stream stood still *while a peer kept moving* (a peer's
+//! activity restarts after it paused for `peer_quiet_s`): a market that
+//! stands still everywhere raises nothing, and one that wakes up gives this
+//! stream its usual time to follow before it is called frozen. With no peer
+//! known, a much higher phi is required, and the evidence says so.
 //!
 //! This module never reads a clock and never allocates per frame: the
 //! engine passes the time and a fingerprint of the frame's values.
 
-use crate::model::{Nanos, StreamKind, Symbol, Venue};
+use crate::model::{Nanos, SECOND, StreamKind, Symbol, Venue};
 use crate::state::gaps::{GapHistory, TailFit, secs};
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,9 @@ pub struct FrozenConfig {
     pub no_peer_phi: f64,
     /// Changes the peers must have made since this stream's last change.
     pub min_peer_changes: u64,
+    /// A peer with no change for this long (seconds) is not moving; its
+    /// activity restarts at its next change.
+    pub peer_quiet_s: f64,
     /// Share of inter-change times treated as the tail when fitting.
     pub tail_share: f64,
     /// Floor on the tail scale (seconds), so a stream that changes on every
@@ -59,6 +63,7 @@ impl Default for FrozenConfig {
             phi: 8.0,
             no_peer_phi: 16.0,
             min_peer_changes: 5,
+            peer_quiet_s: 5.0,
             tail_share: 0.05,
             min_tail_scale_s: 0.5,
             min_frozen_s: 2.0,
@@ -79,6 +84,7 @@ impl FrozenConfig {
             ("frozen.min_frozen_s", self.min_frozen_s),
             ("frozen.max_gap_s", self.max_gap_s),
             ("frozen.half_life_s", self.half_life_s),
+            ("frozen.peer_quiet_s", self.peer_quiet_s),
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
@@ -108,6 +114,10 @@ impl FrozenConfig {
         }
         Ok(())
     }
+}
+
+fn quiet_ns(cfg: &FrozenConfig) -> Nanos {
+    (cfg.peer_quiet_s * SECOND as f64) as Nanos
 }
 
 /// The values of one frame, reduced to bit patterns: two frames with equal
@@ -141,10 +151,22 @@ fn base(symbol: &str) -> &str {
     symbol.split_once('/').map_or(symbol, |(b, _)| b)
 }
 
+/// One venue's streams in a peer group.
+#[derive(Debug)]
+struct Member {
+    venue: Venue,
+    /// Changes so far.
+    changes: u64,
+    /// Last change.
+    last: Nanos,
+    /// Start of its current run of activity (no pause over `peer_quiet_s`).
+    active_since: Nanos,
+}
+
 #[derive(Debug, Default)]
 struct Group {
-    /// Changes per venue in this group, and when the venue last changed.
-    venues: Vec<(Venue, u64, Nanos)>,
+    /// The venues in this group.
+    venues: Vec<Member>,
     /// Changes of all members.
     total: u64,
 }
@@ -185,10 +207,15 @@ impl FrozenGroups {
             }
         };
         let group = self.groups.get_mut(g)?;
-        let slot = match group.venues.iter().position(|(v, _, _)| *v == venue) {
+        let slot = match group.venues.iter().position(|m| m.venue == venue) {
             Some(s) => s,
             None => {
-                group.venues.push((venue, 0, Nanos::MIN));
+                group.venues.push(Member {
+                    venue,
+                    changes: 0,
+                    last: Nanos::MIN,
+                    active_since: Nanos::MIN,
+                });
                 group.venues.len() - 1
             }
         };
@@ -196,40 +223,49 @@ impl FrozenGroups {
     }
 
     /// Changes by peers (other venues) since the snapshot `(total, own)`,
-    /// the latest time a peer changed, and whether the group has any other
-    /// venue at all.
-    fn peers_since(&self, group: usize, slot: usize, at: (u64, u64)) -> (u64, Nanos, bool) {
+    /// since when a peer has been moving without a pause (`None` when no
+    /// peer is moving at `now`), and whether the group has any other venue.
+    fn peers_since(
+        &self,
+        group: usize,
+        slot: usize,
+        at: (u64, u64),
+        now: Nanos,
+        quiet: Nanos,
+    ) -> (u64, Option<Nanos>, bool) {
         let Some(g) = self.groups.get(group) else {
-            return (0, Nanos::MIN, false);
+            return (0, None, false);
         };
-        let own = g.venues.get(slot).map_or(0, |v| v.1);
+        let own = g.venues.get(slot).map_or(0, |v| v.changes);
         let others = g
             .total
             .saturating_sub(at.0)
             .saturating_sub(own.saturating_sub(at.1));
-        let latest = g
+        let moving_since = g
             .venues
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != slot)
-            .map(|(_, v)| v.2)
-            .max()
-            .unwrap_or(Nanos::MIN);
-        (others, latest, g.venues.len() > 1)
+            .filter(|(i, m)| *i != slot && m.last != Nanos::MIN && now - m.last <= quiet)
+            .map(|(_, m)| m.active_since)
+            .min();
+        (others, moving_since, g.venues.len() > 1)
     }
 
     fn counters(&self, group: usize, slot: usize) -> (u64, u64) {
-        self.groups
-            .get(group)
-            .map_or((0, 0), |g| (g.total, g.venues.get(slot).map_or(0, |v| v.1)))
+        self.groups.get(group).map_or((0, 0), |g| {
+            (g.total, g.venues.get(slot).map_or(0, |v| v.changes))
+        })
     }
 
-    fn count_change(&mut self, group: usize, slot: usize, now: Nanos) {
+    fn count_change(&mut self, group: usize, slot: usize, now: Nanos, quiet: Nanos) {
         if let Some(g) = self.groups.get_mut(group) {
             g.total += 1;
             if let Some(v) = g.venues.get_mut(slot) {
-                v.1 += 1;
-                v.2 = v.2.max(now);
+                v.changes += 1;
+                if v.last == Nanos::MIN || now - v.last > quiet {
+                    v.active_since = now;
+                }
+                v.last = v.last.max(now);
             }
         }
     }
@@ -248,8 +284,9 @@ pub struct FrozenFacts {
     pub threshold_phi: f64,
     /// Changes the peers made meanwhile.
     pub peer_changes: u64,
-    /// Seconds since a peer last changed (`None` without peers).
-    pub last_peer_change_s: Option<f64>,
+    /// Seconds this stream stood still while a peer kept moving (the time
+    /// phi is taken over; `None` without peers).
+    pub peers_moving_s: Option<f64>,
     /// Whether any peer is known.
     pub peers_known: bool,
     /// Median and 95th percentile time between changes (seconds).
@@ -344,7 +381,7 @@ impl FrozenTracker {
             self.last_change = Some(now);
             self.unchanged_frames = 0;
             if changed {
-                groups.count_change(self.group, self.slot, now);
+                groups.count_change(self.group, self.slot, now, quiet_ns(cfg));
             }
             self.at = groups.counters(self.group, self.slot);
             return FrozenVerdict::Quiet;
@@ -363,26 +400,32 @@ impl FrozenTracker {
         if elapsed < cfg.min_frozen_s || self.gaps.count() < cfg.min_samples {
             return FrozenVerdict::Quiet;
         }
-        let phi = if elapsed >= cfg.max_gap_s {
-            100.0
-        } else {
-            fit.phi(elapsed).min(100.0)
+        let phi_of = |t: f64| {
+            if t >= cfg.max_gap_s {
+                100.0
+            } else {
+                fit.phi(t).min(100.0)
+            }
         };
-        if phi < cfg.phi {
+        // The time judged is never longer than this, so a stream in rhythm
+        // is let go here with one comparison.
+        if phi_of(elapsed) < cfg.phi {
             return FrozenVerdict::Quiet;
         }
-        let (peer_changes, latest_peer, peers_known) =
-            groups.peers_since(self.group, self.slot, self.at);
-        let threshold_phi = if peers_known {
-            // A quiet market: nobody else moved either, or the others
-            // stood still too for most of this time.
-            let still_moving = latest_peer >= last + (now - last) / 2;
-            if peer_changes < cfg.min_peer_changes || !still_moving {
+        let (peer_changes, moving_since, peers_known) =
+            groups.peers_since(self.group, self.slot, self.at, now, quiet_ns(cfg));
+        let (phi, threshold_phi, peers_moving_s) = if peers_known {
+            // A quiet market: nobody else is moving, or not for long.
+            let Some(since) = moving_since else {
+                return FrozenVerdict::Quiet;
+            };
+            let judged = secs(now - since.max(last));
+            if peer_changes < cfg.min_peer_changes || judged < cfg.min_frozen_s {
                 return FrozenVerdict::Quiet;
             }
-            cfg.phi
+            (phi_of(judged), cfg.phi, Some(judged))
         } else {
-            cfg.no_peer_phi
+            (phi_of(elapsed), cfg.no_peer_phi, None)
         };
         if phi < threshold_phi {
             return FrozenVerdict::Quiet;
@@ -394,7 +437,7 @@ impl FrozenTracker {
             phi,
             threshold_phi,
             peer_changes,
-            last_peer_change_s: peers_known.then(|| secs(now - latest_peer)),
+            peers_moving_s,
             peers_known,
             median_change_gap_s: fit.median,
             p95_change_gap_s: fit.p95,
@@ -432,7 +475,7 @@ impl FrozenTracker {
         self.last = Some(*f);
         self.last_change = Some(now.max(self.last_change.unwrap_or(now)));
         self.unchanged_frames = 0;
-        groups.count_change(self.group, self.slot, now);
+        groups.count_change(self.group, self.slot, now, quiet_ns(cfg));
         self.at = groups.counters(self.group, self.slot);
         verdict
     }
@@ -441,7 +484,7 @@ impl FrozenTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MILLI, SECOND};
+    use crate::model::MILLI;
 
     fn f(v: u64) -> Fingerprint {
         [v, 0, 0, 0, 0, 0]
@@ -532,6 +575,33 @@ mod tests {
                 FrozenVerdict::Quiet
             );
         }
+    }
+
+    #[test]
+    fn a_waking_market_gives_the_stream_its_usual_time_to_follow() {
+        // Both stand still for a minute; then b moves again and a keeps
+        // repeating: a is judged on the time since b started moving.
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for _ in 0..600 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+            assert_eq!(b.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+        }
+        let woke = t + 100 * MILLI;
+        let mut found = None;
+        for i in 0..300u64 {
+            t += 100 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(30_000 + i));
+            if let FrozenVerdict::Frozen(x) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+                found = Some((t, x));
+                break;
+            }
+        }
+        let (at, x) = found.expect("never frozen");
+        let delay = secs(at - woke);
+        assert!(delay >= cfg.min_frozen_s && delay < 10.0, "delay {delay}");
+        assert!(x.unchanged_s > 60.0, "{x:?}");
+        assert!((x.peers_moving_s.unwrap() - delay).abs() < 1e-6, "{x:?}");
     }
 
     #[test]
