@@ -8,6 +8,7 @@
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::consensus::ConsensusConfig;
+use crate::detect::frozen::FrozenConfig;
 use crate::detect::lag::LagConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
@@ -24,7 +25,10 @@ pub struct Config {
     pub silence: SilenceConfig,
     /// `feed_lagging`.
     pub lag: LagConfig,
-    /// `book_gap` and `book_crossed`.
+    /// `feed_frozen`.
+    pub frozen: FrozenConfig,
+    /// `book_gap`, `book_crossed`, `spread_blowout`, `depth_collapse`,
+    /// `book_stale`.
     pub book: BookConfig,
     /// `candle_invalid`, `candle_gap`, `abnormal_candle`.
     pub candle: CandleConfig,
@@ -185,6 +189,13 @@ impl Config {
                 self.book.resync_interval_ms
             ));
         }
+        self.frozen
+            .validate()
+            .and_then(|()| self.book.validate())
+            .map_err(|message| ConfigError::Invalid {
+                path: String::new(),
+                message,
+            })?;
         self.candle
             .validate()
             .map_err(|message| ConfigError::Invalid {

@@ -13,7 +13,11 @@
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::config::Config;
 use crate::detect::book::{CrossedTracker, CrossedVerdict};
+use crate::detect::book_health::{
+    DepthTracker, HealthFacts, HealthVerdict, SpreadTracker, StaleTracker, StaleVerdict,
+};
 use crate::detect::candle::CandleChecker;
+use crate::detect::frozen::{Fingerprint, FrozenGroups, FrozenTracker, FrozenVerdict, fp};
 use crate::detect::lag::{LagFacts, LagTracker, LagVerdict};
 use crate::detect::silence::SilenceTracker;
 use crate::fixture::{Record, RecordKind};
@@ -108,6 +112,17 @@ struct Stream {
     resync_at: Option<Nanos>,
     candles: Option<CandleChecker>,
     trade_candles: Option<usize>,
+    /// `feed_frozen` (`None` for streams without frames of their own).
+    frozen: Option<FrozenTracker>,
+    /// `spread_blowout` (bbo and L2 streams).
+    spread: SpreadTracker,
+    /// `depth_collapse` (L2 streams).
+    depth_health: DepthTracker,
+    /// `book_stale` (bbo and L2 streams, judged on the same venue's trades).
+    stale: StaleTracker,
+    /// Trade streams: the same venue/symbol's bbo, depth and partial depth
+    /// streams, looked up when the stream count was the first value.
+    book_links: (usize, [Option<usize>; 3]),
 }
 
 /// One connection (as named by the fixture or the live feed).
@@ -145,6 +160,8 @@ pub struct Engine {
     last_conn: Option<usize>,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
+    /// Peer groups of `feed_frozen`.
+    frozen_groups: FrozenGroups,
     incidents: Incidents,
     resyncs: Vec<ResyncRequest>,
     scratch: Vec<Event>,
@@ -169,6 +186,7 @@ impl Engine {
             last_conn: None,
             trade_candles: Vec::new(),
             trade_candle_index: HashMap::default(),
+            frozen_groups: FrozenGroups::new(),
             recent_streams: Vec::with_capacity(RECENT_STREAMS),
             recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
@@ -615,6 +633,9 @@ impl Engine {
                 c
             }
         });
+        let frozen = self
+            .frozen_groups
+            .tracker(&cfg.frozen, venue, &ev.symbol, ev.stream);
         self.streams.push(Stream {
             venue,
             symbol: ev.symbol.clone(),
@@ -628,6 +649,11 @@ impl Engine {
             resync_at: None,
             candles,
             trade_candles: None,
+            frozen,
+            spread: SpreadTracker::default(),
+            depth_health: DepthTracker::default(),
+            stale: StaleTracker::default(),
+            book_links: (0, [None; 3]),
         });
         if let Some(c) = self.conns.get_mut(conn) {
             c.streams.push(i);
@@ -659,6 +685,21 @@ impl Engine {
         match &ev.payload {
             Payload::Quote(q) => {
                 self.check_crossed(si, now, q.bid.price, q.ask.price, out);
+                if !rest {
+                    let f = [
+                        fp(q.bid.price),
+                        fp(q.bid.qty),
+                        fp(q.ask.price),
+                        fp(q.ask.qty),
+                        0,
+                        0,
+                    ];
+                    self.check_frozen(si, now, &f, out);
+                }
+                if let Some(s) = self.streams.get_mut(si) {
+                    s.stale.top = Some((q.bid.price, q.ask.price));
+                }
+                self.check_spread(si, now, q.bid.price, q.ask.price, out);
             }
             Payload::Depth(d) => {
                 let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
@@ -666,6 +707,7 @@ impl Engine {
                     None => return,
                 };
                 self.on_book_applied(si, now, applied, out);
+                self.check_book_health(si, now, rest, out);
                 if !rest {
                     self.maybe_resync(si, conn, now);
                 }
@@ -676,10 +718,17 @@ impl Engine {
                     None => return,
                 };
                 self.on_book_applied(si, now, applied, out);
+                self.check_book_health(si, now, rest, out);
             }
             Payload::Trade(t) => {
                 let ts = t.exch_ns.unwrap_or(now);
                 self.on_trade(si, venue, ev, now, ts, t.price, t.qty, t.id, out);
+                if !rest {
+                    let id = t.id.map_or(u64::MAX, |i| i);
+                    let f = [id, fp(t.price), fp(t.qty), ts as u64, 0, 0];
+                    self.check_frozen(si, now, &f, out);
+                }
+                self.check_stale(si, venue, now, t.price, out);
             }
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {
@@ -687,6 +736,17 @@ impl Engine {
                     && let Some(checker) = s.candles.as_mut()
                 {
                     checker.on_candle(now, c, &mut self.incidents, out);
+                }
+                if !rest {
+                    let f = [
+                        c.open_ns as u64,
+                        fp(c.open),
+                        fp(c.high),
+                        fp(c.low),
+                        fp(c.close),
+                        fp(c.volume),
+                    ];
+                    self.check_frozen(si, now, &f, out);
                 }
             }
         }
@@ -1005,6 +1065,317 @@ impl Engine {
         self.schedule(ts - ts.rem_euclid(interval) + interval + grace);
     }
 
+    /// `feed_frozen`: one frame of stream `si` carrying values `f`.
+    fn check_frozen(&mut self, si: usize, now: Nanos, f: &Fingerprint, out: &mut Vec<Alert>) {
+        let cfg = &self.cfg.frozen;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        let Some(tracker) = s.frozen.as_mut() else {
+            return;
+        };
+        match tracker.on_frame(cfg, &mut self.frozen_groups, now, f) {
+            FrozenVerdict::Quiet => {}
+            FrozenVerdict::Frozen(x) => {
+                let compared = if x.peers_known {
+                    format!(
+                        "while other venues' {} streams changed {} times",
+                        s.kind.name(),
+                        x.peer_changes
+                    )
+                } else {
+                    "with no other venue to compare against (judged at the higher no-peer bar)"
+                        .to_string()
+                };
+                let summary = format!(
+                    "{} {} {} keeps sending the same values, unchanged for {:.1} s over {} frames {compared}: its prices are frozen, do not trade on them.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    x.unchanged_s,
+                    x.unchanged_frames
+                );
+                let ev = Evidence::new()
+                    .num("unchanged_s", x.unchanged_s, 3)
+                    .with("unchanged_frames", x.unchanged_frames)
+                    .num("phi", x.phi, 2)
+                    .num("threshold_phi", x.threshold_phi, 2)
+                    .with("peers_known", x.peers_known)
+                    .with("peer_changes", x.peer_changes)
+                    .with(
+                        "peers_moving_s",
+                        x.peers_moving_s
+                            .map_or(serde_json::Value::Null, |v| crate::alert::round_value(v, 3)),
+                    )
+                    .num("median_change_gap_s", x.median_change_gap_s, 4)
+                    .num("p95_change_gap_s", x.p95_change_gap_s, 4)
+                    .with("last_change_at", format_rfc3339_ms(x.last_change));
+                self.incidents.fire(
+                    now,
+                    Kind::FeedFrozen,
+                    &s.key,
+                    Severity::Warning,
+                    false,
+                    summary,
+                    ev,
+                    out,
+                );
+            }
+            FrozenVerdict::Resumed {
+                unchanged_s,
+                unchanged_frames,
+            } => {
+                let summary = format!(
+                    "{} {} {} values are changing again after {:.1} s frozen.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    unchanged_s
+                );
+                let ev = Evidence::new()
+                    .num("unchanged_s", unchanged_s, 3)
+                    .with("unchanged_frames", unchanged_frames);
+                self.incidents
+                    .clear(now, Kind::FeedFrozen, &s.key, summary, ev, out);
+            }
+        }
+    }
+
+    /// After a book update: frozen, spread and near-touch depth of a
+    /// synced L2 book.
+    fn check_book_health(&mut self, si: usize, now: Nanos, rest: bool, out: &mut Vec<Alert>) {
+        let Some(book) = self
+            .streams
+            .get(si)
+            .and_then(|s| s.book.as_ref())
+            .filter(|b| b.is_synced())
+        else {
+            return;
+        };
+        let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
+            return;
+        };
+        if !rest {
+            let f = [fp(bid.price), fp(bid.qty), fp(ask.price), fp(ask.qty), 0, 0];
+            self.check_frozen(si, now, &f, out);
+        }
+        self.check_spread(si, now, bid.price, ask.price, out);
+        let cfg = &self.cfg.book;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        if !s.depth_health.due(now) {
+            return;
+        }
+        let Some(depth) = s
+            .book
+            .as_ref()
+            .and_then(|b| b.near_touch_qty(cfg.depth_band_bps))
+        else {
+            return;
+        };
+        let verdict = s.depth_health.observe(cfg, now, depth);
+        let band = cfg.depth_band_bps;
+        let (summary, ev) = match verdict {
+            HealthVerdict::Quiet => return,
+            HealthVerdict::Fired(ref x) => (
+                format!(
+                    "{} {} order book holds {} within {} bps of mid, {:.0}% of its median {} for {:.1} s: liquidity has left this venue's book, size orders down or route elsewhere.",
+                    s.venue,
+                    s.symbol,
+                    round_sig(x.value),
+                    band,
+                    pct(x.value, x.median),
+                    round_sig(x.median),
+                    x.held_s
+                ),
+                health_evidence(x, "depth", "band_bps", band),
+            ),
+            HealthVerdict::Cleared(ref x) => (
+                format!(
+                    "{} {} order book depth near the touch is back to {} ({:.0}% of its median) after {:.1} s.",
+                    s.venue,
+                    s.symbol,
+                    round_sig(x.value),
+                    pct(x.value, x.median),
+                    x.held_s
+                ),
+                health_evidence(x, "depth", "band_bps", band),
+            ),
+        };
+        if matches!(verdict, HealthVerdict::Fired(_)) {
+            self.incidents.fire(
+                now,
+                Kind::DepthCollapse,
+                &s.key,
+                Severity::Warning,
+                false,
+                summary,
+                ev,
+                out,
+            );
+        } else {
+            self.incidents
+                .clear(now, Kind::DepthCollapse, &s.key, summary, ev, out);
+        }
+    }
+
+    /// `spread_blowout`: a new top of book of stream `si`.
+    fn check_spread(&mut self, si: usize, now: Nanos, bid: f64, ask: f64, out: &mut Vec<Alert>) {
+        let cfg = &self.cfg.book;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
+        match s.spread.observe(cfg, now, bid, ask) {
+            HealthVerdict::Quiet => {}
+            HealthVerdict::Fired(x) => {
+                let summary = format!(
+                    "{} {} {} spread is {:.1} bps, {:.0}x its median of {:.2} bps, for {:.1} s: liquidity has pulled back on this venue, widen quotes or route elsewhere.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    x.value,
+                    x.value / x.median.max(f64::MIN_POSITIVE),
+                    x.median,
+                    x.held_s
+                );
+                let ev = health_evidence(&x, "spread_bps", "k", cfg.spread_k)
+                    .with("bid", bid)
+                    .with("ask", ask);
+                self.incidents.fire(
+                    now,
+                    Kind::SpreadBlowout,
+                    &s.key,
+                    Severity::Warning,
+                    false,
+                    summary,
+                    ev,
+                    out,
+                );
+            }
+            HealthVerdict::Cleared(x) => {
+                let summary = format!(
+                    "{} {} {} spread is back to {:.2} bps (median {:.2}) after {:.1} s wide.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name(),
+                    x.value,
+                    x.median,
+                    x.held_s
+                );
+                let ev = health_evidence(&x, "spread_bps", "k", cfg.spread_k);
+                self.incidents
+                    .clear(now, Kind::SpreadBlowout, &s.key, summary, ev, out);
+            }
+        }
+    }
+
+    /// `book_stale`: a trade of stream `si` against the same venue's books.
+    fn check_stale(
+        &mut self,
+        si: usize,
+        venue: Venue,
+        now: Nanos,
+        price: f64,
+        out: &mut Vec<Alert>,
+    ) {
+        let count = self.streams.len();
+        let Some(s) = self.streams.get(si) else {
+            return;
+        };
+        let links = if s.book_links.0 == count {
+            s.book_links.1
+        } else {
+            // A stream appeared since the last look: find the books again
+            // (this happens a few times per symbol, not per trade).
+            let mut l = [None; 3];
+            for (slot, kind) in
+                l.iter_mut()
+                    .zip([StreamKind::Bbo, StreamKind::Depth, StreamKind::PartialDepth])
+            {
+                *slot = self
+                    .index
+                    .get(&(venue, kind))
+                    .and_then(|m| m.get(&*s.symbol))
+                    .copied();
+            }
+            if let Some(s) = self.streams.get_mut(si) {
+                s.book_links = (count, l);
+            }
+            l
+        };
+        let cfg = &self.cfg.book;
+        for b in links.into_iter().flatten() {
+            let Some(s) = self.streams.get_mut(b) else {
+                continue;
+            };
+            let top = match s.book.as_ref() {
+                Some(book) if book.is_synced() => book
+                    .best_bid()
+                    .zip(book.best_ask())
+                    .map(|(b, a)| (b.price, a.price)),
+                Some(_) => None,
+                None => s.stale.top,
+            };
+            let Some((bid, ask)) = top else {
+                continue;
+            };
+            match s.stale.on_trade(cfg, now, price, bid, ask) {
+                StaleVerdict::Quiet => {}
+                StaleVerdict::Stale(x) => {
+                    let summary = format!(
+                        "{} {} {} is stale: {} trades in a row printed outside it over {:.1} s (last {} vs bid {} / ask {}, {:.1} bps outside); do not quote off this book.",
+                        s.venue,
+                        s.symbol,
+                        s.kind.name(),
+                        x.trades,
+                        x.held_s,
+                        x.price,
+                        x.bid,
+                        x.ask,
+                        x.outside_bps,
+                    );
+                    let ev = Evidence::new()
+                        .with("trade_price", x.price)
+                        .with("bid", x.bid)
+                        .with("ask", x.ask)
+                        .num("outside_bps", x.outside_bps, 2)
+                        .num("tolerance_bps", cfg.stale_tolerance_bps, 2)
+                        .with("trades_outside", x.trades)
+                        .num("held_s", x.held_s, 3)
+                        .with("since", format_rfc3339_ms(x.since));
+                    self.incidents.fire(
+                        now,
+                        Kind::BookStale,
+                        &s.key,
+                        Severity::Warning,
+                        false,
+                        summary,
+                        ev,
+                        out,
+                    );
+                }
+                StaleVerdict::Fresh {
+                    stale_for_s,
+                    trades,
+                } => {
+                    let summary = format!(
+                        "{} {} {} is tracking trades again (a trade printed inside it after {:.1} s stale).",
+                        s.venue,
+                        s.symbol,
+                        s.kind.name(),
+                        stale_for_s
+                    );
+                    let ev = Evidence::new()
+                        .num("stale_for_s", stale_for_s, 3)
+                        .with("trades_outside", trades);
+                    self.incidents
+                        .clear(now, Kind::BookStale, &s.key, summary, ev, out);
+                }
+            }
+        }
+    }
+
     /// Asks for a tick at or after `at` (snapped to the tick grid).
     fn schedule(&mut self, at: Nanos) {
         let tick = self.cfg.engine.tick_ms * MILLI;
@@ -1037,6 +1408,26 @@ impl Engine {
     fn tick(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let tick = self.cfg.engine.tick_ms * MILLI;
         self.tick_silence(now, out);
+        // A silent stream is feed_silent's: a frozen report ends, and its
+        // time without a change restarts when frames come back.
+        for s in &mut self.streams {
+            if s.silence.alerting_since.is_none() {
+                continue;
+            }
+            if let Some(f) = s.frozen.as_mut()
+                && f.on_silent()
+            {
+                let summary = format!(
+                    "{} {} {} stopped sending frames while frozen; feed_silent reports it now.",
+                    s.venue,
+                    s.symbol,
+                    s.kind.name()
+                );
+                let ev = Evidence::new().with("reason", "silent");
+                self.incidents
+                    .clear(now, Kind::FeedFrozen, &s.key, summary, ev, out);
+            }
+        }
         // Crossed books held without further updates.
         for si in 0..self.streams.len() {
             let cfg = &self.cfg.book;
@@ -1215,6 +1606,45 @@ fn exchange_time(p: &Payload) -> Option<Nanos> {
         Payload::Candle(c) => c.exch_ns,
         Payload::Integrity(_) => None,
     }
+}
+
+/// Evidence of a spread or depth verdict: the value, its median and the
+/// threshold, and one setting that explains the threshold.
+fn health_evidence(
+    x: &HealthFacts,
+    value: &'static str,
+    setting: &'static str,
+    v: f64,
+) -> Evidence {
+    Evidence::new()
+        .num(value, x.value, 6)
+        .num("median", x.median, 6)
+        .num("threshold", x.threshold, 6)
+        .num("worst", x.worst, 6)
+        .num(setting, v, 3)
+        .num("held_s", x.held_s, 3)
+        .with("updates", x.updates)
+        .with("baseline_samples", x.samples)
+        .with("since", format_rfc3339_ms(x.since))
+}
+
+/// `part` as a percentage of `whole`.
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        part / whole * 100.0
+    } else {
+        0.0
+    }
+}
+
+/// A quantity for a summary: four significant digits.
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 3 - v.abs().log10().floor() as i32;
+    let p = 10f64.powi(digits);
+    (v * p).round() / p
 }
 
 fn lag_evidence(f: &LagFacts) -> Evidence {

@@ -252,3 +252,284 @@ mod tests {
         assert_eq!(r.len(), 6);
     }
 }
+
+/// The raw value token of the first `"key":` in `text`: a string with its
+/// quotes, or a number (up to the next `,` or `}`). Arrays and objects are
+/// not read.
+fn raw_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":");
+    let start = text.find(&pat)? + pat.len();
+    let rest = text.get(start..)?;
+    let len = if rest.starts_with('"') {
+        rest.get(1..)?.find('"')? + 2
+    } else if rest.starts_with(['[', '{']) {
+        return None;
+    } else {
+        rest.find([',', '}'])?
+    };
+    rest.get(..len)
+}
+
+/// Replaces the raw value token of the first `"key":` in `text`.
+fn set_raw_field(text: &str, key: &str, value: &str) -> Option<String> {
+    let old = raw_field(text, key)?;
+    let pat = format!("\"{key}\":");
+    let start = text.find(&pat)? + pat.len();
+    let mut s = String::with_capacity(text.len() + value.len());
+    s.push_str(text.get(..start)?);
+    s.push_str(value);
+    s.push_str(text.get(start + old.len()..)?);
+    Some(s)
+}
+
+/// Freezes a stream: every frame containing `needle` in `[from, from + dur)`
+/// keeps arriving, but its `keys` (e.g. `b`, `B`, `a`, `A` of a bookTicker;
+/// `t`, `p`, `q`, `T` of a trade) repeat the values of the last such frame
+/// before `from`, as a venue that stopped updating its cache would send.
+/// Other fields (update ids, event times) stay as recorded.
+pub fn freeze(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    keys: &[&str],
+) -> Injected {
+    let mut inj = empty();
+    let Some(reference) = records
+        .iter()
+        .filter(|r| r.recv_ns < from)
+        .filter_map(frame_text)
+        .rfind(|t| t.contains(needle))
+        .map(str::to_string)
+    else {
+        return inj;
+    };
+    let values: Vec<(&str, &str)> = keys
+        .iter()
+        .filter_map(|k| Some((*k, raw_field(&reference, k)?)))
+        .collect();
+    for r in records.iter_mut() {
+        if r.recv_ns < from || r.recv_ns >= from + dur {
+            continue;
+        }
+        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
+            continue;
+        };
+        let mut new = text.to_string();
+        for (k, v) in &values {
+            if let Some(n) = set_raw_field(&new, k, v) {
+                new = n;
+            }
+        }
+        if new != text {
+            r.kind = RecordKind::Frame(Cow::Owned(new));
+        }
+        // A frame already equal to the frozen values is frozen too.
+        inj.note(r.recv_ns);
+    }
+    inj
+}
+
+/// Widens the spread of every best-bid-and-offer frame (containing
+/// `needle`, e.g. `@bookTicker`) in `[from, from + dur)`: the ask is set
+/// `bps` basis points above the bid.
+pub fn widen_spread(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    bps: f64,
+) -> Injected {
+    let mut inj = empty();
+    for r in records.iter_mut() {
+        if r.recv_ns < from || r.recv_ns >= from + dur {
+            continue;
+        }
+        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
+            continue;
+        };
+        let Some(bid) = string_field(text, "b").and_then(|b| b.parse::<f64>().ok()) else {
+            continue;
+        };
+        let ask = format!("{:.8}", bid * (1.0 + bps / 1e4));
+        if let Some(new) = set_string_field(text, "a", &ask) {
+            r.kind = RecordKind::Frame(Cow::Owned(new));
+            inj.note(r.recv_ns);
+        }
+    }
+    inj
+}
+
+/// Thins a book: in every depth frame (containing `needle`, e.g.
+/// `"e":"depthUpdate"`) in `[from, from + dur)`, each level's quantity
+/// (`["price","qty"]`) is multiplied by `factor`. Deletions (quantity 0)
+/// stay deletions; levels not updated in the window keep their size.
+pub fn thin_book(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    factor: f64,
+) -> Injected {
+    let mut inj = empty();
+    for r in records.iter_mut() {
+        if r.recv_ns < from || r.recv_ns >= from + dur {
+            continue;
+        }
+        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
+            continue;
+        };
+        if let Some(new) = scale_levels(text, factor) {
+            r.kind = RecordKind::Frame(Cow::Owned(new));
+            inj.note(r.recv_ns);
+        }
+    }
+    inj
+}
+
+/// Multiplies the quantity of every `["price","qty"]` pair in `text`.
+fn scale_levels(text: &str, factor: f64) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(open) = rest.find("[\"") {
+        let (head, tail) = rest.split_at(open);
+        out.push_str(head);
+        let pair = tail.find("\"]").map(|end| tail.get(..end + 2));
+        let Some(Some(pair)) = pair else {
+            out.push_str(tail);
+            return changed.then_some(out);
+        };
+        let inner = pair.get(2..pair.len() - 2).unwrap_or("");
+        match inner.split_once("\",\"") {
+            Some((p, q)) if !p.contains('"') && !q.contains('"') => {
+                let qty = q.parse::<f64>().ok()?;
+                out.push_str(&format!("[\"{p}\",\"{:.8}\"]", qty * factor));
+                changed = true;
+            }
+            _ => out.push_str(pair),
+        }
+        rest = tail.get(pair.len()..).unwrap_or("");
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Makes a best-bid-and-offer stream stale against the trades: every frame
+/// containing `needle` (e.g. `@bookTicker`) in `[from, from + dur)` has bid
+/// and ask moved `bps` basis points down (the spread is kept), as a book
+/// left behind by the market would show while trades print at the real
+/// price.
+pub fn stale_book(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    bps: f64,
+) -> Injected {
+    let mut inj = empty();
+    for r in records.iter_mut() {
+        if r.recv_ns < from || r.recv_ns >= from + dur {
+            continue;
+        }
+        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
+            continue;
+        };
+        let shift = 1.0 - bps / 1e4;
+        let mut new = text.to_string();
+        for key in ["b", "a"] {
+            let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            if let Some(n) = set_string_field(&new, key, &format!("{:.8}", v * shift)) {
+                new = n;
+            }
+        }
+        if new != text {
+            r.kind = RecordKind::Frame(Cow::Owned(new));
+            inj.note(r.recv_ns);
+        }
+    }
+    inj
+}
+
+#[cfg(test)]
+mod health_fault_tests {
+    use super::*;
+    use crate::model::{SECOND, Venue};
+
+    fn frame(t: Nanos, text: &str) -> Record<'static> {
+        Record {
+            recv_ns: t,
+            venue: Venue::BinanceSpot,
+            conn: Cow::Borrowed("c"),
+            kind: RecordKind::Frame(Cow::Owned(text.to_string())),
+        }
+    }
+
+    fn text<'a>(r: &'a Record<'_>) -> &'a str {
+        frame_text(r).unwrap()
+    }
+
+    // Frame shapes from the Binance spot recording (prices shortened).
+    const BBO1: &str = r#"{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"100.0","B":"1","a":"100.5","A":"2"}}"#;
+    const BBO2: &str = r#"{"stream":"btcusdt@bookTicker","data":{"u":2,"s":"BTCUSDT","b":"101.0","B":"3","a":"101.5","A":"4"}}"#;
+    const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":2,"p":"100.00","q":"0.1","T":1,"m":true,"M":true}}"#;
+    const DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["100.0","2.0"],["99.0","0.00000000"]],"a":[["101.0","4.0"]]}}"#;
+
+    #[test]
+    fn freeze_repeats_the_last_values_and_keeps_the_rest() {
+        let mut r = vec![frame(0, BBO1), frame(SECOND, BBO2), frame(3 * SECOND, BBO2)];
+        let inj = freeze(&mut r, SECOND, SECOND, "@bookTicker", &["b", "B", "a", "A"]);
+        assert_eq!(inj.touched, 1);
+        assert_eq!(
+            text(&r[1]),
+            r#"{"stream":"btcusdt@bookTicker","data":{"u":2,"s":"BTCUSDT","b":"100.0","B":"1","a":"100.5","A":"2"}}"#
+        );
+        assert_eq!(text(&r[2]), BBO2);
+        // Numbers too (trade ids and times).
+        let other = TRADE
+            .replace("\"t\":2", "\"t\":3")
+            .replace("100.00", "100.50");
+        let mut r = vec![frame(0, TRADE), frame(SECOND, &other)];
+        freeze(&mut r, SECOND, SECOND, "@trade", &["t", "p", "q", "T"]);
+        assert_eq!(text(&r[1]), TRADE);
+        // Nothing before the window: nothing to repeat.
+        let mut r = vec![frame(SECOND, BBO1)];
+        assert_eq!(
+            freeze(&mut r, 0, 5 * SECOND, "@bookTicker", &["b"]).touched,
+            0
+        );
+    }
+
+    #[test]
+    fn widen_and_stale_move_only_prices() {
+        let mut r = vec![frame(0, BBO1)];
+        assert_eq!(
+            widen_spread(&mut r, 0, SECOND, "@bookTicker", 100.0).touched,
+            1
+        );
+        assert_eq!(string_field(text(&r[0]), "a"), Some("101.00000000"));
+        assert_eq!(string_field(text(&r[0]), "b"), Some("100.0"));
+        let mut r = vec![frame(0, BBO1)];
+        assert_eq!(
+            stale_book(&mut r, 0, SECOND, "@bookTicker", 100.0).touched,
+            1
+        );
+        assert_eq!(string_field(text(&r[0]), "b"), Some("99.00000000"));
+        assert_eq!(string_field(text(&r[0]), "a"), Some("99.49500000"));
+        assert_eq!(string_field(text(&r[0]), "B"), Some("1"));
+    }
+
+    #[test]
+    fn thin_scales_every_level_and_keeps_deletions() {
+        let mut r = vec![frame(0, DEPTH), frame(SECOND, DEPTH)];
+        let inj = thin_book(&mut r, 0, SECOND, "depthUpdate", 0.01);
+        assert_eq!(inj.touched, 1);
+        assert_eq!(
+            text(&r[0]),
+            r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["100.0","0.02000000"],["99.0","0.00000000"]],"a":[["101.0","0.04000000"]]}}"#
+        );
+        assert_eq!(text(&r[1]), DEPTH);
+    }
+}

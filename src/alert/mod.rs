@@ -63,6 +63,16 @@ pub enum Kind {
     /// Frames were dropped between the connections and the engine (our own
     /// side could not keep up).
     FramesDropped,
+    /// Frames keep coming but their values stopped changing while the same
+    /// market on other venues kept moving.
+    FeedFrozen,
+    /// The spread is far above its own rolling median, held.
+    SpreadBlowout,
+    /// The quantity near the touch is far below its own rolling median, held.
+    DepthCollapse,
+    /// Trades print outside the same venue's best bid and ask, repeatedly:
+    /// the book is not moving with the market.
+    BookStale,
 }
 
 impl Kind {
@@ -79,6 +89,10 @@ impl Kind {
             Kind::AbnormalCandle => "abnormal_candle",
             Kind::ConnectionLost => "connection_lost",
             Kind::FramesDropped => "frames_dropped",
+            Kind::FeedFrozen => "feed_frozen",
+            Kind::SpreadBlowout => "spread_blowout",
+            Kind::DepthCollapse => "depth_collapse",
+            Kind::BookStale => "book_stale",
         }
     }
 }

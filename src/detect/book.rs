@@ -4,6 +4,9 @@
 //! A crossed book must persist (a time or a count of updates) before it is
 //! an alert: a single crossed message can be a race between two sides of an
 //! update. A crossed book *across* venues is normal and not checked here.
+//!
+//! The keys of `spread_blowout`, `depth_collapse` and `book_stale` live in
+//! [`BookConfig`] too; those checks are in [`crate::detect::book_health`].
 
 use crate::model::{MILLI, Nanos, SECOND};
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,39 @@ pub struct BookConfig {
     /// side) cuts book upkeep by a third of replay time against 1,000. When
     /// a side is full, new levels beyond its worst are ignored.
     pub max_levels: usize,
+    /// `spread_blowout`: a spread above `spread_k` x its rolling median ...
+    pub spread_k: f64,
+    /// ... and above this floor (basis points of mid), so a spread of a
+    /// few ticks never pages ...
+    pub spread_floor_bps: f64,
+    /// ... held this long (ms) ...
+    pub spread_sustain_ms: i64,
+    /// ... and over at least this many updates is an alert.
+    pub spread_sustain_updates: u32,
+    /// The spread and near-touch depth are sampled into their rolling
+    /// medians at most this often (ms); depth is judged at this cadence.
+    pub health_sample_ms: i64,
+    /// Samples in the rolling medians (a bounded ring).
+    pub health_window: usize,
+    /// Samples needed before spread or depth is judged.
+    pub health_min_samples: usize,
+    /// `depth_collapse`: near-touch depth is the quantity on both sides
+    /// within this many basis points of mid on the synced L2 book ...
+    pub depth_band_bps: f64,
+    /// ... and it collapsed below this share of its rolling median ...
+    pub depth_fraction: f64,
+    /// ... held this long (ms).
+    pub depth_sustain_ms: i64,
+    /// `book_stale`: a trade printing further than this (basis points of
+    /// mid) outside the same venue's best bid and ask ...
+    pub stale_tolerance_bps: f64,
+    /// ... at least this many times in a row ...
+    pub stale_trades: usize,
+    /// ... over at least this long (ms) means the book is stale (a sweep
+    /// through the book prints outside it for an instant) ...
+    pub stale_hold_ms: i64,
+    /// ... where outside prints further apart than this (ms) start a new run.
+    pub stale_window_ms: i64,
 }
 
 impl Default for BookConfig {
@@ -40,7 +76,86 @@ impl Default for BookConfig {
             max_pending: 1000,
             max_levels: 200,
             resync_interval_ms: 10_000,
+            spread_k: 10.0,
+            spread_floor_bps: 5.0,
+            spread_sustain_ms: 2000,
+            spread_sustain_updates: 3,
+            health_sample_ms: 1000,
+            health_window: 300,
+            health_min_samples: 60,
+            depth_band_bps: 10.0,
+            depth_fraction: 0.2,
+            depth_sustain_ms: 3000,
+            stale_tolerance_bps: 10.0,
+            stale_trades: 5,
+            stale_hold_ms: 1000,
+            stale_window_ms: 3000,
         }
+    }
+}
+
+impl BookConfig {
+    /// Checks the ranges of the health keys; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("book.spread_k", self.spread_k),
+            ("book.depth_band_bps", self.depth_band_bps),
+            ("book.depth_fraction", self.depth_fraction),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be a positive number, got {v}"));
+            }
+        }
+        let non_negative = [
+            ("book.spread_floor_bps", self.spread_floor_bps),
+            ("book.stale_tolerance_bps", self.stale_tolerance_bps),
+        ];
+        for (name, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be >= 0, got {v}"));
+            }
+        }
+        if self.depth_fraction >= 1.0 {
+            return Err(format!(
+                "book.depth_fraction must be below 1, got {}",
+                self.depth_fraction
+            ));
+        }
+        let times = [
+            ("book.spread_sustain_ms", self.spread_sustain_ms),
+            ("book.health_sample_ms", self.health_sample_ms),
+            ("book.depth_sustain_ms", self.depth_sustain_ms),
+            ("book.stale_hold_ms", self.stale_hold_ms),
+            ("book.stale_window_ms", self.stale_window_ms),
+        ];
+        for (name, v) in times {
+            if !(0..=3_600_000).contains(&v) {
+                return Err(format!("{name} must be 0..=3600000, got {v}"));
+            }
+        }
+        if self.health_sample_ms == 0 {
+            return Err("book.health_sample_ms must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&self.health_window) {
+            return Err(format!(
+                "book.health_window must be 1..=100000, got {}",
+                self.health_window
+            ));
+        }
+        if self.health_min_samples == 0 || self.health_min_samples > self.health_window {
+            return Err(format!(
+                "book.health_min_samples must be 1..=book.health_window, got {}",
+                self.health_min_samples
+            ));
+        }
+        if !(1..=1000).contains(&self.stale_trades) {
+            return Err(format!(
+                "book.stale_trades must be 1..=1000, got {}",
+                self.stale_trades
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -140,6 +255,32 @@ impl CrossedTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_keys_are_validated_by_name() {
+        BookConfig::default().validate().unwrap();
+        let e = BookConfig {
+            depth_fraction: 1.5,
+            ..BookConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("book.depth_fraction "), "{e}");
+        let e = BookConfig {
+            health_min_samples: 301,
+            ..BookConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("book.health_min_samples "), "{e}");
+        let e = BookConfig {
+            spread_k: f64::NAN,
+            ..BookConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("book.spread_k "), "{e}");
+    }
 
     #[test]
     fn a_single_crossed_update_is_not_an_alert() {

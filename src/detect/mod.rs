@@ -4,7 +4,9 @@
 //! state it keeps; it never does I/O and never reads the wall clock.
 
 pub mod book;
+pub mod book_health;
 pub mod candle;
 pub mod consensus;
+pub mod frozen;
 pub mod lag;
 pub mod silence;

@@ -53,6 +53,25 @@ impl Side {
         })
     }
 
+    /// Total quantity from the best level out to `limit` (bids at or above
+    /// it, asks at or below it).
+    fn qty_within(&self, limit: f64) -> f64 {
+        let mut total = 0.0;
+        for &(k, qty) in self.levels.iter().rev() {
+            let price = f64::from_bits(self.order(k));
+            let inside = if self.asks {
+                price <= limit
+            } else {
+                price >= limit
+            };
+            if !inside {
+                break;
+            }
+            total += qty;
+        }
+        total
+    }
+
     /// Sets (qty > 0) or removes (qty 0) one level. When the side is full, a
     /// new level worse than the worst kept one is ignored: it lies beyond the
     /// depth the book keeps (as it would beyond a venue's snapshot depth).
@@ -205,6 +224,18 @@ impl Book {
     /// Best ask.
     pub fn best_ask(&self) -> Option<Level> {
         self.asks.best()
+    }
+
+    /// Quantity resting within `bps` basis points of the mid, bids plus
+    /// asks; `None` when unsynced or a side is empty. Walks only the levels
+    /// inside the band, from the touch out.
+    pub fn near_touch_qty(&self, bps: f64) -> Option<f64> {
+        if !self.is_synced() {
+            return None;
+        }
+        let mid = (self.bids.best()?.price + self.asks.best()?.price) / 2.0;
+        let band = mid * bps / 1e4;
+        Some(self.bids.qty_within(mid - band) + self.asks.qty_within(mid + band))
     }
 
     /// Number of levels (bids, asks).
@@ -386,6 +417,18 @@ mod tests {
             }],
             exch_ns: None,
         }
+    }
+
+    #[test]
+    fn near_touch_qty_sums_both_sides_inside_the_band() {
+        let mut b = Book::new(100, 1000);
+        assert_eq!(b.near_touch_qty(100.0), None);
+        b.apply_snapshot(&snap(8));
+        // Mid 100: 100 bps is 99..101, so 99 (2) and 101 (2); 98 is out.
+        assert_eq!(b.near_touch_qty(100.0), Some(4.0));
+        // 200 bps reaches 98 too.
+        assert_eq!(b.near_touch_qty(200.0), Some(5.0));
+        assert_eq!(b.near_touch_qty(1.0), Some(0.0));
     }
 
     #[test]

@@ -1,0 +1,709 @@
+//! `feed_frozen`: frames keep coming but their values stop changing.
+//!
+//! Every *change* on a stream (a new trade, a best bid or ask price or size
+//! that moved, a new top of the synced L2 book, a candle with new values) is
+//! its heartbeat; the time between changes is learned per stream with the
+//! same gap history and tail fit as `feed_silent` ([`GapHistory`]), and phi
+//! is the -log10 probability of going this long without a change. Frames
+//! that repeat the last values (Bybit re-sends an unchanged top of book
+//! every 3 s by design) are not changes, and they are what a frozen stream
+//! is judged on: the check runs only when a frame arrives, so a stream that
+//! stops sending is `feed_silent`'s and never both.
+//!
+//! A quiet market is not a fault: a stream is frozen only if its peers
+//! (other venues' streams of the same kind on the same base asset: BTC/USDT
+//! and BTC/USD are one market) changed meanwhile. phi is then taken over
+//! the time this stream stood still *while a peer kept moving* (a peer's
+//! activity restarts after it paused for `peer_quiet_s`): a market that
+//! stands still everywhere raises nothing, and one that wakes up gives this
+//! stream its usual time to follow before it is called frozen. With no peer
+//! known, a much higher phi is required, and the evidence says so.
+//!
+//! This module never reads a clock and never allocates per frame: the
+//! engine passes the time and a fingerprint of the frame's values.
+
+use crate::model::{Nanos, SECOND, StreamKind, Symbol, Venue};
+use crate::state::gaps::{GapHistory, TailFit, secs};
+use rustc_hash::FxHashMap as HashMap;
+use serde::{Deserialize, Serialize};
+
+/// Thresholds for `feed_frozen`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrozenConfig {
+    /// phi (of the time without a change, under the stream's own rhythm of
+    /// changes) at which a stream whose peers kept changing is frozen.
+    pub phi: f64,
+    /// phi required when no peer stream is known (no other venue carries
+    /// the same kind of stream on the same base asset).
+    pub no_peer_phi: f64,
+    /// Changes the peers must have made since this stream's last change.
+    pub min_peer_changes: u64,
+    /// A peer with no change for this long (seconds) is not moving; its
+    /// activity restarts at its next change.
+    pub peer_quiet_s: f64,
+    /// Share of inter-change times treated as the tail when fitting.
+    pub tail_share: f64,
+    /// Floor on the tail scale (seconds), so a stream that changes on every
+    /// frame is not convicted by jitter.
+    pub min_tail_scale_s: f64,
+    /// Never frozen before this long without a change (seconds).
+    pub min_frozen_s: f64,
+    /// Inter-change times are capped at this before they are learned (s).
+    pub max_gap_s: f64,
+    /// Changes recorded before the stream can be judged at all.
+    pub min_samples: u64,
+    /// Half-life of the inter-change history (seconds).
+    pub half_life_s: f64,
+}
+
+impl Default for FrozenConfig {
+    fn default() -> Self {
+        FrozenConfig {
+            phi: 8.0,
+            no_peer_phi: 16.0,
+            min_peer_changes: 5,
+            peer_quiet_s: 5.0,
+            tail_share: 0.05,
+            min_tail_scale_s: 0.5,
+            min_frozen_s: 2.0,
+            max_gap_s: 300.0,
+            min_samples: 100,
+            half_life_s: 1800.0,
+        }
+    }
+}
+
+impl FrozenConfig {
+    /// Checks ranges; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("frozen.phi", self.phi),
+            ("frozen.no_peer_phi", self.no_peer_phi),
+            ("frozen.tail_share", self.tail_share),
+            ("frozen.min_frozen_s", self.min_frozen_s),
+            ("frozen.max_gap_s", self.max_gap_s),
+            ("frozen.half_life_s", self.half_life_s),
+            ("frozen.peer_quiet_s", self.peer_quiet_s),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be a positive number, got {v}"));
+            }
+        }
+        if self.tail_share >= 0.5 {
+            return Err(format!(
+                "frozen.tail_share must be below 0.5, got {}",
+                self.tail_share
+            ));
+        }
+        if self.no_peer_phi < self.phi {
+            return Err(format!(
+                "frozen.no_peer_phi must be at least frozen.phi, got {}",
+                self.no_peer_phi
+            ));
+        }
+        if !(self.min_tail_scale_s.is_finite() && self.min_tail_scale_s >= 0.0) {
+            return Err(format!(
+                "frozen.min_tail_scale_s must be >= 0, got {}",
+                self.min_tail_scale_s
+            ));
+        }
+        if self.min_frozen_s > self.max_gap_s {
+            return Err("frozen.min_frozen_s must not exceed frozen.max_gap_s".into());
+        }
+        Ok(())
+    }
+}
+
+fn quiet_ns(cfg: &FrozenConfig) -> Nanos {
+    (cfg.peer_quiet_s * SECOND as f64) as Nanos
+}
+
+/// The values of one frame, reduced to bit patterns: two frames with equal
+/// fingerprints carry the same values.
+pub type Fingerprint = [u64; 6];
+
+/// Fingerprint of a float (all NaNs alike, -0 as 0).
+pub fn fp(v: f64) -> u64 {
+    if v.is_nan() {
+        u64::MAX
+    } else {
+        (v + 0.0).to_bits()
+    }
+}
+
+/// Which streams are peers: the same class of stream on the same base
+/// asset. Trades and aggregated trades are one class, as are diff and
+/// partial books; engine-built candles have no frames and no class.
+fn class(kind: StreamKind) -> Option<u64> {
+    match kind {
+        StreamKind::Trade | StreamKind::AggTrade => Some(0),
+        StreamKind::Bbo => Some(1),
+        StreamKind::Depth | StreamKind::PartialDepth => Some(2),
+        StreamKind::Kline(secs) => Some(3 + u64::from(secs)),
+        StreamKind::TradeCandles => None,
+    }
+}
+
+/// The base asset of a canonical `BASE/QUOTE` symbol.
+fn base(symbol: &str) -> &str {
+    symbol.split_once('/').map_or(symbol, |(b, _)| b)
+}
+
+/// One venue's streams in a peer group.
+#[derive(Debug)]
+struct Member {
+    venue: Venue,
+    /// Changes so far.
+    changes: u64,
+    /// Last change.
+    last: Nanos,
+    /// Start of its current run of activity (no pause over `peer_quiet_s`).
+    active_since: Nanos,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// The venues in this group.
+    venues: Vec<Member>,
+    /// Changes of all members.
+    total: u64,
+}
+
+/// The peer groups of all streams: change counters per (base asset, class)
+/// and per venue in it, so "did the peers change since?" is two
+/// subtractions.
+#[derive(Debug, Default)]
+pub struct FrozenGroups {
+    index: HashMap<(Symbol, u64), usize>,
+    groups: Vec<Group>,
+}
+
+impl FrozenGroups {
+    /// No groups yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A tracker for a new stream, joined to its peer group (`None` for
+    /// streams that have no frames of their own).
+    pub fn tracker(
+        &mut self,
+        cfg: &FrozenConfig,
+        venue: Venue,
+        symbol: &str,
+        kind: StreamKind,
+    ) -> Option<FrozenTracker> {
+        let class = class(kind)?;
+        let key: (Symbol, u64) = (Symbol::from(base(symbol)), class);
+        let g = match self.index.get(&key) {
+            Some(&g) => g,
+            None => {
+                self.groups.push(Group::default());
+                let g = self.groups.len() - 1;
+                self.index.insert(key, g);
+                g
+            }
+        };
+        let group = self.groups.get_mut(g)?;
+        let slot = match group.venues.iter().position(|m| m.venue == venue) {
+            Some(s) => s,
+            None => {
+                group.venues.push(Member {
+                    venue,
+                    changes: 0,
+                    last: Nanos::MIN,
+                    active_since: Nanos::MIN,
+                });
+                group.venues.len() - 1
+            }
+        };
+        Some(FrozenTracker::new(cfg, g, slot))
+    }
+
+    /// Changes by peers (other venues) since the snapshot `(total, own)`,
+    /// since when a peer has been moving without a pause (`None` when no
+    /// peer is moving at `now`), and whether the group has any other venue.
+    fn peers_since(
+        &self,
+        group: usize,
+        slot: usize,
+        at: (u64, u64),
+        now: Nanos,
+        quiet: Nanos,
+    ) -> (u64, Option<Nanos>, bool) {
+        let Some(g) = self.groups.get(group) else {
+            return (0, None, false);
+        };
+        let own = g.venues.get(slot).map_or(0, |v| v.changes);
+        let others = g
+            .total
+            .saturating_sub(at.0)
+            .saturating_sub(own.saturating_sub(at.1));
+        let moving_since = g
+            .venues
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| *i != slot && m.last != Nanos::MIN && now - m.last <= quiet)
+            .map(|(_, m)| m.active_since)
+            .min();
+        (others, moving_since, g.venues.len() > 1)
+    }
+
+    fn counters(&self, group: usize, slot: usize) -> (u64, u64) {
+        self.groups.get(group).map_or((0, 0), |g| {
+            (g.total, g.venues.get(slot).map_or(0, |v| v.changes))
+        })
+    }
+
+    fn count_change(&mut self, group: usize, slot: usize, now: Nanos, quiet: Nanos) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.total += 1;
+            if let Some(v) = g.venues.get_mut(slot) {
+                v.changes += 1;
+                if v.last == Nanos::MIN || now - v.last > quiet {
+                    v.active_since = now;
+                }
+                v.last = v.last.max(now);
+            }
+        }
+    }
+}
+
+/// The numbers behind a frozen stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrozenFacts {
+    /// Seconds since the last change.
+    pub unchanged_s: f64,
+    /// Frames received since the last change (all with the same values).
+    pub unchanged_frames: u64,
+    /// phi of the time without a change.
+    pub phi: f64,
+    /// The phi that convicted it (`phi` or `no_peer_phi`).
+    pub threshold_phi: f64,
+    /// Changes the peers made meanwhile.
+    pub peer_changes: u64,
+    /// Seconds this stream stood still while a peer kept moving (the time
+    /// phi is taken over; `None` without peers).
+    pub peers_moving_s: Option<f64>,
+    /// Whether any peer is known.
+    pub peers_known: bool,
+    /// Median and 95th percentile time between changes (seconds).
+    pub median_change_gap_s: f64,
+    /// 95th percentile time between changes (seconds).
+    pub p95_change_gap_s: f64,
+    /// When the values last changed.
+    pub last_change: Nanos,
+}
+
+/// What one frame means for `feed_frozen`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrozenVerdict {
+    /// Nothing to report.
+    Quiet,
+    /// The stream has just been found frozen.
+    Frozen(FrozenFacts),
+    /// A change arrived on a frozen stream.
+    Resumed {
+        /// How long the values had not changed (seconds).
+        unchanged_s: f64,
+        /// Frames that repeated them.
+        unchanged_frames: u64,
+    },
+}
+
+/// Refit the tail every this many changes (a fit is ~100 bins of work).
+const REFIT_EVERY: u32 = 64;
+
+/// Frozen tracking for one stream.
+#[derive(Debug)]
+pub struct FrozenTracker {
+    gaps: GapHistory,
+    fit: Option<TailFit>,
+    stale_fit: u32,
+    group: usize,
+    slot: usize,
+    last: Option<Fingerprint>,
+    last_change: Option<Nanos>,
+    /// Group counters (total, own venue) at the last change.
+    at: (u64, u64),
+    unchanged_frames: u64,
+    alerting: bool,
+    /// The next change restarts the clock without being learned (after a
+    /// silence or a reconnect).
+    restart: bool,
+}
+
+impl FrozenTracker {
+    fn new(cfg: &FrozenConfig, group: usize, slot: usize) -> Self {
+        FrozenTracker {
+            gaps: GapHistory::new(cfg.half_life_s),
+            fit: None,
+            stale_fit: 0,
+            group,
+            slot,
+            last: None,
+            last_change: None,
+            at: (0, 0),
+            unchanged_frames: 0,
+            alerting: false,
+            restart: false,
+        }
+    }
+
+    /// Whether the stream is reported frozen now.
+    pub fn is_alerting(&self) -> bool {
+        self.alerting
+    }
+
+    /// The stream fell silent (or moved connection): a frozen report ends
+    /// (silence is `feed_silent`'s), and the time without a change counts
+    /// afresh from the next frame. Returns whether it was reported frozen.
+    pub fn on_silent(&mut self) -> bool {
+        self.restart = true;
+        std::mem::take(&mut self.alerting)
+    }
+
+    /// One frame at `now` carrying values `f`.
+    pub fn on_frame(
+        &mut self,
+        cfg: &FrozenConfig,
+        groups: &mut FrozenGroups,
+        now: Nanos,
+        f: &Fingerprint,
+    ) -> FrozenVerdict {
+        let changed = self.last.as_ref() != Some(f);
+        if self.restart {
+            // The clock restarts here; this frame is the new reference.
+            self.restart = false;
+            self.last = Some(*f);
+            self.last_change = Some(now);
+            self.unchanged_frames = 0;
+            if changed {
+                groups.count_change(self.group, self.slot, now, quiet_ns(cfg));
+            }
+            self.at = groups.counters(self.group, self.slot);
+            return FrozenVerdict::Quiet;
+        }
+        if changed {
+            return self.on_change(cfg, groups, now, f);
+        }
+        self.unchanged_frames += 1;
+        if self.alerting {
+            return FrozenVerdict::Quiet;
+        }
+        let (Some(last), Some(fit)) = (self.last_change, self.fit.as_ref()) else {
+            return FrozenVerdict::Quiet;
+        };
+        let elapsed = secs(now - last);
+        if elapsed < cfg.min_frozen_s || self.gaps.count() < cfg.min_samples {
+            return FrozenVerdict::Quiet;
+        }
+        let phi_of = |t: f64| {
+            if t >= cfg.max_gap_s {
+                100.0
+            } else {
+                fit.phi(t).min(100.0)
+            }
+        };
+        // The time judged is never longer than this, so a stream in rhythm
+        // is let go here with one comparison.
+        if phi_of(elapsed) < cfg.phi {
+            return FrozenVerdict::Quiet;
+        }
+        let (peer_changes, moving_since, peers_known) =
+            groups.peers_since(self.group, self.slot, self.at, now, quiet_ns(cfg));
+        let (phi, threshold_phi, peers_moving_s) = if peers_known {
+            // A quiet market: nobody else is moving, or not for long.
+            let Some(since) = moving_since else {
+                return FrozenVerdict::Quiet;
+            };
+            let judged = secs(now - since.max(last));
+            if peer_changes < cfg.min_peer_changes || judged < cfg.min_frozen_s {
+                return FrozenVerdict::Quiet;
+            }
+            (phi_of(judged), cfg.phi, Some(judged))
+        } else {
+            (phi_of(elapsed), cfg.no_peer_phi, None)
+        };
+        if phi < threshold_phi {
+            return FrozenVerdict::Quiet;
+        }
+        self.alerting = true;
+        FrozenVerdict::Frozen(FrozenFacts {
+            unchanged_s: elapsed,
+            unchanged_frames: self.unchanged_frames,
+            phi,
+            threshold_phi,
+            peer_changes,
+            peers_moving_s,
+            peers_known,
+            median_change_gap_s: fit.median,
+            p95_change_gap_s: fit.p95,
+            last_change: last,
+        })
+    }
+
+    fn on_change(
+        &mut self,
+        cfg: &FrozenConfig,
+        groups: &mut FrozenGroups,
+        now: Nanos,
+        f: &Fingerprint,
+    ) -> FrozenVerdict {
+        let was = std::mem::take(&mut self.alerting);
+        let mut verdict = FrozenVerdict::Quiet;
+        if let Some(last) = self.last_change {
+            let gap = secs(now - last);
+            if was {
+                verdict = FrozenVerdict::Resumed {
+                    unchanged_s: gap,
+                    unchanged_frames: self.unchanged_frames,
+                };
+            } else if gap >= 0.0 {
+                // A frozen episode is kept out of the rhythm, so a fault
+                // does not teach the stream that faults are normal.
+                self.gaps.push(now, gap.min(cfg.max_gap_s));
+                self.stale_fit += 1;
+                if self.fit.is_none() || self.stale_fit >= REFIT_EVERY {
+                    self.fit = self.gaps.fit(cfg.tail_share, cfg.min_tail_scale_s);
+                    self.stale_fit = 0;
+                }
+            }
+        }
+        self.last = Some(*f);
+        self.last_change = Some(now.max(self.last_change.unwrap_or(now)));
+        self.unchanged_frames = 0;
+        groups.count_change(self.group, self.slot, now, quiet_ns(cfg));
+        self.at = groups.counters(self.group, self.slot);
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MILLI;
+
+    fn f(v: u64) -> Fingerprint {
+        [v, 0, 0, 0, 0, 0]
+    }
+
+    /// Two venues' bbo streams on BTC, changing every 100 ms for 60 s.
+    fn warmed() -> (
+        FrozenConfig,
+        FrozenGroups,
+        FrozenTracker,
+        FrozenTracker,
+        Nanos,
+    ) {
+        let cfg = FrozenConfig::default();
+        let mut g = FrozenGroups::new();
+        let mut a = g
+            .tracker(&cfg, Venue::BinanceSpot, "BTC/USDT", StreamKind::Bbo)
+            .unwrap();
+        let mut b = g
+            .tracker(&cfg, Venue::BinanceCoinm, "BTC/USD", StreamKind::Bbo)
+            .unwrap();
+        let mut t = 0;
+        for i in 0..600u64 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(i)), FrozenVerdict::Quiet);
+            assert_eq!(b.on_frame(&cfg, &mut g, t, &f(i)), FrozenVerdict::Quiet);
+        }
+        (cfg, g, a, b, t)
+    }
+
+    #[test]
+    fn repeats_while_peers_move_are_frozen_and_a_change_resolves() {
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        let start = t;
+        let mut found = None;
+        for i in 0..300u64 {
+            t += 100 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(10_000 + i));
+            if let FrozenVerdict::Frozen(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+                found = Some((t, facts));
+                break;
+            }
+        }
+        let (at, facts) = found.expect("never frozen");
+        let delay = secs(at - start);
+        assert!(delay >= cfg.min_frozen_s && delay < 10.0, "delay {delay}");
+        assert!(facts.peers_known && facts.peer_changes >= cfg.min_peer_changes);
+        assert!(facts.phi >= cfg.phi);
+        assert_eq!(facts.unchanged_frames, (delay * 10.0).round() as u64);
+        // No second report while it stays frozen; the next change resolves.
+        assert_eq!(
+            a.on_frame(&cfg, &mut g, t + 100 * MILLI, &f(599)),
+            FrozenVerdict::Quiet
+        );
+        assert!(matches!(
+            a.on_frame(&cfg, &mut g, t + 200 * MILLI, &f(7)),
+            FrozenVerdict::Resumed { .. }
+        ));
+        assert!(!a.is_alerting());
+    }
+
+    #[test]
+    fn a_quiet_market_raises_nothing() {
+        // Both venues repeat their values (as Bybit does every 3 s) for two
+        // minutes: nobody moved, nothing is frozen.
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for _ in 0..1200 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+            assert_eq!(b.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+        }
+    }
+
+    #[test]
+    fn peers_that_moved_only_before_standing_still_do_not_convict() {
+        // Stream a stops changing; b changes 20 more times in the next
+        // 200 ms, then both stand still (repeats keep coming).
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for i in 0..20u64 {
+            t += 10 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(20_000 + i));
+        }
+        for _ in 0..1200 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+            assert_eq!(
+                b.on_frame(&cfg, &mut g, t, &f(20_019)),
+                FrozenVerdict::Quiet
+            );
+        }
+    }
+
+    #[test]
+    fn a_waking_market_gives_the_stream_its_usual_time_to_follow() {
+        // Both stand still for a minute; then b moves again and a keeps
+        // repeating: a is judged on the time since b started moving.
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for _ in 0..600 {
+            t += 100 * MILLI;
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+            assert_eq!(b.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+        }
+        let woke = t + 100 * MILLI;
+        let mut found = None;
+        for i in 0..300u64 {
+            t += 100 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(30_000 + i));
+            if let FrozenVerdict::Frozen(x) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+                found = Some((t, x));
+                break;
+            }
+        }
+        let (at, x) = found.expect("never frozen");
+        let delay = secs(at - woke);
+        assert!(delay >= cfg.min_frozen_s && delay < 10.0, "delay {delay}");
+        assert!(x.unchanged_s > 60.0, "{x:?}");
+        assert!((x.peers_moving_s.unwrap() - delay).abs() < 1e-6, "{x:?}");
+    }
+
+    #[test]
+    fn without_peers_a_much_higher_phi_is_needed() {
+        let cfg = FrozenConfig::default();
+        let mut g = FrozenGroups::new();
+        let mut a = g
+            .tracker(&cfg, Venue::Kraken, "ETH/USD", StreamKind::Trade)
+            .unwrap();
+        // Same venue, other symbol of the same base: not a peer.
+        let _same_venue = g
+            .tracker(&cfg, Venue::Kraken, "ETH/EUR", StreamKind::Trade)
+            .unwrap();
+        let mut t = 0;
+        for i in 0..600u64 {
+            t += 100 * MILLI;
+            a.on_frame(&cfg, &mut g, t, &f(i));
+        }
+        let start = t;
+        let mut at = None;
+        for _ in 0..1000 {
+            t += 100 * MILLI;
+            if let FrozenVerdict::Frozen(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+                assert!(!facts.peers_known);
+                assert_eq!(facts.threshold_phi, cfg.no_peer_phi);
+                at = Some(t);
+                break;
+            }
+        }
+        let delay = secs(at.expect("never frozen") - start);
+        // phi 16 takes longer than phi 8 would (about 7 s here).
+        assert!(delay > 10.0 && delay < 60.0, "delay {delay}");
+    }
+
+    #[test]
+    fn silence_ends_a_report_and_restarts_the_clock() {
+        let (cfg, mut g, mut a, mut b, mut t) = warmed();
+        for i in 0..200u64 {
+            t += 100 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(10_000 + i));
+            a.on_frame(&cfg, &mut g, t, &f(599));
+        }
+        assert!(a.is_alerting());
+        assert!(a.on_silent());
+        assert!(!a.on_silent());
+        // Frames come back 60 s later with the same values: the clock
+        // restarts, nothing is reported at once.
+        t += 60 * SECOND;
+        b.on_frame(&cfg, &mut g, t, &f(99_999));
+        assert_eq!(a.on_frame(&cfg, &mut g, t, &f(599)), FrozenVerdict::Quiet);
+        assert_eq!(
+            a.on_frame(&cfg, &mut g, t + 500 * MILLI, &f(599)),
+            FrozenVerdict::Quiet
+        );
+    }
+
+    #[test]
+    fn too_little_history_is_never_judged() {
+        let cfg = FrozenConfig::default();
+        let mut g = FrozenGroups::new();
+        let mut a = g
+            .tracker(&cfg, Venue::BinanceSpot, "BTC/USDT", StreamKind::Bbo)
+            .unwrap();
+        let mut b = g
+            .tracker(&cfg, Venue::Okx, "BTC/USDT", StreamKind::Bbo)
+            .unwrap();
+        a.on_frame(&cfg, &mut g, 0, &f(1));
+        a.on_frame(&cfg, &mut g, SECOND, &f(2));
+        for i in 0..1000u64 {
+            let t = 2 * SECOND + i as Nanos * 100 * MILLI;
+            b.on_frame(&cfg, &mut g, t, &f(i));
+            assert_eq!(a.on_frame(&cfg, &mut g, t, &f(2)), FrozenVerdict::Quiet);
+        }
+        assert!(
+            g.tracker(&cfg, Venue::Okx, "BTC/USDT", StreamKind::TradeCandles)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        FrozenConfig::default().validate().unwrap();
+        let e = FrozenConfig {
+            phi: 0.0,
+            ..FrozenConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("frozen.phi "), "{e}");
+        let e = FrozenConfig {
+            no_peer_phi: 4.0,
+            ..FrozenConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("frozen.no_peer_phi "), "{e}");
+        let e = FrozenConfig {
+            tail_share: 0.7,
+            ..FrozenConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("frozen.tail_share "), "{e}");
+    }
+}
