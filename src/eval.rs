@@ -53,7 +53,9 @@ pub struct Recipe {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// `silence`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`.
+    /// `silence`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
+    /// `freeze_bbo`, `freeze_trades`, `widen_spread`, `thin_book`,
+    /// `stale_book` (see [`crate::inject`]).
     pub kind: String,
     /// Venue id whose recordings get it.
     #[serde(default)]
@@ -444,9 +446,44 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
             f.size,
         ),
         "drop_first" => inject::drop_first(recs, at(f.at_s), needle.unwrap_or("depthUpdate")),
+        "freeze_bbo" => inject::freeze(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("@bookTicker"),
+            &["b", "B", "a", "A"],
+        ),
+        "freeze_trades" => inject::freeze(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("@trade"),
+            &["t", "p", "q", "T"],
+        ),
+        "widen_spread" => inject::widen_spread(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("@bookTicker"),
+            f.size,
+        ),
+        "thin_book" => inject::thin_book(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("\"e\":\"depthUpdate\""),
+            f.size,
+        ),
+        "stale_book" => inject::stale_book(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("@bookTicker"),
+            f.size,
+        ),
         other => {
             return Err(format!(
-                "unknown fault kind `{other}` (silence, drift_late, bad_print, cross_bbo, drop_first)"
+                "unknown fault kind `{other}` (silence, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book)"
             ));
         }
     };

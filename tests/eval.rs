@@ -15,7 +15,7 @@ fn scenarios() -> &'static Path {
 #[test]
 fn the_scenario_suite_is_detected_in_full_without_false_alarms() {
     let report = eval_dir(&Config::default(), scenarios()).unwrap();
-    assert!(report.scenarios.len() >= 5, "{report}");
+    assert!(report.scenarios.len() >= 7, "{report}");
     assert_eq!(report.recall(), 1.0, "{report}");
     assert_eq!(report.false_alarms(), 0, "{report}");
     let kinds = report.by_kind();
@@ -25,6 +25,10 @@ fn the_scenario_suite_is_detected_in_full_without_false_alarms() {
         "book_gap",
         "book_crossed",
         "abnormal_candle",
+        "feed_frozen",
+        "spread_blowout",
+        "depth_collapse",
+        "book_stale",
     ] {
         assert!(kinds.contains_key(k), "no scenario labels {k}");
     }
