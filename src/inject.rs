@@ -101,6 +101,29 @@ pub fn string_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.get(start..start + len)
 }
 
+/// Rewrites every frame containing `needle` in `[from, from + dur)` with
+/// `edit` (`None` leaves the frame as recorded).
+fn edit_frames(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    edit: impl Fn(&str) -> Option<String>,
+) -> Injected {
+    let mut inj = empty();
+    for r in records.iter_mut() {
+        if r.recv_ns < from || r.recv_ns >= from + dur {
+            continue;
+        }
+        let Some(new) = frame_text(r).filter(|t| t.contains(needle)).and_then(&edit) else {
+            continue;
+        };
+        r.kind = RecordKind::Frame(Cow::Owned(new));
+        inj.note(r.recv_ns);
+    }
+    inj
+}
+
 /// Crosses every best-bid-and-offer frame (frames containing `needle`, e.g.
 /// `@bookTicker`) in `[from, from + dur)`: the bid is set `bps` basis points
 /// above the ask.
@@ -111,24 +134,10 @@ pub fn cross_bbo(
     needle: &str,
     bps: f64,
 ) -> Injected {
-    let mut inj = empty();
-    for r in records.iter_mut() {
-        if r.recv_ns < from || r.recv_ns >= from + dur {
-            continue;
-        }
-        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
-            continue;
-        };
-        let Some(ask) = string_field(text, "a").and_then(|a| a.parse::<f64>().ok()) else {
-            continue;
-        };
-        let bid = format!("{:.8}", ask * (1.0 + bps / 1e4));
-        if let Some(new) = set_string_field(text, "b", &bid) {
-            r.kind = RecordKind::Frame(Cow::Owned(new));
-            inj.note(r.recv_ns);
-        }
-    }
-    inj
+    edit_frames(records, from, dur, needle, |text| {
+        let ask = string_field(text, "a")?.parse::<f64>().ok()?;
+        set_string_field(text, "b", &format!("{:.8}", ask * (1.0 + bps / 1e4)))
+    })
 }
 
 /// Makes data arrive late: from `from`, receive times drift linearly later,
@@ -340,24 +349,10 @@ pub fn widen_spread(
     needle: &str,
     bps: f64,
 ) -> Injected {
-    let mut inj = empty();
-    for r in records.iter_mut() {
-        if r.recv_ns < from || r.recv_ns >= from + dur {
-            continue;
-        }
-        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
-            continue;
-        };
-        let Some(bid) = string_field(text, "b").and_then(|b| b.parse::<f64>().ok()) else {
-            continue;
-        };
-        let ask = format!("{:.8}", bid * (1.0 + bps / 1e4));
-        if let Some(new) = set_string_field(text, "a", &ask) {
-            r.kind = RecordKind::Frame(Cow::Owned(new));
-            inj.note(r.recv_ns);
-        }
-    }
-    inj
+    edit_frames(records, from, dur, needle, |text| {
+        let bid = string_field(text, "b")?.parse::<f64>().ok()?;
+        set_string_field(text, "a", &format!("{:.8}", bid * (1.0 + bps / 1e4)))
+    })
 }
 
 /// Thins a book: in every depth frame (containing `needle`, e.g.
@@ -371,20 +366,9 @@ pub fn thin_book(
     needle: &str,
     factor: f64,
 ) -> Injected {
-    let mut inj = empty();
-    for r in records.iter_mut() {
-        if r.recv_ns < from || r.recv_ns >= from + dur {
-            continue;
-        }
-        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
-            continue;
-        };
-        if let Some(new) = scale_levels(text, factor) {
-            r.kind = RecordKind::Frame(Cow::Owned(new));
-            inj.note(r.recv_ns);
-        }
-    }
-    inj
+    edit_frames(records, from, dur, needle, |text| {
+        scale_levels(text, factor)
+    })
 }
 
 /// Multiplies the quantity of every `["price","qty"]` pair in `text`.
@@ -427,15 +411,8 @@ pub fn stale_book(
     needle: &str,
     bps: f64,
 ) -> Injected {
-    let mut inj = empty();
-    for r in records.iter_mut() {
-        if r.recv_ns < from || r.recv_ns >= from + dur {
-            continue;
-        }
-        let Some(text) = frame_text(r).filter(|t| t.contains(needle)) else {
-            continue;
-        };
-        let shift = 1.0 - bps / 1e4;
+    let shift = 1.0 - bps / 1e4;
+    edit_frames(records, from, dur, needle, |text| {
         let mut new = text.to_string();
         for key in ["b", "a"] {
             let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
@@ -445,12 +422,8 @@ pub fn stale_book(
                 new = n;
             }
         }
-        if new != text {
-            r.kind = RecordKind::Frame(Cow::Owned(new));
-            inj.note(r.recv_ns);
-        }
-    }
-    inj
+        (new != text).then_some(new)
+    })
 }
 
 #[cfg(test)]
