@@ -5,11 +5,13 @@
 //! Unknown keys are an error (a misspelt threshold must not be silently
 //! ignored).
 
+use crate::alert::IncidentConfig;
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::consensus::ConsensusConfig;
 use crate::detect::frozen::FrozenConfig;
 use crate::detect::lag::LagConfig;
+use crate::detect::outage::OutageConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,10 @@ pub struct Config {
     pub candle: CandleConfig,
     /// Cross-venue consensus (`scan-candles --source`, price divergence).
     pub consensus: ConsensusConfig,
+    /// `venue_outage`, `shared_outage`, `local_stall`.
+    pub outage: OutageConfig,
+    /// Incident lifecycle: probation, identification, flap damping.
+    pub incidents: IncidentConfig,
     /// The live consumer (`feedwatch run`).
     pub feed: FeedConfig,
 }
@@ -204,6 +210,8 @@ impl Config {
             })?;
         self.consensus
             .validate()
+            .and_then(|()| self.outage.validate())
+            .and_then(|()| self.incidents.validate())
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),
                 message,

@@ -19,6 +19,7 @@ use crate::detect::book_health::{
 use crate::detect::candle::CandleChecker;
 use crate::detect::frozen::{Fingerprint, FrozenGroups, FrozenTracker, FrozenVerdict, fp};
 use crate::detect::lag::{LagFacts, LagTracker, LagVerdict};
+use crate::detect::outage::{self, Burst, VenueHealth};
 use crate::detect::silence::SilenceTracker;
 use crate::fixture::{Record, RecordKind};
 use crate::model::{
@@ -163,6 +164,8 @@ pub struct Engine {
     /// Peer groups of `feed_frozen`.
     frozen_groups: FrozenGroups,
     incidents: Incidents,
+    /// The outage incidents open now (venue, shared, local).
+    outages: Outages,
     resyncs: Vec<ResyncRequest>,
     scratch: Vec<Event>,
     recent_streams: Vec<(Venue, StreamKind, Symbol, usize)>,
@@ -177,6 +180,7 @@ pub struct Engine {
 impl Engine {
     /// An engine with the given configuration.
     pub fn new(cfg: Config) -> Self {
+        let incidents = Incidents::with_config(cfg.incidents.clone());
         Engine {
             cfg,
             streams: Vec::new(),
@@ -190,7 +194,8 @@ impl Engine {
             recent_streams: Vec::with_capacity(RECENT_STREAMS),
             recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
-            incidents: Incidents::new(),
+            incidents,
+            outages: Outages::default(),
             resyncs: Vec::new(),
             scratch: Vec::new(),
             now: 0,
@@ -354,6 +359,13 @@ impl Engine {
     }
 
     fn count_alerts(&mut self, start: usize, out: &[Alert]) {
+        // An incident that changed may need the clock later (probation,
+        // identification, flap samples).
+        if out.len() > start
+            && let Some(t) = self.incidents.next_due()
+        {
+            self.schedule(t);
+        }
         for a in out.iter().skip(start) {
             let state = match a.state {
                 crate::alert::State::Open => "open",
@@ -642,7 +654,8 @@ impl Engine {
             kind: ev.stream,
             key: IncidentKey::stream(venue, &ev.symbol, ev.stream.name()),
             conn,
-            silence: SilenceTracker::new(&cfg.silence),
+            silence: SilenceTracker::new(&cfg.silence)
+                .with_floor(venues::quiet_cadence_s(venue, ev.stream)),
             lag: LagTracker::new(&cfg.lag),
             crossed: CrossedTracker::new(),
             book,
@@ -781,7 +794,14 @@ impl Engine {
             let ev = Evidence::new().num("silent_for_s", secs(silent_for), 3);
             self.incidents
                 .clear(now, Kind::FeedSilent, &s.key, summary, ev, out);
+            if self.outages.any() {
+                self.schedule(now);
+            }
         }
+        let cfg = &self.cfg.silence;
+        let Some(s) = self.streams.get_mut(si) else {
+            return;
+        };
         if let Some(w) = s.silence.watch_from(cfg) {
             self.schedule(w);
         }
@@ -1453,12 +1473,19 @@ impl Engine {
                 t.checker.on_candle(now, &candle, &mut self.incidents, out);
             }
         }
+        // Probation, identification and flap samples of open incidents.
+        if let Some(t) = self.incidents.tick(now, out) {
+            self.schedule(t.max(now + tick));
+        }
     }
 
-    /// Silence: per-stream phi, and per-connection joint phi.
+    /// Silence: per-stream phi, and per-connection joint phi; then what the
+    /// streams stale together say (outages), before any stream speaks for
+    /// itself, so an outage's streams are grouped from their first alert.
     fn tick_silence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let cfg = self.cfg.silence.clone();
         let tick = self.cfg.engine.tick_ms * MILLI;
+        let mut found: Vec<(usize, Nanos, f64, f64)> = Vec::new();
         for ci in 0..self.conns.len() {
             let Some(conn) = self.conns.get(ci) else {
                 continue;
@@ -1480,9 +1507,21 @@ impl Engine {
                 .collect();
             let joint: f64 = phis.iter().sum();
             let quiet_streams = phis.iter().filter(|p| **p >= cfg.join_phi).count();
+            // The joint verdict is about a quiet *connection*: when any of
+            // its streams delivered within min_silence_s, the connection is
+            // alive and a stream in a lull beside a dead one is just that.
+            let newest = members
+                .iter()
+                .filter_map(|&si| self.streams.get(si)?.silence.last())
+                .max();
+            let conn_quiet =
+                newest.is_some_and(|t| now - t >= (cfg.min_silence_s * SECOND as f64) as Nanos);
             for (&si, &phi) in members.iter().zip(&phis) {
                 let convicted = phi >= cfg.phi
-                    || (joint >= cfg.phi && quiet_streams >= 2 && phi >= cfg.join_phi);
+                    || (conn_quiet
+                        && joint >= cfg.phi
+                        && quiet_streams >= 2
+                        && phi >= cfg.join_phi);
                 let Some(s) = self.streams.get_mut(si) else {
                     continue;
                 };
@@ -1490,7 +1529,8 @@ impl Engine {
                     continue;
                 };
                 if convicted {
-                    self.declare_silent(si, now, last, phi, joint, out);
+                    s.silence.alerting_since.get_or_insert(now);
+                    found.push((si, last, phi, joint));
                 } else if let Some(w) = self
                     .streams
                     .get(si)
@@ -1499,6 +1539,273 @@ impl Engine {
                     // In its tail but not yet convicted: keep watching.
                     self.schedule(w.max(now + tick));
                 }
+            }
+        }
+        if !found.is_empty() || self.outages.any() {
+            self.tick_outage(now, out);
+        }
+        for (si, last, phi, joint) in found {
+            self.declare_silent(si, now, last, phi, joint, out);
+        }
+    }
+
+    /// How each venue's streams stand: with data, and convicted silent.
+    fn venue_health(&self) -> Vec<VenueHealth> {
+        let mut health: Vec<VenueHealth> = Vec::new();
+        for s in &self.streams {
+            if s.silence.last().is_none() {
+                continue;
+            }
+            let i = match health.iter().position(|h| h.venue == s.venue) {
+                Some(i) => i,
+                None => {
+                    health.push(VenueHealth {
+                        venue: s.venue,
+                        active: 0,
+                        stale: 0,
+                        since: None,
+                    });
+                    health.len() - 1
+                }
+            };
+            let Some(h) = health.get_mut(i) else {
+                continue;
+            };
+            h.active += 1;
+            if s.silence.alerting_since.is_some()
+                && let Some(t) = s.silence.last()
+            {
+                // Onset: the last data of the first stream to go quiet.
+                h.stale += 1;
+                h.since = Some(h.since.map_or(t, |x| x.min(t)));
+            }
+        }
+        health
+    }
+
+    /// `local_stall`, `shared_outage` and `venue_outage`, opened and closed
+    /// as the streams stale together change; each mutes what it explains.
+    /// Group incidents open before the venues they cover speak, so those
+    /// are muted from their first line.
+    fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let health = self.venue_health();
+        let cfg = &self.cfg.outage;
+        let release = (cfg.release_s * SECOND as f64) as Nanos;
+        // Which venues are out: in when most streams are stale; out again
+        // when none is, or after `release_s` below the share (one stream
+        // still dead on a healthy venue is then that stream's problem).
+        let mut ended: Vec<Venue> = Vec::new();
+        for h in &health {
+            let held = self.outages.venues.iter().position(|o| o.venue == h.venue);
+            match held {
+                None if h.is_out(cfg) => self.outages.venues.push(HeldOutage {
+                    venue: h.venue,
+                    since: h.since.unwrap_or(now),
+                    below_since: None,
+                }),
+                None => {}
+                Some(i) => {
+                    let Some(o) = self.outages.venues.get_mut(i) else {
+                        continue;
+                    };
+                    if h.is_out(cfg) {
+                        o.below_since = None;
+                    } else {
+                        let below = *o.below_since.get_or_insert(now);
+                        // A venue a group speaks for ends with its
+                        // recovery: it was never announced on its own.
+                        let key = IncidentKey {
+                            venue: h.venue,
+                            symbol: None,
+                            stream: None,
+                        };
+                        if h.stale == 0
+                            || now - below >= release
+                            || self.incidents.is_muted(Kind::VenueOutage, &key)
+                        {
+                            ended.push(h.venue);
+                        }
+                    }
+                }
+            }
+        }
+        // A venue that lost every stream's data is not in `health` at all.
+        for o in &self.outages.venues {
+            if !health.iter().any(|h| h.venue == o.venue) {
+                ended.push(o.venue);
+            }
+        }
+        self.outages.venues.retain(|o| !ended.contains(&o.venue));
+        let held: Vec<(Venue, Nanos)> = self
+            .outages
+            .venues
+            .iter()
+            .map(|o| (o.venue, o.since))
+            .collect();
+        // Venues back first: what they muted is over with them, and a group
+        // that ends below must not announce them.
+        for v in ended {
+            let key = IncidentKey {
+                venue: v,
+                symbol: None,
+                stream: None,
+            };
+            self.incidents
+                .ungroup(now, Kind::VenueOutage, &key, release);
+            let (stale, active) = health
+                .iter()
+                .find(|h| h.venue == v)
+                .map_or((0, 0), |h| (h.stale, h.active));
+            let summary =
+                format!("{v} is streaming again: {stale} of its {active} streams still stale.");
+            let ev = Evidence::new()
+                .with("stale_streams", stale)
+                .with("active_streams", active);
+            self.incidents
+                .clear(now, Kind::VenueOutage, &key, summary, ev, out);
+        }
+        let burst = outage::burst(cfg, &health, &held);
+        let local_key = IncidentKey {
+            venue: Venue::Other("feedwatch"),
+            symbol: None,
+            stream: Some("all_feeds".into()),
+        };
+        match burst.as_ref().filter(|b| b.local) {
+            Some(b) => {
+                let (detail, ev) = burst_text(b, &health, now);
+                let summary = format!(
+                    "Every watched venue ({}) went quiet at once across independent exchanges: suspect feedwatch's own side (network, host, process) before the venues. {detail}",
+                    venue_list(&b.members)
+                );
+                self.incidents.fire(
+                    now,
+                    Kind::LocalStall,
+                    &local_key,
+                    Severity::Warning,
+                    false,
+                    summary,
+                    ev,
+                    out,
+                );
+                if !self.outages.local {
+                    self.incidents
+                        .group(now, Kind::LocalStall, &local_key, None, out);
+                    self.outages.local = true;
+                }
+            }
+            None if self.outages.local => {
+                self.outages.local = false;
+                self.incidents
+                    .ungroup(now, Kind::LocalStall, &local_key, release);
+                let summary = "Feeds are streaming again after every venue went quiet at once.";
+                self.incidents.clear(
+                    now,
+                    Kind::LocalStall,
+                    &local_key,
+                    summary.into(),
+                    Evidence::new(),
+                    out,
+                );
+            }
+            None => {}
+        }
+        match burst.as_ref().filter(|b| !b.local) {
+            Some(b) => {
+                let key = self.outages.shared.clone().unwrap_or_else(|| IncidentKey {
+                    venue: b
+                        .members
+                        .first()
+                        .copied()
+                        .unwrap_or(Venue::Other("feedwatch")),
+                    symbol: None,
+                    stream: None,
+                });
+                let (detail, ev) = burst_text(b, &health, now);
+                let summary = format!(
+                    "{} venues went silent together ({}): a shared outage, best explained by {} {} ({} of {} watched venues there are out); use venues outside it. {detail}",
+                    b.members.len(),
+                    venue_list(&b.members),
+                    b.tag.dimension,
+                    b.tag.value,
+                    (b.share_of_group * b.group_size as f64).round(),
+                    b.group_size
+                );
+                self.incidents.fire(
+                    now,
+                    Kind::SharedOutage,
+                    &key,
+                    Severity::Critical,
+                    false,
+                    summary,
+                    ev,
+                    out,
+                );
+                if self.outages.shared_members != b.members {
+                    self.incidents.group(
+                        now,
+                        Kind::SharedOutage,
+                        &key,
+                        Some(b.members.clone()),
+                        out,
+                    );
+                    self.outages.shared_members = b.members.clone();
+                }
+                self.outages.shared = Some(key);
+            }
+            None => {
+                if let Some(key) = self.outages.shared.take() {
+                    self.outages.shared_members.clear();
+                    self.incidents
+                        .ungroup(now, Kind::SharedOutage, &key, release);
+                    let summary = format!(
+                        "The shared outage that began on {} is over: fewer than two venues are out together.",
+                        key.venue
+                    );
+                    self.incidents.clear(
+                        now,
+                        Kind::SharedOutage,
+                        &key,
+                        summary,
+                        Evidence::new(),
+                        out,
+                    );
+                }
+            }
+        }
+        for (v, since) in held {
+            let Some(h) = health.iter().find(|h| h.venue == v) else {
+                continue;
+            };
+            let key = IncidentKey {
+                venue: v,
+                symbol: None,
+                stream: None,
+            };
+            let summary = format!(
+                "{v}: {} of its {} streams have sent nothing for {:.1} s: the venue is out, not one stream; use other venues' prices.",
+                h.stale,
+                h.active,
+                secs(now - since)
+            );
+            let ev = Evidence::new()
+                .with("stale_streams", h.stale)
+                .with("active_streams", h.active)
+                .num("stale_share", h.stale as f64 / h.active.max(1) as f64, 3)
+                .with("since", format_rfc3339_ms(since));
+            let was = self.incidents.is_firing(Kind::VenueOutage, &key);
+            self.incidents.fire(
+                now,
+                Kind::VenueOutage,
+                &key,
+                Severity::Critical,
+                false,
+                summary,
+                ev,
+                out,
+            );
+            if !was {
+                self.incidents
+                    .group(now, Kind::VenueOutage, &key, Some(vec![v]), out);
             }
         }
     }
@@ -1563,6 +1870,64 @@ impl Engine {
             self.schedule(at);
         }
     }
+}
+
+/// A venue held out (its `venue_outage` fires).
+#[derive(Debug)]
+struct HeldOutage {
+    venue: Venue,
+    /// Its last data before it went quiet.
+    since: Nanos,
+    /// Since when it has been below the outage share.
+    below_since: Option<Nanos>,
+}
+
+/// The outage incidents open now.
+#[derive(Debug, Default)]
+struct Outages {
+    /// Venues held out.
+    venues: Vec<HeldOutage>,
+    /// The `shared_outage` firing, and its members when last grouped.
+    shared: Option<IncidentKey>,
+    shared_members: Vec<Venue>,
+    /// A `local_stall` is firing.
+    local: bool,
+}
+
+impl Outages {
+    fn any(&self) -> bool {
+        !self.venues.is_empty() || self.shared.is_some() || self.local
+    }
+}
+
+fn venue_list(v: &[Venue]) -> String {
+    v.iter().map(|v| v.id()).collect::<Vec<_>>().join(", ")
+}
+
+/// The detail sentence and evidence shared by `shared_outage` and
+/// `local_stall`.
+fn burst_text(b: &Burst, health: &[VenueHealth], now: Nanos) -> (String, Evidence) {
+    let stale: usize = health
+        .iter()
+        .filter(|h| b.members.contains(&h.venue))
+        .map(|h| h.stale)
+        .sum();
+    let detail = format!(
+        "{stale} streams silent, the first for {:.1} s.",
+        secs(now - b.since)
+    );
+    let ev = Evidence::new()
+        .with(
+            "venues",
+            b.members.iter().map(|v| v.id()).collect::<Vec<_>>(),
+        )
+        .with("tag", format!("{}:{}", b.tag.dimension, b.tag.value))
+        .num("share_of_group", b.share_of_group, 3)
+        .num("share_of_failures", b.share_of_failures, 3)
+        .with("group_size", b.group_size)
+        .with("stale_streams", stale)
+        .with("since", format_rfc3339_ms(b.since));
+    (detail, ev)
 }
 
 /// The incident key of a planned connection.
@@ -1660,7 +2025,7 @@ fn lag_evidence(f: &LagFacts) -> Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::State;
+    use crate::alert::{Phase, State};
     use crate::model::{DepthDiff, DepthSnapshot, Level};
     use std::sync::Arc;
 
@@ -1711,9 +2076,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_lost_connection_alerts_until_data_flows_and_slots_are_reused() {
-        let mut e = Engine::new(Config::default());
+    /// 50 losses a second apart, each recovering: with `probation` they are
+    /// one incident, flapping; without, one incident each.
+    fn reconnect_loop(probation_s: f64) -> (Engine, Vec<Alert>, Nanos) {
+        let mut cfg = Config::default();
+        cfg.incidents.probation_s = probation_s;
+        let mut e = Engine::new(cfg);
         let mut out = Vec::new();
         let v = Venue::BinanceSpot;
         let mut t = SECOND;
@@ -1744,6 +2112,80 @@ mod tests {
             );
             t += SECOND;
         }
+        (e, out, t)
+    }
+
+    #[test]
+    fn a_reconnect_loop_is_one_flapping_incident_that_resolves_after_a_clean_stretch() {
+        let (mut e, mut out, t) = reconnect_loop(60.0);
+        let lost: Vec<Alert> = out
+            .iter()
+            .filter(|a| a.kind == Kind::ConnectionLost)
+            .cloned()
+            .collect();
+        assert_eq!(lost[0].state, State::Open);
+        assert!(
+            lost.iter().all(|a| a.incident == lost[0].incident),
+            "one incident across the relapses"
+        );
+        assert!(lost.iter().all(|a| a.state != State::Resolved));
+        // It went to monitoring and relapsed, then was called flapping, and
+        // from then on its changes are held: far fewer lines than the 99
+        // an open and a resolve per loss would take.
+        assert!(lost.iter().any(|a| a.phase == Phase::Monitoring));
+        assert!(lost.iter().any(|a| a.evidence.get("relapses").is_some()));
+        let flapping = lost
+            .iter()
+            .position(|a| a.evidence.get("flapping") == Some(&serde_json::json!(true)));
+        let Some(f) = flapping else {
+            panic!("never called flapping: {lost:#?}")
+        };
+        assert!(lost.len() < 20, "{} lines", lost.len());
+        // After the notice only the identification (a different news) may
+        // come: no more relapse or monitoring lines.
+        assert!(
+            lost[f + 1..]
+                .iter()
+                .all(|a| a.phase == Phase::Identified && a.summary.contains("identified")),
+            "{lost:#?}"
+        );
+        // The last loss was followed by nothing: 60 s clean resolves it.
+        let conn = "live-1-0#51";
+        e.on_record(
+            &control(
+                t,
+                conn,
+                RecordKind::Open {
+                    url: "ws://x".into(),
+                },
+            ),
+            &mut out,
+        );
+        e.on_events(
+            Venue::BinanceSpot,
+            conn,
+            t + 1,
+            &[diff(1000, 1005)],
+            &mut out,
+        );
+        let n = out.len();
+        e.advance_to(t + 59 * SECOND, &mut out);
+        assert!(out[n..].iter().all(|a| a.state != State::Resolved));
+        e.advance_to(t + 62 * SECOND, &mut out);
+        let last = out.last().unwrap();
+        assert_eq!(
+            (last.kind, last.state),
+            (Kind::ConnectionLost, State::Resolved)
+        );
+        assert_eq!(last.phase, Phase::Resolved);
+        assert_eq!(last.incident, lost[0].incident);
+    }
+
+    #[test]
+    fn a_lost_connection_alerts_until_data_flows_and_slots_are_reused() {
+        // Without probation each loss is its own incident.
+        let (mut e, mut out, t) = reconnect_loop(0.0);
+        let v = Venue::BinanceSpot;
         // Reconnecting for weeks does not grow the connection table.
         assert!(e.conn_slots() <= 2, "{} slots", e.conn_slots());
         let lost: Vec<&Alert> = out
@@ -1886,6 +2328,15 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         e.on_events(v, "c", 4 * SECOND, &[ev(snapshot())], &mut out);
+        // The snapshot heals the book: both go to monitoring at once, and
+        // resolve after the clean stretch.
+        let monitoring: Vec<Kind> = out
+            .iter()
+            .filter(|a| a.phase == Phase::Monitoring)
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(monitoring, vec![Kind::BookGap, Kind::BookChecksum]);
+        e.advance_to(65 * SECOND, &mut out);
         let resolved: Vec<Kind> = out
             .iter()
             .filter(|a| a.state == State::Resolved)

@@ -53,7 +53,7 @@ pub struct Recipe {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// `silence`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
+    /// `silence`, `flap`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
     /// `freeze_bbo`, `freeze_trades`, `widen_spread`, `thin_book`,
     /// `stale_book` (see [`crate::inject`]).
     pub kind: String,
@@ -71,6 +71,13 @@ pub struct Fault {
     /// `bad_print`: price move in percent; `cross_bbo`: basis points.
     #[serde(default)]
     pub size: f64,
+    /// `flap`: one cycle (seconds); the feed is silent for `down_s` at the
+    /// start of each.
+    #[serde(default)]
+    pub period_s: f64,
+    /// `flap`: silent part of each cycle (seconds).
+    #[serde(default)]
+    pub down_s: f64,
     /// Frames the fault applies to (text they contain), e.g. `@trade`.
     #[serde(default)]
     pub needle: Option<String>,
@@ -83,8 +90,10 @@ pub struct Fault {
 pub struct Expect {
     /// Alert kind.
     pub kind: String,
-    /// Venue id.
-    pub venue: String,
+    /// Venue id; absent for alerts about several venues (a shared outage
+    /// names the venue that went first, which the label need not know).
+    #[serde(default)]
+    pub venue: Option<String>,
     /// Canonical symbol, if the label is about one.
     #[serde(default)]
     pub symbol: Option<String>,
@@ -268,7 +277,7 @@ impl fmt::Display for EvalReport {
                     f,
                     "  MISSED {} {} {} {} at +{} s (within {} s)",
                     l.expect.kind,
-                    l.expect.venue,
+                    l.expect.venue.as_deref().unwrap_or("*"),
                     l.expect.symbol.as_deref().unwrap_or("*"),
                     l.expect.stream.as_deref().unwrap_or("*"),
                     l.expect.at_s,
@@ -435,7 +444,15 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
     let secs = |s: f64| (s * SECOND as f64) as Nanos;
     let needle = f.needle.as_deref();
     let inj = match f.kind.as_str() {
-        "silence" => inject::silence(recs, at(f.at_s), secs(f.dur_s)),
+        "silence" => inject::silence_where(recs, at(f.at_s), secs(f.dur_s), needle),
+        "flap" => inject::flap(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            secs(f.period_s),
+            secs(f.down_s),
+            needle,
+        ),
         "drift_late" => inject::drift_late(recs, at(f.at_s), secs(f.dur_s), secs(f.max_delay_s)),
         "bad_print" => inject::bad_print(recs, at(f.at_s), needle.unwrap_or("@trade"), f.size),
         "cross_bbo" => inject::cross_bbo(
@@ -483,7 +500,7 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
         ),
         other => {
             return Err(format!(
-                "unknown fault kind `{other}` (silence, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book)"
+                "unknown fault kind `{other}` (silence, flap, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book)"
             ));
         }
     };
@@ -500,7 +517,7 @@ fn severity_name(s: Severity) -> &'static str {
 
 fn matches(e: &Expect, a: &Alert) -> bool {
     a.kind.name() == e.kind
-        && a.venue.id() == e.venue
+        && e.venue.as_deref().is_none_or(|v| a.venue.id() == v)
         && e.symbol
             .as_ref()
             .is_none_or(|s| a.symbol.as_ref() == Some(s))

@@ -54,16 +54,59 @@ fn frame_text<'a>(r: &'a Record<'_>) -> Option<&'a str> {
 /// received frames in `[from, from + dur)` are removed, as if the exchange
 /// stopped sending while the socket stayed open.
 pub fn silence(records: &mut Records, from: Nanos, dur: Nanos) -> Injected {
+    silence_where(records, from, dur, None)
+}
+
+/// Silences, in `[from, from + dur)`, only the frames whose text contains
+/// `needle` (all frames when `None`): one stream stops while the others on
+/// its connection go on.
+pub fn silence_where(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: Option<&str>,
+) -> Injected {
     let mut inj = empty();
     records.retain(|r| {
         let hit = matches!(r.kind, RecordKind::Frame(_) | RecordKind::Binary(_))
             && r.recv_ns >= from
-            && r.recv_ns < from + dur;
+            && r.recv_ns < from + dur
+            && needle.is_none_or(|n| frame_text(r).is_some_and(|t| t.contains(n)));
         if hit {
             inj.note(r.recv_ns);
         }
         !hit
     });
+    inj
+}
+
+/// A flapping feed: in `[from, from + dur)`, the frames (those containing
+/// `needle`, or all) are silenced for `down` at the start of every
+/// `period`, and flow the rest of it.
+pub fn flap(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    period: Nanos,
+    down: Nanos,
+    needle: Option<&str>,
+) -> Injected {
+    let mut inj = empty();
+    if period <= 0 || down <= 0 {
+        return inj;
+    }
+    let mut at = from;
+    while at < from + dur {
+        let part = silence_where(records, at, down.min(from + dur - at), needle);
+        inj.touched += part.touched;
+        if inj.first_ns.is_none() {
+            inj.first_ns = part.first_ns;
+        }
+        if part.last_ns.is_some() {
+            inj.last_ns = part.last_ns;
+        }
+        at += period;
+    }
     inj
 }
 

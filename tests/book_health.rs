@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use feedwatch::alert::{Alert, Kind, Severity, State};
+use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
 use feedwatch::inject::{self, Records};
@@ -99,7 +99,9 @@ fn of(alerts: &[Alert], kind: Kind) -> Vec<&Alert> {
     alerts.iter().filter(|a| a.kind == kind).collect()
 }
 
-/// The one incident of `kind` on `venue`/`stream`: its open and resolve.
+/// The one incident of `kind` on `venue`/`stream`: its open and its
+/// recovery (the move to monitoring), after which it must resolve once the
+/// probation has passed clean.
 fn one_incident<'a>(
     alerts: &'a [Alert],
     kind: Kind,
@@ -113,12 +115,25 @@ fn one_incident<'a>(
     let opens: Vec<&&Alert> = mine.iter().filter(|a| a.state == State::Open).collect();
     assert_eq!(opens.len(), 1, "{kind} {venue} {stream}:\n{}", show(&mine));
     let open = *opens[0];
+    let of_it = |a: &&&Alert| a.incident == open.incident;
+    let recovered = mine
+        .iter()
+        .filter(of_it)
+        .find(|a| a.phase == Phase::Monitoring)
+        .unwrap_or_else(|| panic!("{kind} {venue} {stream} never recovered:\n{}", show(&mine)));
     let resolved = mine
         .iter()
-        .find(|a| a.state == State::Resolved && a.incident == open.incident)
+        .filter(of_it)
+        .find(|a| a.state == State::Resolved)
         .unwrap_or_else(|| panic!("{kind} {venue} {stream} never resolved:\n{}", show(&mine)));
+    let probation = Config::default().incidents.probation_s;
+    let clean = secs_between(recovered.at, resolved.at);
+    assert!(
+        (probation..probation + 0.2).contains(&clean),
+        "{kind} resolved {clean:.3} s after it recovered, not after the {probation} s probation"
+    );
     assert_eq!(open.severity, Severity::Warning);
-    (open, resolved)
+    (open, recovered)
 }
 
 /// No alert of the new kinds other than `allowed` (kind, venue, stream).
@@ -150,15 +165,15 @@ fn clean_recordings_of_all_three_markets_raise_none_of_these_kinds() {
 }
 
 /// Asserts the incident opened within `(min_s, max_s]` of the fault's
-/// start and resolved within `resolve_s` after its end; returns the delay.
-fn timely(open: &Alert, resolved: &Alert, min_s: f64, max_s: f64, resolve_s: f64) -> f64 {
+/// start and recovered within `resolve_s` after its end; returns the delay.
+fn timely(open: &Alert, recovered: &Alert, min_s: f64, max_s: f64, resolve_s: f64) -> f64 {
     let delay = after_fault(open.at);
     eprintln!(
-        "{} {} {}: opened {delay:.3} s after the fault started, resolved {:.3} s after it ended",
+        "{} {} {}: opened {delay:.3} s after the fault started, recovered {:.3} s after it ended",
         open.kind,
         open.venue,
         open.stream.as_deref().unwrap_or(""),
-        after_fault(resolved.at) - FAULT_S as f64
+        after_fault(recovered.at) - FAULT_S as f64
     );
     assert!(
         delay > min_s && delay <= max_s,
@@ -166,10 +181,10 @@ fn timely(open: &Alert, resolved: &Alert, min_s: f64, max_s: f64, resolve_s: f64
         open.kind
     );
     let end = FAULT_S as f64;
-    let back = after_fault(resolved.at) - end;
+    let back = after_fault(recovered.at) - end;
     assert!(
         (0.0..=resolve_s).contains(&back),
-        "{} resolved {back:.3} s after the fault ended",
+        "{} recovered {back:.3} s after the fault ended",
         open.kind
     );
     delay
@@ -193,10 +208,10 @@ fn injected_spot_freeze_is_frozen_within_15s_while_peers_move_and_resolves() {
     });
     let alerts = run_ended(&recs);
     for stream in ["bbo", "trade"] {
-        let (open, resolved) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", stream);
+        let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", stream);
         // The learned threshold is about 8 s here (phi 8 on the change
         // rhythm); never before min_frozen_s.
-        let delay = timely(open, resolved, 2.0, 15.0, 5.0);
+        let delay = timely(open, recovered, 2.0, 15.0, 5.0);
         assert!(open.at >= start() + FAULT_AT_S * SECOND);
         assert_eq!(
             open.evidence.get("peers_known"),
@@ -261,10 +276,10 @@ fn without_peers_a_freeze_needs_the_higher_bar_and_says_so() {
     assert!(inj.touched > 1000);
     recs.retain(|r| r.recv_ns < t0 + UNTIL_S * SECOND);
     let alerts = run_ended(&recs);
-    let (open, resolved) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "bbo");
+    let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "bbo");
     // phi 16 instead of 8: later than with peers (about 8 s), still well
     // inside the fault.
-    let delay = timely(open, resolved, 10.0, 40.0, 5.0);
+    let delay = timely(open, recovered, 10.0, 40.0, 5.0);
     assert_eq!(
         open.evidence.get("peers_known"),
         Some(&serde_json::json!(false))
@@ -285,9 +300,9 @@ fn injected_spread_blowout_is_found_within_3s_and_resolves() {
         inject::widen_spread(r, from, dur, "btcusdt@bookTicker", 20.0)
     });
     let alerts = run_ended(&recs);
-    let (open, resolved) = one_incident(&alerts, Kind::SpreadBlowout, "binance-spot", "bbo");
+    let (open, recovered) = one_incident(&alerts, Kind::SpreadBlowout, "binance-spot", "bbo");
     // Held 2 s (spread_sustain_ms) before it is an alert.
-    timely(open, resolved, 2.0, 3.0, 1.0);
+    timely(open, recovered, 2.0, 3.0, 1.0);
     let bps = open.evidence.get("spread_bps").unwrap().as_f64().unwrap();
     assert!((bps - 20.0).abs() < 0.05, "{bps}");
     let median = open.evidence.get("median").unwrap().as_f64().unwrap();
@@ -303,10 +318,10 @@ fn injected_thin_book_is_a_depth_collapse_within_12s_and_resolves() {
         inject::thin_book(r, from, dur, "btcusdt@depth@100ms", 0.01)
     });
     let alerts = run_ended(&recs);
-    let (open, resolved) = one_incident(&alerts, Kind::DepthCollapse, "binance-spot", "depth");
+    let (open, recovered) = one_incident(&alerts, Kind::DepthCollapse, "binance-spot", "depth");
     // Held 3 s (depth_sustain_ms) once the near-touch levels were replaced
     // by thinned ones; resolves as levels are updated again after the fault.
-    timely(open, resolved, 3.0, 12.0, 10.0);
+    timely(open, recovered, 3.0, 12.0, 10.0);
     let depth = open.evidence.get("depth").unwrap().as_f64().unwrap();
     let median = open.evidence.get("median").unwrap().as_f64().unwrap();
     assert!(depth < 0.2 * median, "{depth} vs median {median}");
@@ -321,9 +336,9 @@ fn injected_stale_book_is_found_within_2s_of_trades_printing_outside_it() {
         inject::stale_book(r, from, dur, "btcusdt@bookTicker", 50.0)
     });
     let alerts = run_ended(&recs);
-    let (open, resolved) = one_incident(&alerts, Kind::BookStale, "binance-spot", "bbo");
+    let (open, recovered) = one_incident(&alerts, Kind::BookStale, "binance-spot", "bbo");
     // A run of at least 5 outside prints held 1 s (stale_hold_ms).
-    timely(open, resolved, 1.0, 2.0, 1.0);
+    timely(open, recovered, 1.0, 2.0, 1.0);
     let off = open.evidence.get("outside_bps").unwrap().as_f64().unwrap();
     assert!(off > 40.0 && off < 60.0, "{off}");
     // The L2 book was not touched: it stays fresh.
@@ -465,7 +480,7 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
         moving <= delay as f64 / SECOND as f64 && unchanged > 120.0,
         "{moving} {unchanged}"
     );
-    // Bybit's top moves: resolved.
+    // Bybit's top moves: recovered, in monitoring.
     t += 100 * MILLI;
     e.on_events(
         Venue::BybitSpot,
@@ -474,10 +489,10 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
         &[quote("BTC/USDT", 60_011.0, 60_011.1)],
         &mut out,
     );
-    let resolved: Vec<&Alert> = of(&out, Kind::FeedFrozen)
+    let recovered: Vec<&Alert> = of(&out, Kind::FeedFrozen)
         .into_iter()
-        .filter(|a| a.state == State::Resolved)
+        .filter(|a| a.phase == Phase::Monitoring)
         .collect();
-    assert_eq!(resolved.len(), 1);
-    assert_eq!(resolved[0].incident, frozen[0].incident);
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].incident, frozen[0].incident);
 }

@@ -212,7 +212,8 @@ fn demo_runs_offline_and_shows_a_lost_connection_recovering() {
         .collect();
     assert_eq!(lost.len(), 2, "{stdout}");
     assert!(lost[0].contains("\"state\":\"open\"") && lost[0].contains("binance-spot"));
-    assert!(lost[1].contains("\"state\":\"resolved\""));
+    // Recovered: in monitoring at once (resolved after the probation).
+    assert!(lost[1].contains("\"phase\":\"monitoring\""), "{}", lost[1]);
     // Nothing else is wrong with these recordings: no other alert.
     assert_eq!(alerts.len(), 2, "{stdout}");
     // Three venues, the spot one twice; every session's book from REST.

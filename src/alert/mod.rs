@@ -6,8 +6,10 @@
 //! the engine's time, so the same findings always give the same alerts.
 
 mod incident;
+mod lifecycle;
 
 pub use incident::{IncidentKey, Incidents};
+pub use lifecycle::{Cause, IncidentConfig, Phase};
 
 use crate::model::{Nanos, Venue, format_rfc3339_ms};
 use serde::Serialize;
@@ -73,6 +75,15 @@ pub enum Kind {
     /// Trades print outside the same venue's best bid and ask, repeatedly:
     /// the book is not moving with the market.
     BookStale,
+    /// Most streams of one venue went silent together: the venue (or our
+    /// connection to it) is out, not one stream.
+    VenueOutage,
+    /// Several venues went silent together: infrastructure they share
+    /// (hosting region, exchange) is the likely cause.
+    SharedOutage,
+    /// Every watched venue went quiet at once across independent
+    /// infrastructure, or feedwatch itself was paused: our side first.
+    LocalStall,
 }
 
 impl Kind {
@@ -93,6 +104,9 @@ impl Kind {
             Kind::SpreadBlowout => "spread_blowout",
             Kind::DepthCollapse => "depth_collapse",
             Kind::BookStale => "book_stale",
+            Kind::VenueOutage => "venue_outage",
+            Kind::SharedOutage => "shared_outage",
+            Kind::LocalStall => "local_stall",
         }
     }
 }
@@ -174,6 +188,16 @@ pub struct Alert {
     pub stream: Option<String>,
     /// Stable id shared by the open, updates and resolve of one incident.
     pub incident: String,
+    /// Where the incident is in its life: `open`, `identified`,
+    /// `monitoring` (recovered, on probation) or `resolved`.
+    pub phase: Phase,
+    /// The cause class: `unknown` until identified, then `venue_local`,
+    /// `shared_infrastructure`, `our_side`, `market_move` or
+    /// `data_integrity`.
+    pub cause: Cause,
+    /// The id of the incident that explains this one (a venue or shared
+    /// outage, or a local stall), or null.
+    pub group: Option<String>,
     /// One sentence a trader can act on.
     pub summary: String,
     /// The numbers behind it.

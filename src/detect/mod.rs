@@ -9,4 +9,5 @@ pub mod candle;
 pub mod consensus;
 pub mod frozen;
 pub mod lag;
+pub mod outage;
 pub mod silence;

@@ -48,7 +48,7 @@ impl Default for SilenceConfig {
             phi: 8.0,
             join_phi: 1.0,
             tail_share: 0.05,
-            min_tail_scale_s: 0.2,
+            min_tail_scale_s: 0.1,
             min_silence_s: 1.0,
             max_silence_s: 60.0,
             min_samples: 50,
@@ -70,6 +70,9 @@ pub struct SilenceTracker {
     pub alerting_since: Option<Nanos>,
     /// Whether the next gap must be skipped (after a silence or reconnect).
     skip_next: bool,
+    /// A silence shorter than this (seconds) is the venue's documented calm
+    /// cadence, never silence.
+    floor_s: f64,
 }
 
 /// Refit the tail every this many gaps (a fit is ~100 bins of work).
@@ -85,7 +88,23 @@ impl SilenceTracker {
             stale_fit: 0,
             alerting_since: None,
             skip_next: false,
+            floor_s: 0.0,
         }
+    }
+
+    /// The venue's documented calm cadence for this stream (seconds): no
+    /// silence is shorter.
+    pub fn with_floor(mut self, floor_s: f64) -> Self {
+        self.floor_s = if floor_s.is_finite() {
+            floor_s.max(0.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    fn min_silence_s(&self, cfg: &SilenceConfig) -> f64 {
+        cfg.min_silence_s.max(self.floor_s).min(cfg.max_silence_s)
     }
 
     /// Time of the last data message.
@@ -141,7 +160,7 @@ impl SilenceTracker {
         match &self.fit {
             Some(f) => f
                 .time_for_phi(cfg.phi)
-                .clamp(cfg.min_silence_s, cfg.max_silence_s),
+                .clamp(self.min_silence_s(cfg), cfg.max_silence_s),
             None => cfg.max_silence_s,
         }
     }
@@ -151,7 +170,7 @@ impl SilenceTracker {
     pub fn phi(&self, cfg: &SilenceConfig, now: Nanos) -> f64 {
         let Some(last) = self.last else { return 0.0 };
         let elapsed = secs(now - last);
-        if elapsed < cfg.min_silence_s {
+        if elapsed < self.min_silence_s(cfg) {
             return 0.0;
         }
         if elapsed >= cfg.max_silence_s {
@@ -178,7 +197,7 @@ impl SilenceTracker {
     pub fn watch_from(&self, cfg: &SilenceConfig) -> Option<Nanos> {
         let last = self.last?;
         let start = match &self.fit {
-            Some(f) => f.u.max(cfg.min_silence_s).min(cfg.max_silence_s),
+            Some(f) => f.u.max(self.min_silence_s(cfg)).min(cfg.max_silence_s),
             None => cfg.max_silence_s,
         };
         Some(last + (start * SECOND as f64) as Nanos)

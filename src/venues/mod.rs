@@ -188,6 +188,22 @@ pub fn klines_skip_quiet_intervals(venue: Venue) -> bool {
     venue == Venue::Kraken
 }
 
+/// How long (seconds) `venue` may by design leave a stream of `kind`
+/// without a message while nothing changes: Bybit re-sends an unchanged
+/// top of book every 3 s, so a gap up to that (plus delivery jitter) is its
+/// rhythm in a calm market, whatever a busy hour taught the stream. 0 where
+/// the venue documents no such cadence.
+pub fn quiet_cadence_s(venue: Venue, kind: crate::model::StreamKind) -> f64 {
+    use crate::model::StreamKind;
+    match (venue, kind) {
+        (
+            Venue::BybitSpot | Venue::BybitLinear,
+            StreamKind::Bbo | StreamKind::Depth | StreamKind::PartialDepth,
+        ) => 3.5,
+        _ => 0.0,
+    }
+}
+
 /// The adapter for `venue`, or `None` where none exists yet.
 pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
     match venue {

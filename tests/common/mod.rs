@@ -116,6 +116,23 @@ pub fn run_with(cfg: Config, records: &Records) -> Vec<Alert> {
     out
 }
 
+/// The alert that says incident `id` recovered: its move to monitoring
+/// (the desk sees it at once), or its resolve when it had no probation.
+pub fn recovery<'a>(alerts: &'a [Alert], id: &str) -> Option<&'a Alert> {
+    alerts.iter().find(|a| {
+        a.incident == id
+            && (a.phase == feedwatch::alert::Phase::Monitoring
+                || a.state == feedwatch::alert::State::Resolved)
+    })
+}
+
+/// The resolve of incident `id`, if it came.
+pub fn resolve<'a>(alerts: &'a [Alert], id: &str) -> Option<&'a Alert> {
+    alerts
+        .iter()
+        .find(|a| a.incident == id && a.state == feedwatch::alert::State::Resolved)
+}
+
 /// Alerts of warning or critical severity.
 pub fn pages(alerts: &[Alert]) -> Vec<&Alert> {
     alerts

@@ -1,0 +1,338 @@
+//! Outages that take out many streams at once: `venue_outage`,
+//! `shared_outage` and `local_stall`.
+//!
+//! Per-stream silence says *that* a stream is stale; this module asks what
+//! explains the streams that are stale *together*. A venue most of whose
+//! streams are stale is out as a whole. Several venues out within one burst
+//! window share a cause, and the tag that explains the burst best names it:
+//! every feed is tagged with its exchange, its market (spot or perpetual)
+//! and, where configured, its hosting provider and region; a tag scores the
+//! share of its members that failed times the share of the failures it
+//! covers (DETECTION.md). When every watched venue is out at once across
+//! independent exchanges, the one thing they share is us: that is a local
+//! stall, and we blame ourselves first.
+//!
+//! Pure and deterministic: it reads only the per-venue counts and times it
+//! is given, never clocks, never does I/O, and allocates only in proportion
+//! to the number of venues.
+
+use crate::model::{Nanos, SECOND, Venue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The `[outage]` config section.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutageConfig {
+    /// A venue is out when at least this share of its streams with data is
+    /// stale together ("most streams").
+    pub venue_share: f64,
+    /// ... and at least this many of them (one stale stream is that
+    /// stream's problem, whatever the share).
+    pub min_streams: usize,
+    /// Venues whose outages start within this many seconds of each other
+    /// are one burst (DETECTION.md: 10-30 s).
+    pub burst_window_s: f64,
+    /// A venue outage ends when no stream is stale, or after this many
+    /// seconds below the share (what is still stale then is on its own).
+    pub release_s: f64,
+    /// Hosting provider and region per venue id, e.g.
+    /// `binance-spot = "aws:ap-northeast-1"`. Most venues publish nothing;
+    /// the defaults are what the venues' own incident reports named.
+    pub hosting: BTreeMap<String, String>,
+}
+
+impl Default for OutageConfig {
+    fn default() -> Self {
+        let hosting = [
+            // Binance's 2025-04-15 incident report: AWS Tokyo.
+            ("binance-spot", "aws:ap-northeast-1"),
+            ("binance-usdm", "aws:ap-northeast-1"),
+            ("binance-coinm", "aws:ap-northeast-1"),
+            // Coinbase documents AWS us-east-1 (and was down with it on
+            // 2025-10-20).
+            ("coinbase", "aws:us-east-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        OutageConfig {
+            venue_share: 0.75,
+            min_streams: 2,
+            burst_window_s: 30.0,
+            release_s: 5.0,
+            hosting,
+        }
+    }
+}
+
+impl OutageConfig {
+    /// Checks ranges; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.venue_share.is_finite() && self.venue_share > 0.0 && self.venue_share <= 1.0) {
+            return Err(format!(
+                "outage.venue_share must be in (0, 1], got {}",
+                self.venue_share
+            ));
+        }
+        if self.min_streams == 0 {
+            return Err("outage.min_streams must be at least 1".into());
+        }
+        if !(self.burst_window_s.is_finite() && (0.0..=3600.0).contains(&self.burst_window_s)) {
+            return Err(format!(
+                "outage.burst_window_s must be between 0 and 3600, got {}",
+                self.burst_window_s
+            ));
+        }
+        if !(self.release_s.is_finite() && (0.0..=3600.0).contains(&self.release_s)) {
+            return Err(format!(
+                "outage.release_s must be between 0 and 3600, got {}",
+                self.release_s
+            ));
+        }
+        for (venue, tag) in &self.hosting {
+            if tag.trim().is_empty() {
+                return Err(format!("outage.hosting.{venue} must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one venue's streams stand now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VenueHealth {
+    /// The venue.
+    pub venue: Venue,
+    /// Streams that have had data and are watched.
+    pub active: usize,
+    /// Of those, streams convicted silent.
+    pub stale: usize,
+    /// The last data of the stale stream that went quiet first.
+    pub since: Option<Nanos>,
+}
+
+impl VenueHealth {
+    /// Whether the venue is out as a whole.
+    pub fn is_out(&self, cfg: &OutageConfig) -> bool {
+        self.active > 0
+            && self.stale >= cfg.min_streams
+            && self.stale as f64 >= cfg.venue_share * self.active as f64
+    }
+}
+
+/// A tag that can explain a burst: which dimension and which value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// `hosting`, `exchange` or `market`.
+    pub dimension: &'static str,
+    /// E.g. `aws:ap-northeast-1`, `binance`, `spot`.
+    pub value: String,
+}
+
+/// A burst of venues out together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Burst {
+    /// The venues out in the burst, earliest first.
+    pub members: Vec<Venue>,
+    /// When the earliest went out.
+    pub since: Nanos,
+    /// The tag that explains it best.
+    pub tag: Tag,
+    /// Share of the tag's watched venues that are out.
+    pub share_of_group: f64,
+    /// Share of the burst's venues that carry the tag.
+    pub share_of_failures: f64,
+    /// Watched venues carrying the tag.
+    pub group_size: usize,
+    /// Every watched venue is out, across independent exchanges and hosts:
+    /// our own side is the likelier cause.
+    pub local: bool,
+}
+
+/// The exchange a venue belongs to (Binance's spot and futures are one).
+pub fn exchange_of(v: Venue) -> &'static str {
+    match v {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => "binance",
+        Venue::BybitSpot | Venue::BybitLinear => "bybit",
+        other => other.id(),
+    }
+}
+
+fn market_of(v: Venue) -> &'static str {
+    match v {
+        Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::BybitLinear => "perp",
+        _ => "spot",
+    }
+}
+
+fn tags_of(cfg: &OutageConfig, v: Venue) -> Vec<Tag> {
+    let mut t = Vec::with_capacity(3);
+    if let Some(h) = cfg.hosting.get(v.id()) {
+        t.push(Tag {
+            dimension: "hosting",
+            value: h.clone(),
+        });
+    }
+    t.push(Tag {
+        dimension: "exchange",
+        value: exchange_of(v).to_string(),
+    });
+    t.push(Tag {
+        dimension: "market",
+        value: market_of(v).to_string(),
+    });
+    t
+}
+
+/// The burst that the venues held out (`held`: venue and onset) make, if
+/// two or more went out within the burst window of the earliest; `health`
+/// lists every watched venue.
+pub fn burst(cfg: &OutageConfig, health: &[VenueHealth], held: &[(Venue, Nanos)]) -> Option<Burst> {
+    let mut out: Vec<(Nanos, Venue)> = held.iter().map(|(v, t)| (*t, *v)).collect();
+    out.sort();
+    let window = (cfg.burst_window_s * SECOND as f64) as Nanos;
+    let (first, _) = *out.first()?;
+    out.retain(|(t, _)| t.saturating_sub(first) <= window);
+    if out.len() < 2 {
+        return None;
+    }
+    let members: Vec<Venue> = out.iter().map(|(_, v)| *v).collect();
+    let watched: Vec<Venue> = health
+        .iter()
+        .filter(|h| h.active > 0)
+        .map(|h| h.venue)
+        .collect();
+    // Score every tag the failed venues carry; earlier dimensions win ties
+    // (a shared host explains more than a shared exchange name).
+    let mut best: Option<(f64, Tag, f64, f64, usize)> = None;
+    for &m in &members {
+        for tag in tags_of(cfg, m) {
+            if best.as_ref().is_some_and(|b| b.1 == tag) {
+                continue;
+            }
+            let carries = |v: &Venue| tags_of(cfg, *v).contains(&tag);
+            let group = watched.iter().filter(|v| carries(v)).count().max(1);
+            let failed = members.iter().filter(|v| carries(v)).count();
+            let of_group = failed as f64 / group as f64;
+            let of_failures = failed as f64 / members.len() as f64;
+            let score = of_group * of_failures;
+            if best.as_ref().is_none_or(|b| score > b.0 + 1e-12) {
+                best = Some((score, tag, of_group, of_failures, group));
+            }
+        }
+    }
+    let (_, tag, share_of_group, share_of_failures, group_size) = best?;
+    let exchanges: Vec<&str> = members.iter().map(|v| exchange_of(*v)).collect();
+    let independent = exchanges.iter().any(|e| *e != exchanges[0]);
+    let local = members.len() == watched.len() && independent && tag.dimension != "hosting";
+    Some(Burst {
+        members,
+        since: first,
+        tag,
+        share_of_group,
+        share_of_failures,
+        group_size,
+        local,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outs(cfg: &OutageConfig, health: &[VenueHealth]) -> Vec<(Venue, Nanos)> {
+        health
+            .iter()
+            .filter(|h| h.is_out(cfg))
+            .map(|h| (h.venue, h.since.unwrap()))
+            .collect()
+    }
+
+    fn h(venue: Venue, active: usize, stale: usize, since_s: i64) -> VenueHealth {
+        VenueHealth {
+            venue,
+            active,
+            stale,
+            since: (stale > 0).then_some(since_s * SECOND),
+        }
+    }
+
+    #[test]
+    fn most_streams_stale_is_a_venue_outage_one_is_not() {
+        let cfg = OutageConfig::default();
+        assert!(h(Venue::BinanceSpot, 3, 3, 0).is_out(&cfg));
+        assert!(h(Venue::BinanceSpot, 8, 6, 0).is_out(&cfg));
+        // Two of three with the third (the book metronome) still flowing:
+        // a lull in two streams, not an outage.
+        assert!(!h(Venue::BinanceSpot, 3, 2, 0).is_out(&cfg));
+        assert!(!h(Venue::BinanceSpot, 8, 3, 0).is_out(&cfg));
+        // One stream alone is that stream's problem.
+        assert!(!h(Venue::Kraken, 1, 1, 0).is_out(&cfg));
+    }
+
+    #[test]
+    fn binance_markets_out_together_are_explained_by_their_host() {
+        let cfg = OutageConfig::default();
+        let health = [
+            h(Venue::BinanceSpot, 3, 3, 100),
+            h(Venue::BinanceUsdm, 3, 3, 101),
+            h(Venue::BinanceCoinm, 3, 0, 0),
+            h(Venue::Kraken, 3, 0, 0),
+            h(Venue::Okx, 3, 0, 0),
+        ];
+        let b = burst(&cfg, &health, &outs(&cfg, &health)).unwrap();
+        assert_eq!(b.members, vec![Venue::BinanceSpot, Venue::BinanceUsdm]);
+        // Hosting and exchange both cover 2 of 3 Binance venues: the host
+        // wins the tie.
+        assert_eq!(b.tag.dimension, "hosting");
+        assert_eq!(b.tag.value, "aws:ap-northeast-1");
+        assert!((b.share_of_group - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(b.share_of_failures, 1.0);
+        assert!(!b.local);
+    }
+
+    #[test]
+    fn outages_far_apart_are_not_one_burst() {
+        let cfg = OutageConfig::default();
+        let health = [
+            h(Venue::BinanceSpot, 3, 3, 100),
+            h(Venue::Kraken, 3, 3, 200),
+            h(Venue::Okx, 3, 0, 0),
+        ];
+        assert!(burst(&cfg, &health, &outs(&cfg, &health)).is_none());
+    }
+
+    #[test]
+    fn everything_out_across_exchanges_blames_ourselves() {
+        let cfg = OutageConfig::default();
+        let health = [
+            h(Venue::BinanceSpot, 3, 3, 100),
+            h(Venue::Kraken, 3, 3, 100),
+            h(Venue::Okx, 2, 2, 101),
+        ];
+        let b = burst(&cfg, &health, &outs(&cfg, &health)).unwrap();
+        assert!(b.local);
+        // The same three out with a fourth still streaming is theirs.
+        let mut more = health.to_vec();
+        more.push(h(Venue::BybitSpot, 3, 0, 0));
+        assert!(!burst(&cfg, &more, &outs(&cfg, &more)).unwrap().local);
+        // Every watched venue on one exchange: the exchange, not us.
+        let binance = [
+            h(Venue::BinanceSpot, 3, 3, 100),
+            h(Venue::BinanceUsdm, 3, 3, 100),
+        ];
+        assert!(!burst(&cfg, &binance, &outs(&cfg, &binance)).unwrap().local);
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        let mut c = OutageConfig::default();
+        assert!(c.validate().is_ok());
+        c.venue_share = 0.0;
+        assert!(c.validate().unwrap_err().contains("venue_share"));
+        let mut c = OutageConfig::default();
+        c.hosting.insert("okx".into(), " ".into());
+        assert!(c.validate().unwrap_err().contains("hosting.okx"));
+    }
+}
