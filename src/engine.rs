@@ -802,7 +802,12 @@ impl Engine {
         let Some(s) = self.streams.get_mut(si) else {
             return;
         };
-        if let Some(w) = s.silence.watch_from(cfg) {
+        // Nearly every arrival asks for a tick later than the one already
+        // due; a tick at or after `next_tick` never moves it (snapping only
+        // rounds up), so the two divisions of `schedule` are skipped then.
+        if let Some(w) = s.silence.watch_from(cfg)
+            && w < self.next_tick
+        {
             self.schedule(w);
         }
     }
@@ -1082,7 +1087,11 @@ impl Engine {
         }
         let interval = Nanos::from(self.cfg.engine.trade_candle_interval_s) * SECOND;
         let grace = self.cfg.engine.trade_candle_grace_s * SECOND;
-        self.schedule(ts - ts.rem_euclid(interval) + interval + grace);
+        // The close of this trade's interval is never before `ts`, so a tick
+        // already due by then covers it without the divisions.
+        if ts + grace < self.next_tick {
+            self.schedule(ts - ts.rem_euclid(interval) + interval + grace);
+        }
     }
 
     /// `feed_frozen`: one frame of stream `si` carrying values `f`.

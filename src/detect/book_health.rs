@@ -6,21 +6,24 @@
 //!
 //! Baselines are each stream's own history: rolling medians over a bounded
 //! ring of samples taken at most once per `book.health_sample_ms`, so the
-//! per-update work is a comparison and the median is recomputed once per
-//! sample. Floors (a minimum spread in basis points, a minimum history, a
+//! per-update work is a comparison and the median is updated once per
+//! sample (one insertion into a sorted copy of the window). Floors (a minimum spread in basis points, a minimum history, a
 //! sustain time and count) keep a one-tick spread or one thin update from
 //! paging. Nothing here reads a clock or allocates once its rings are full.
 
 use crate::detect::book::BookConfig;
 use crate::model::{MILLI, Nanos};
 use crate::state::gaps::secs;
+use crate::state::window::SortedWindow;
 
 /// A median over the last `cap` samples.
 #[derive(Debug, Default)]
 pub struct RollingMedian {
     ring: Vec<f64>,
     next: usize,
-    scratch: Vec<f64>,
+    /// The ring's samples in order: the median is one index, not a
+    /// selection over the window per sample.
+    sorted: SortedWindow,
     median: f64,
     next_sample: Nanos,
 }
@@ -41,16 +44,15 @@ impl RollingMedian {
         let cap = cap.max(1);
         if self.ring.len() < cap {
             self.ring.push(v);
+            self.sorted.insert(v);
         } else if let Some(slot) = self.ring.get_mut(self.next) {
-            *slot = v;
+            let old = std::mem::replace(slot, v);
+            self.sorted.remove(old);
+            self.sorted.insert(v);
         }
         self.next = (self.next + 1) % cap;
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.ring);
-        let mid = self.scratch.len() / 2;
-        if mid < self.scratch.len() {
-            let (_, m, _) = self.scratch.select_nth_unstable_by(mid, f64::total_cmp);
-            self.median = *m;
+        if let Some(m) = self.sorted.at(self.sorted.len() / 2) {
+            self.median = m;
         }
     }
 

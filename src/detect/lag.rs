@@ -10,9 +10,9 @@
 
 use crate::model::{Nanos, SECOND};
 use crate::state::gaps::secs;
+use crate::state::window::SortedWindow;
 use ringbuf::LocalRb;
 use ringbuf::storage::Heap;
-use ringbuf::traits::{Observer, RingBuffer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -92,7 +92,9 @@ pub struct LagTracker {
     alerting: bool,
     worst: f64,
     episode_start: Nanos,
-    scratch: Vec<f64>,
+    /// The buckets' minima in order: baseline and p95 are two indexes at
+    /// each bucket close, not a selection over the window.
+    sorted: SortedWindow,
 }
 
 impl fmt::Debug for LagTracker {
@@ -120,7 +122,7 @@ impl LagTracker {
             alerting: false,
             worst: 0.0,
             episode_start: 0,
-            scratch: Vec::new(),
+            sorted: SortedWindow::with_capacity(cfg.window_s.max(1)),
         }
     }
 
@@ -199,24 +201,23 @@ impl LagTracker {
     /// stream was late) and recomputes baseline and threshold.
     fn close_bucket(&mut self, cfg: &LagConfig, late: bool) {
         if self.bucket_min.is_finite() && !late {
-            self.buckets.push_overwrite(self.bucket_min);
+            if let Some(old) = self.buckets.push_overwrite(self.bucket_min) {
+                self.sorted.remove(old);
+            }
+            self.sorted.insert(self.bucket_min);
         }
         self.bucket_min = f64::INFINITY;
-        if self.buckets.occupied_len() == 0 {
+        let n = self.sorted.len();
+        let Some(base) = self.sorted.at(0) else {
             return;
-        }
-        self.scratch.clear();
-        self.scratch
-            .extend(RingBuffer::iter(&mut self.buckets).copied());
-        let base = self.scratch.iter().copied().fold(f64::INFINITY, f64::min);
+        };
         self.baseline = base;
-        for v in &mut self.scratch {
-            *v -= base;
-        }
-        let k = ((self.scratch.len() as f64) * 0.95) as usize;
-        let k = k.min(self.scratch.len() - 1);
-        let (_, p95, _) = self.scratch.select_nth_unstable_by(k, f64::total_cmp);
-        self.threshold = (cfg.factor * *p95).max(cfg.floor_s);
+        // The p95 of the excess over the baseline: subtracting one value
+        // keeps the order, so it is the p95 minimum less the baseline.
+        let k = ((n as f64) * 0.95) as usize;
+        let k = k.min(n.saturating_sub(1));
+        let p95 = self.sorted.at(k).map_or(0.0, |v| v - base);
+        self.threshold = (cfg.factor * p95).max(cfg.floor_s);
     }
 }
 

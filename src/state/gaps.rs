@@ -11,10 +11,8 @@
 //! clock; callers pass times in.
 
 use crate::model::{Nanos, SECOND};
-use ringbuf::LocalRb;
-use ringbuf::storage::Heap;
-use ringbuf::traits::RingBuffer;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// Octaves covered: 2^-14 s (61 us) to 2^10 s (17 min).
 const MIN_EXP: i32 = -14;
@@ -74,7 +72,10 @@ pub struct GapHistory {
     w_at: Nanos,
     half_life: f64,
     count: u64,
-    recent: LocalRb<Heap<f32>>,
+    /// The last `RECENT` gaps, oldest overwritten first (slots not yet
+    /// written hold 0, which no maximum of gaps >= 0 can tell apart).
+    recent: [f32; RECENT],
+    recent_next: usize,
 }
 
 fn bin_of(gap_s: f64) -> usize {
@@ -102,6 +103,20 @@ fn bin_mid(i: usize) -> f64 {
     (bin_low(i) * bin_low(i + 1)).sqrt()
 }
 
+/// Bin edges and middles, computed once by [`bin_low`] and [`bin_mid`]
+/// (the same values bit for bit): a fit reads them for every bin, and two
+/// `powi` and a `sqrt` per bin made fits a visible share of the per-frame
+/// cost.
+struct BinTable {
+    low: [f64; BINS + 1],
+    mid: [f64; BINS],
+}
+
+static TABLE: LazyLock<BinTable> = LazyLock::new(|| BinTable {
+    low: std::array::from_fn(bin_low),
+    mid: std::array::from_fn(bin_mid),
+});
+
 impl GapHistory {
     /// An empty history whose weights halve every `half_life_s` seconds.
     pub fn new(half_life_s: f64) -> Self {
@@ -113,7 +128,8 @@ impl GapHistory {
             w_at: 0,
             half_life: half_life_s.max(1.0),
             count: 0,
-            recent: LocalRb::new(RECENT),
+            recent: [0.0; RECENT],
+            recent_next: 0,
         }
     }
 
@@ -157,12 +173,15 @@ impl GapHistory {
         }
         self.total += w;
         self.count += 1;
-        self.recent.push_overwrite(gap_s as f32);
+        if let Some(slot) = self.recent.get_mut(self.recent_next) {
+            *slot = gap_s as f32;
+        }
+        self.recent_next = (self.recent_next + 1) % RECENT;
     }
 
     /// The largest of the most recent raw gaps (seconds).
     pub fn recent_max(&mut self) -> f64 {
-        RingBuffer::iter(&mut self.recent).fold(0f32, |a, &b| a.max(b)) as f64
+        self.recent.iter().fold(0f32, |a, &b| a.max(b)) as f64
     }
 
     /// Fits the tail: the top `q` of the mass (by bins) and its mean excess,
@@ -171,11 +190,11 @@ impl GapHistory {
         if self.total <= 0.0 {
             return None;
         }
+        let table = &*TABLE;
         let want = q.clamp(1e-6, 0.5) * self.total;
         let mut acc = 0.0;
         let mut start = 0;
-        for i in (0..BINS).rev() {
-            let w = self.bins[i];
+        for (i, &w) in self.bins.iter().enumerate().rev() {
             // A bin that would swallow the body of the distribution (most
             // gaps of a metronome sit in one bin) is left out when the bins
             // above it already hold a usable tail.
@@ -189,10 +208,14 @@ impl GapHistory {
                 break;
             }
         }
-        let u = bin_low(start);
+        let u = table
+            .low
+            .get(start)
+            .copied()
+            .unwrap_or_else(|| bin_low(start));
         let mut excess = 0.0;
-        for i in start..BINS {
-            excess += self.bins[i] * (bin_mid(i) - u);
+        for (w, mid) in self.bins.iter().zip(&table.mid).skip(start) {
+            excess += w * (mid - u);
         }
         let scale = (excess / acc.max(f64::MIN_POSITIVE)).max(min_scale);
         let tail_mass = (acc / self.total).clamp(f64::MIN_POSITIVE, 1.0);
@@ -201,14 +224,14 @@ impl GapHistory {
         // 95th percentile (so "95% of gaps are under p95" is true).
         let mut acc2 = 0.0;
         let mut median = None;
-        let mut p95 = bin_low(BINS);
-        for i in 0..BINS {
-            acc2 += self.bins[i];
+        let mut p95 = table.low[BINS];
+        for (w, (mid, high)) in self.bins.iter().zip(table.mid.iter().zip(&table.low[1..])) {
+            acc2 += w;
             if median.is_none() && acc2 >= self.total * 0.5 {
-                median = Some(bin_mid(i));
+                median = Some(*mid);
             }
             if acc2 >= self.total * 0.95 {
-                p95 = bin_low(i + 1);
+                p95 = *high;
                 break;
             }
         }
@@ -236,10 +259,10 @@ pub fn secs(ns: Nanos) -> f64 {
     ns as f64 / SECOND as f64
 }
 
-/// Reads the recent ring without consuming it (used by tests).
+/// Gaps held in the recent ring (used by tests).
 #[cfg(test)]
 fn recent_len(h: &GapHistory) -> usize {
-    ringbuf::traits::Observer::occupied_len(&h.recent)
+    (h.count as usize).min(RECENT)
 }
 
 #[cfg(test)]

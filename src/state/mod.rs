@@ -5,3 +5,4 @@
 pub mod book;
 pub mod candles;
 pub mod gaps;
+pub mod window;
