@@ -73,6 +73,9 @@ pub enum Kind {
     /// Trades print outside the same venue's best bid and ask, repeatedly:
     /// the book is not moving with the market.
     BookStale,
+    /// One venue's price is far from the consensus of the other fresh
+    /// venues quoting the same pair (at least 3 venues in all).
+    PriceDivergence,
 }
 
 impl Kind {
@@ -93,6 +96,7 @@ impl Kind {
             Kind::SpreadBlowout => "spread_blowout",
             Kind::DepthCollapse => "depth_collapse",
             Kind::BookStale => "book_stale",
+            Kind::PriceDivergence => "price_divergence",
         }
     }
 }
