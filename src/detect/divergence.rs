@@ -7,9 +7,9 @@
 //! market when spot and perp are not mixed). A subject's price is the mid
 //! of its best bid/offer while that is fresh, else its last trade; that is
 //! the observation its venue contributes to the consensus. A trade that
-//! prints while the mid is fresh is judged on its own as a *print*: a venue
-//! whose book is fine but which printed one trade far from every peer
-//! printed a bad trade.
+//! prints while the mid is fresh is judged on its own as a *print* until
+//! the next mid: a venue whose book is fine but which printed one trade far
+//! from every peer printed a bad trade.
 //!
 //! Per frame the work is a store and a comparison with the pair's band
 //! (median and threshold of its last assessment); the pair is assessed only
@@ -396,9 +396,13 @@ impl DivergenceWatch {
                 c.assess_price(cfg, &obs, now, was)
             };
             let main_a = main.map(|m| judge(&mut pair.consensus, m, s.main_div));
-            // A print is judged on its own only while the mid is the price.
+            // A print is judged on its own while the mid is the price, and
+            // only until the next mid: a print is a point event, and the
+            // venue's book has the last word once it updates.
             let print_a = match (mid, print) {
-                (Some(_), Some(t)) => Some(judge(&mut pair.consensus, t, s.print_div)),
+                (Some((_, mt)), Some(t)) if t.1 >= mt => {
+                    Some(judge(&mut pair.consensus, t, s.print_div))
+                }
                 _ => None,
             };
             s.main_div = main_a.is_some_and(|a| a.divergent);
