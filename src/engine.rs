@@ -1591,17 +1591,21 @@ impl Engine {
             _ => return,
         };
         let cfg = &self.cfg.consensus;
-        self.divergence
-            .on_price(cfg, si, venue, &ev.symbol, update, price, now);
-        self.report_divergence(now, out);
+        if self
+            .divergence
+            .on_price(cfg, si, venue, &ev.symbol, update, price, now)
+        {
+            self.report_divergence(now, out);
+        }
     }
 
     /// `price_divergence` on the clock: pairs with a flagged venue are
     /// re-assessed every `consensus.eval_ms` (re-admission, escalation,
     /// peers or the venue going stale).
     fn tick_divergence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
-        self.divergence.run_due(&self.cfg.consensus, now);
-        self.report_divergence(now, out);
+        if self.divergence.run_due(&self.cfg.consensus, now) {
+            self.report_divergence(now, out);
+        }
     }
 
     /// Turns the watch's findings into incidents and asks for the next

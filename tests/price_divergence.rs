@@ -27,7 +27,7 @@ fn recordings(secs: i64) -> Vec<Records> {
         .iter()
         .map(|f| read_records(&fixtures().join("replay").join(f)))
         .collect();
-    let t0 = all.iter().map(|r| first_ns(r)).min().unwrap();
+    let t0 = all.iter().map(first_ns).min().unwrap();
     all.into_iter()
         .map(|mut r| {
             r.retain(|x| x.recv_ns < t0 + secs * SECOND);
@@ -57,7 +57,7 @@ fn divergence(alerts: &[Alert]) -> Vec<&Alert> {
 #[test]
 fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
     let mut inputs = recordings(240);
-    let t0 = inputs.iter().map(|r| first_ns(r)).min().unwrap();
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
     let from = t0 + 120 * SECOND;
     let inj = inject::shift_price(&mut inputs[1], from, 30 * SECOND, "\"stream\":", 1.5);
     assert!(inj.touched > 1000, "shifted only {} frames", inj.touched);
@@ -132,7 +132,7 @@ fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
 fn two_venues_cannot_say_which_one_is_wrong() {
     let mut inputs = recordings(240);
     inputs.pop(); // COIN-M out: spot and USD-M only.
-    let t0 = inputs.iter().map(|r| first_ns(r)).min().unwrap();
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
     inject::shift_price(
         &mut inputs[1],
         t0 + 120 * SECOND,
@@ -151,7 +151,7 @@ fn two_venues_cannot_say_which_one_is_wrong() {
 #[test]
 fn one_bad_print_is_info_and_no_page() {
     let mut inputs = recordings(240);
-    let t0 = inputs.iter().map(|r| first_ns(r)).min().unwrap();
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
     let at = t0 + 60 * SECOND;
     let inj = inject::bad_print(&mut inputs[2], at, "@trade", 6.0);
     let printed = inj.first_ns.unwrap();
@@ -175,7 +175,7 @@ fn a_bad_print_with_one_peer_left_is_unconfirmed() {
     // The USD-M recording ends at +345 s: at +420 s (the bad-print-calm
     // scenario) only spot and COIN-M are fresh.
     let mut inputs = recordings(480);
-    let t0 = inputs.iter().map(|r| first_ns(r)).min().unwrap();
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
     assert!(inputs[1].iter().all(|r| r.recv_ns < t0 + 400 * SECOND));
     inject::bad_print(&mut inputs[2], t0 + 420 * SECOND, "@trade", 6.0);
     let alerts = run(&merge(inputs));
@@ -208,5 +208,9 @@ fn the_clean_recordings_raise_no_price_divergence_at_all() {
     // Spot, USD-M and COIN-M BTC differ by a few bps of basis and USDT/USD:
     // far inside the 50 bps floor, so not even an info.
     let alerts = run(&merge(recordings(700)));
-    assert!(divergence(&alerts).is_empty(), "{}", show(&divergence(&alerts)));
+    assert!(
+        divergence(&alerts).is_empty(),
+        "{}",
+        show(&divergence(&alerts))
+    );
 }

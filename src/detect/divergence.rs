@@ -207,8 +207,8 @@ impl DivergenceWatch {
 
     /// A price of engine stream `stream` (venue `venue`, canonical
     /// `symbol`) at `now`. Assesses the pair when the price leaves the
-    /// pair's band; the findings are then in [`findings`](Self::findings)
-    /// (cleared on every call).
+    /// pair's band, and then returns `true`: the findings are in
+    /// [`findings`](Self::findings) (cleared on every assessment).
     #[allow(clippy::too_many_arguments)]
     pub fn on_price(
         &mut self,
@@ -219,23 +219,22 @@ impl DivergenceWatch {
         update: Update,
         price: f64,
         now: Nanos,
-    ) {
-        self.findings.clear();
+    ) -> bool {
         if !(price.is_finite() && price > 0.0) {
-            return;
+            return false;
         }
         let link = match self.by_stream.get(stream) {
             Some(Link::Unknown) | None => self.link(cfg, stream, venue, symbol),
             Some(l) => *l,
         };
         let Link::Subject(i) = link else {
-            return;
+            return false;
         };
         let Some(s) = self.subjects.get_mut(i) else {
-            return;
+            return false;
         };
         let Some(pair) = self.pairs.get_mut(s.pair) else {
-            return;
+            return false;
         };
         let observe = match update {
             Update::Mid => {
@@ -254,26 +253,29 @@ impl DivergenceWatch {
         }
         if s.flagged() {
             // Re-assessed on the tick every `eval_ms`: nothing per frame.
-            return;
+            return false;
         }
         let inside = match pair.band {
             Some((median, threshold)) => (price - median).abs() <= threshold,
             // No band yet: at most one assessment per `eval_ms`.
             None => pair.last_eval.is_some_and(|t| now - t < eval_ns(cfg)),
         };
-        if !inside {
-            let p = s.pair;
-            self.evaluate(cfg, p, now);
+        if inside {
+            return false;
         }
+        let p = s.pair;
+        self.findings.clear();
+        self.evaluate(cfg, p, now);
+        true
     }
 
-    /// Re-assesses every pair due at `now`; findings as for
-    /// [`on_price`](Self::on_price).
-    pub fn run_due(&mut self, cfg: &ConsensusConfig, now: Nanos) {
-        self.findings.clear();
+    /// Re-assesses every pair due at `now`; `true` when it did (findings
+    /// as for [`on_price`](Self::on_price)).
+    pub fn run_due(&mut self, cfg: &ConsensusConfig, now: Nanos) -> bool {
         if self.next_due > now {
-            return;
+            return false;
         }
+        self.findings.clear();
         for p in 0..self.pairs.len() {
             if self.pairs.get(p).is_some_and(|x| x.next_eval <= now) {
                 self.evaluate(cfg, p, now);
@@ -285,6 +287,7 @@ impl DivergenceWatch {
             .map(|p| p.next_eval)
             .min()
             .unwrap_or(Nanos::MAX);
+        true
     }
 
     /// Ties stream `stream` to its subject (creating subject and pair as
