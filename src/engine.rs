@@ -1651,12 +1651,16 @@ impl Engine {
                         } else {
                             "trades"
                         };
+                        let held = if f.held_s >= 0.1 {
+                            format!(" for {:.1} s", f.held_s)
+                        } else {
+                            String::new()
+                        };
                         format!(
-                            "{} {} {what} {pct:.2}% {side} the {n}-venue median of {median} (threshold {:.2}%) for {:.1} s: do not trust {}'s price for {base}.",
+                            "{} {} {what} {pct:.2}% {side} the {n}-venue median of {median} (threshold {:.2}%){held}: do not trust {}'s price for {base}.",
                             f.venue,
                             f.symbol,
                             a.threshold / a.median * 100.0,
-                            f.held_s,
                             f.venue
                         )
                     };

@@ -515,3 +515,112 @@ fn stale_assessment() -> Assessment {
         gap_bps: f64::NAN,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const T: Nanos = 1_723_161_300 * SECOND;
+
+    fn sym(s: &str) -> Symbol {
+        Arc::from(s)
+    }
+
+    /// Feeds one mid per (stream, venue, symbol, price) at `t`; returns
+    /// whether any assessment ran.
+    fn feed(
+        w: &mut DivergenceWatch,
+        cfg: &ConsensusConfig,
+        t: Nanos,
+        prices: &[(usize, Venue, &Symbol, f64)],
+    ) -> bool {
+        let mut ran = false;
+        for &(si, v, s, p) in prices {
+            ran |= w.on_price(cfg, si, v, s, Update::Mid, p, t);
+        }
+        ran
+    }
+
+    #[test]
+    fn a_second_symbol_of_a_venue_is_judged_but_does_not_vote() {
+        let cfg = ConsensusConfig::default();
+        let mut w = DivergenceWatch::new();
+        let (usd, usdt, usdc) = (sym("BTC/USD"), sym("BTC/USDT"), sym("BTC/USDC"));
+        // Coinbase quotes BTC/USD and BTC/USDC, both in the USD family.
+        let calm = [
+            (0, Venue::Coinbase, &usd, 100.0),
+            (1, Venue::Kraken, &usd, 100.01),
+            (2, Venue::Okx, &usdt, 99.99),
+        ];
+        feed(&mut w, &cfg, T, &calm);
+        // The USDC book 3% off: flagged on its own, as a Coinbase symbol.
+        assert!(feed(&mut w, &cfg, T, &[(3, Venue::Coinbase, &usdc, 103.0)]));
+        let f = w.findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].venue, &*f[0].symbol), (Venue::Coinbase, "BTC/USDC"));
+        assert_eq!(f[0].action, Action::Fire(Severity::Info));
+        // Judged against the other venues only: Coinbase's own USD book is
+        // not its peer.
+        assert_eq!(f[0].peers, vec!["kraken", "okx"]);
+        // It did not replace Coinbase's vote: the USD book is still fine.
+        let coinbase = w
+            .pairs
+            .first()
+            .unwrap()
+            .consensus
+            .observations()
+            .find(|o| o.venue == Venue::Coinbase)
+            .unwrap()
+            .price;
+        assert_eq!(coinbase, 100.0);
+    }
+
+    #[test]
+    fn a_flagged_venue_costs_no_assessment_per_frame_and_bad_prices_are_ignored() {
+        let cfg = ConsensusConfig::default();
+        let mut w = DivergenceWatch::new();
+        let s = sym("ETH/USDT");
+        let calm = [
+            (0, Venue::BinanceSpot, &s, 3000.0),
+            (1, Venue::Okx, &s, 3000.5),
+            (2, Venue::BybitSpot, &s, 2999.5),
+        ];
+        feed(&mut w, &cfg, T, &calm);
+        // Inside the band: no assessment.
+        assert!(!feed(&mut w, &cfg, T + MILLI, &calm));
+        assert!(feed(
+            &mut w,
+            &cfg,
+            T + 2 * MILLI,
+            &[(1, Venue::Okx, &s, 3100.0)]
+        ));
+        assert_eq!(w.next_due(), Some(T + 2 * MILLI + 250 * MILLI));
+        // Flagged: its frames wait for the re-assessment.
+        assert!(!feed(
+            &mut w,
+            &cfg,
+            T + 3 * MILLI,
+            &[(1, Venue::Okx, &s, 3000.2)]
+        ));
+        assert!(!w.run_due(&cfg, T + 100 * MILLI));
+        assert!(w.run_due(&cfg, T + 252 * MILLI));
+        assert_eq!(
+            w.findings().first().map(|f| f.action),
+            Some(Action::Clear(ClearReason::Readmitted))
+        );
+        assert_eq!(w.next_due(), None);
+        for bad in [f64::NAN, f64::INFINITY, 0.0, -5.0] {
+            assert!(!feed(&mut w, &cfg, T + SECOND, &[(1, Venue::Okx, &s, bad)]));
+        }
+        // A symbol that is not BASE/QUOTE is ignored, not an error.
+        assert!(!feed(
+            &mut w,
+            &cfg,
+            T,
+            &[(9, Venue::Okx, &sym("BTCUSDT"), 1.0)]
+        ));
+        assert_eq!(mid(99.0, 101.0), Some(100.0));
+        assert_eq!(mid(f64::NAN, 101.0), None);
+    }
+}
