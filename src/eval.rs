@@ -55,7 +55,7 @@ pub struct Recipe {
 pub struct Fault {
     /// `silence`, `flap`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
     /// `freeze_bbo`, `freeze_trades`, `widen_spread`, `thin_book`,
-    /// `stale_book` (see [`crate::inject`]).
+    /// `stale_book`, `shift_price` (see [`crate::inject`]).
     pub kind: String,
     /// Venue id whose recordings get it.
     #[serde(default)]
@@ -68,7 +68,8 @@ pub struct Fault {
     /// `drift_late`: the delay reached at the end of the ramp, seconds.
     #[serde(default)]
     pub max_delay_s: f64,
-    /// `bad_print`: price move in percent; `cross_bbo`: basis points.
+    /// `bad_print`, `shift_price`: price move in percent; `cross_bbo`:
+    /// basis points.
     #[serde(default)]
     pub size: f64,
     /// `flap`: one cycle (seconds); the feed is silent for `down_s` at the
@@ -498,9 +499,16 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
             needle.unwrap_or("@bookTicker"),
             f.size,
         ),
+        "shift_price" => inject::shift_price(
+            recs,
+            at(f.at_s),
+            secs(f.dur_s),
+            needle.unwrap_or("\"stream\":"),
+            f.size,
+        ),
         other => {
             return Err(format!(
-                "unknown fault kind `{other}` (silence, flap, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book)"
+                "unknown fault kind `{other}` (silence, flap, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book, shift_price)"
             ));
         }
     };

@@ -2,7 +2,8 @@
 //!
 //! Every fault used to test feedwatch is made here, by code, from real
 //! recorded frames: silence a connection, drop one book update, cross the
-//! best bid and offer, make data arrive late, print one bad trade. Each
+//! best bid and offer, make data arrive late, print one bad trade, shift a
+//! venue's prices away from the market. Each
 //! function says exactly what it changed, so a test (or a fire drill) can
 //! name the fault it injected. Nothing here is presented as recorded data.
 //!
@@ -469,6 +470,37 @@ pub fn stale_book(
     })
 }
 
+/// Shifts a venue's prices: in every frame containing `needle` in
+/// `[from, from + dur)`, the best bid and ask (`b`, `a`) and the trade price
+/// (`p`) are multiplied by `1 + pct / 100`, as a venue whose prices drifted
+/// away from the market would send them. Quantities, ids and times stay as
+/// recorded; depth levels are left alone (shifting diffs without a shifted
+/// snapshot would cross the local book), so a synced L2 book of the venue
+/// keeps the market's prices.
+pub fn shift_price(
+    records: &mut Records,
+    from: Nanos,
+    dur: Nanos,
+    needle: &str,
+    pct: f64,
+) -> Injected {
+    let factor = 1.0 + pct / 100.0;
+    edit_frames(records, from, dur, needle, |text| {
+        // Depth frames carry `b`/`a` as arrays, which `string_field` does
+        // not read: only bookTicker and trade frames change.
+        let mut new = text.to_string();
+        for key in ["b", "a", "p"] {
+            let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            if let Some(n) = set_string_field(&new, key, &format!("{:.8}", v * factor)) {
+                new = n;
+            }
+        }
+        (new != text).then_some(new)
+    })
+}
+
 #[cfg(test)]
 mod health_fault_tests {
     use super::*;
@@ -535,6 +567,27 @@ mod health_fault_tests {
         assert_eq!(string_field(text(&r[0]), "b"), Some("99.00000000"));
         assert_eq!(string_field(text(&r[0]), "a"), Some("99.49500000"));
         assert_eq!(string_field(text(&r[0]), "B"), Some("1"));
+    }
+
+    #[test]
+    fn shift_moves_bbo_and_trade_prices_only_in_the_window() {
+        let mut r = vec![
+            frame(0, BBO1),
+            frame(SECOND, BBO1),
+            frame(SECOND, TRADE),
+            frame(SECOND, DEPTH),
+            frame(3 * SECOND, TRADE),
+        ];
+        let inj = shift_price(&mut r, SECOND, 2 * SECOND, "btcusdt@", 2.0);
+        assert_eq!(inj.touched, 2, "bbo and trade, not depth");
+        assert_eq!(text(&r[0]), BBO1);
+        assert_eq!(string_field(text(&r[1]), "b"), Some("102.00000000"));
+        assert_eq!(string_field(text(&r[1]), "a"), Some("102.51000000"));
+        assert_eq!(string_field(text(&r[1]), "B"), Some("1"));
+        assert_eq!(string_field(text(&r[2]), "p"), Some("102.00000000"));
+        assert_eq!(string_field(text(&r[2]), "q"), Some("0.1"));
+        assert_eq!(text(&r[3]), DEPTH);
+        assert_eq!(text(&r[4]), TRADE);
     }
 
     #[test]

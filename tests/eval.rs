@@ -29,6 +29,7 @@ fn the_scenario_suite_is_detected_in_full_without_false_alarms() {
         "spread_blowout",
         "depth_collapse",
         "book_stale",
+        "price_divergence",
     ] {
         assert!(kinds.contains_key(k), "no scenario labels {k}");
     }

@@ -52,7 +52,9 @@ impl Cause {
         match kind {
             Kind::FeedSilent | Kind::FeedLagging | Kind::ConnectionLost => Cause::Unknown,
             // Judged against peers that kept moving: the venue's own.
-            Kind::FeedFrozen | Kind::VenueOutage | Kind::AbnormalCandle => Cause::VenueLocal,
+            Kind::FeedFrozen | Kind::VenueOutage | Kind::AbnormalCandle | Kind::PriceDivergence => {
+                Cause::VenueLocal
+            }
             Kind::SharedOutage => Cause::SharedInfrastructure,
             Kind::LocalStall | Kind::FramesDropped => Cause::OurSide,
             Kind::BookGap

@@ -84,6 +84,9 @@ pub enum Kind {
     /// Every watched venue went quiet at once across independent
     /// infrastructure, or feedwatch itself was paused: our side first.
     LocalStall,
+    /// One venue's price is far from the consensus of the other fresh
+    /// venues quoting the same pair (at least 3 venues in all).
+    PriceDivergence,
 }
 
 impl Kind {
@@ -107,6 +110,7 @@ impl Kind {
             Kind::VenueOutage => "venue_outage",
             Kind::SharedOutage => "shared_outage",
             Kind::LocalStall => "local_stall",
+            Kind::PriceDivergence => "price_divergence",
         }
     }
 }

@@ -57,6 +57,17 @@ pub struct ConsensusConfig {
     /// crash differ by venue liquidity; a peer that moved half as far still
     /// confirms the market moved).
     pub move_tolerance: f64,
+    /// Live `price_divergence`: a venue's price must stay divergent this
+    /// long (ms) before the alert is a warning; until then it is info. A
+    /// single bad print corrected by the next frame is not a page.
+    pub hold_ms: u64,
+    /// Live `price_divergence`: while a venue is flagged, its pair is
+    /// re-assessed at most this often (ms), so a flagged venue costs nothing
+    /// per frame and its re-admission is seen within this delay.
+    pub eval_ms: u64,
+    /// Live `price_divergence`: held this long (s), the alert is critical
+    /// (it is also critical from twice the threshold once held `hold_ms`).
+    pub critical_after_s: f64,
 }
 
 impl Default for ConsensusConfig {
@@ -69,6 +80,9 @@ impl Default for ConsensusConfig {
             quote_families: vec![vec!["USD".into(), "USDT".into(), "USDC".into()]],
             mix_spot_perp: true,
             move_tolerance: 0.5,
+            hold_ms: 1000,
+            eval_ms: 250,
+            critical_after_s: 10.0,
         }
     }
 }
@@ -110,6 +124,27 @@ impl ConsensusConfig {
             return Err(format!(
                 "consensus.move_tolerance must be in [0, 1], got {}",
                 self.move_tolerance
+            ));
+        }
+        if self.hold_ms > 3_600_000 {
+            return Err(format!(
+                "consensus.hold_ms must be at most 3600000 (an hour), got {}",
+                self.hold_ms
+            ));
+        }
+        if !(1..=60_000).contains(&self.eval_ms) {
+            return Err(format!(
+                "consensus.eval_ms must be in 1..=60000, got {}",
+                self.eval_ms
+            ));
+        }
+        if !(self.critical_after_s.is_finite()
+            && self.critical_after_s > 0.0
+            && self.critical_after_s <= 86_400.0)
+        {
+            return Err(format!(
+                "consensus.critical_after_s must be in (0, 86400], got {}",
+                self.critical_after_s
             ));
         }
         let mut seen: Vec<&str> = Vec::new();
@@ -461,6 +496,35 @@ impl PairConsensus {
         Some(a)
     }
 
+    /// Assesses a price of `subject.venue` that need not be its recorded
+    /// observation (a single trade print, or another symbol of the venue in
+    /// the same quote family) against the other venues' observations. No
+    /// flag is changed: `was_divergent` is the caller's own (hysteresis).
+    pub fn assess_price(
+        &mut self,
+        cfg: &ConsensusConfig,
+        subject: &Observation,
+        now: Nanos,
+        was_divergent: bool,
+    ) -> Assessment {
+        self.peers.clear();
+        self.peers.extend(self.slots.iter().map(|s| s.obs));
+        assess(
+            cfg,
+            subject,
+            &self.peers,
+            now,
+            was_divergent,
+            0.0,
+            &mut self.scratch,
+        )
+    }
+
+    /// The latest observation of every venue of the pair (fresh or not).
+    pub fn observations(&self) -> impl Iterator<Item = &Observation> {
+        self.slots.iter().map(|s| &s.obs)
+    }
+
     /// Whether `venue` is currently flagged divergent.
     pub fn is_divergent(&self, venue: Venue) -> bool {
         self.slots
@@ -702,6 +766,27 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(e.contains("more than one family"), "{e}");
+        let e = ConsensusConfig {
+            eval_ms: 0,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("consensus.eval_ms "), "{e}");
+        let e = ConsensusConfig {
+            critical_after_s: -1.0,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("consensus.critical_after_s "), "{e}");
+        let e = ConsensusConfig {
+            hold_ms: 7_200_000,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("consensus.hold_ms "), "{e}");
         let toml_err = toml::from_str::<ConsensusConfig>("kk = 5.0").unwrap_err();
         assert!(toml_err.to_string().contains("kk"), "{toml_err}");
         let c: ConsensusConfig = toml::from_str("k = 4.0\nfloor_bps = 30.0").unwrap();

@@ -7,6 +7,7 @@ pub mod book;
 pub mod book_health;
 pub mod candle;
 pub mod consensus;
+pub mod divergence;
 pub mod frozen;
 pub mod lag;
 pub mod outage;

@@ -1,0 +1,216 @@
+//! Live `price_divergence` on real recordings: the 2024-08-08 Binance BTC
+//! recordings (spot BTCUSDT, USD-M BTCUSDT, COIN-M BTCUSD_PERP: one
+//! consensus of three venues with the default quote family and spot and
+//! perp mixed) with faults injected by code (`feedwatch::inject`), never
+//! presented as recorded.
+
+mod common;
+
+use common::*;
+use feedwatch::alert::{Alert, Kind, Severity, State};
+use feedwatch::config::Config;
+use feedwatch::eval::{eval_dir, eval_file};
+use feedwatch::inject::{self, Records};
+use feedwatch::model::{Nanos, SECOND, Venue};
+use std::collections::BTreeSet;
+
+const RECORDINGS: [&str; 3] = [
+    "binance-spot-btcusdt-2024-08-08.fixture.zst",
+    "binance-usdm-btcusdt-2024-08-08.fixture.zst",
+    "binance-coinm-btcusd_perp-2024-08-08.fixture.zst",
+];
+
+/// Each recording's records in their first `secs` seconds (from the
+/// earliest record of all of them).
+fn recordings(secs: i64) -> Vec<Records> {
+    let all: Vec<Records> = RECORDINGS
+        .iter()
+        .map(|f| read_records(&fixtures().join("replay").join(f)))
+        .collect();
+    let t0 = all.iter().map(first_ns).min().unwrap();
+    all.into_iter()
+        .map(|mut r| {
+            r.retain(|x| x.recv_ns < t0 + secs * SECOND);
+            r
+        })
+        .collect()
+}
+
+/// Merges recordings by receive time (input order breaks ties).
+fn merge(inputs: Vec<Records>) -> Records {
+    let mut all: Vec<(usize, feedwatch::fixture::Record<'static>)> = inputs
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.into_iter().map(move |x| (i, x)))
+        .collect();
+    all.sort_by_key(|(i, r)| (r.recv_ns, *i));
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
+fn divergence(alerts: &[Alert]) -> Vec<&Alert> {
+    alerts
+        .iter()
+        .filter(|a| a.kind == Kind::PriceDivergence)
+        .collect()
+}
+
+#[test]
+fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
+    let mut inputs = recordings(240);
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
+    let from = t0 + 120 * SECOND;
+    let inj = inject::shift_price(&mut inputs[1], from, 30 * SECOND, "\"stream\":", 1.5);
+    assert!(inj.touched > 1000, "shifted only {} frames", inj.touched);
+    let last_shifted: Nanos = inj.last_ns.unwrap();
+    let alerts = run(&merge(inputs));
+    let d = divergence(&alerts);
+    assert!(!d.is_empty(), "no price_divergence");
+    // Only the shifted venue, only after the shift.
+    assert!(
+        d.iter()
+            .all(|a| a.venue == Venue::BinanceUsdm && a.at >= from),
+        "{}",
+        show(&d)
+    );
+    let open = d[0];
+    assert_eq!(open.state, State::Open);
+    assert_eq!(open.symbol.as_deref(), Some("BTC/USDT"));
+    assert!(open.at - from < SECOND, "opened {} ns late", open.at - from);
+    assert_eq!(open.severity, Severity::Info, "not held yet: {}", show(&d));
+    let ev = &open.evidence;
+    assert_eq!(ev.get("fresh_venues"), Some(&serde_json::json!(3)));
+    assert_eq!(ev.get("verdict"), Some(&serde_json::json!("divergent")));
+    let peers: BTreeSet<&str> = ev
+        .get("peers")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(peers, BTreeSet::from(["binance-coinm", "binance-spot"]));
+    let gap = ev.get("gap_bps").and_then(|v| v.as_f64()).unwrap();
+    assert!(
+        (130.0..170.0).contains(&gap),
+        "gap {gap} bps for a 150 bps shift"
+    );
+    assert!(
+        open.summary.contains("above the 3-venue median")
+            && open
+                .summary
+                .contains("do not trust binance-usdm's price for BTC"),
+        "{}",
+        open.summary
+    );
+    // Held past consensus.hold_ms at three times the 50 bps floor: critical.
+    let crit = d
+        .iter()
+        .find(|a| a.severity == Severity::Critical)
+        .expect("escalated to critical");
+    assert_eq!(
+        (crit.state, &crit.incident),
+        (State::Update, &open.incident)
+    );
+    let held = crit.at - open.at;
+    assert!(
+        (SECOND..2 * SECOND).contains(&held),
+        "critical after {held} ns"
+    );
+    // One incident, resolved once the prices are back.
+    let resolved: Vec<&&Alert> = d.iter().filter(|a| a.state == State::Resolved).collect();
+    assert_eq!(resolved.len(), 1, "{}", show(&d));
+    assert_eq!(resolved[0].incident, open.incident);
+    let after = resolved[0].at - last_shifted;
+    assert!(
+        after > 0 && after < SECOND,
+        "resolved {after} ns after the shift ended"
+    );
+    assert_eq!(d.len(), 3, "{}", show(&d));
+}
+
+#[test]
+fn two_venues_cannot_say_which_one_is_wrong() {
+    let mut inputs = recordings(240);
+    inputs.pop(); // COIN-M out: spot and USD-M only.
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
+    inject::shift_price(
+        &mut inputs[1],
+        t0 + 120 * SECOND,
+        30 * SECOND,
+        "\"stream\":",
+        1.5,
+    );
+    let alerts = run(&merge(inputs));
+    assert!(
+        divergence(&alerts).is_empty(),
+        "{}",
+        show(&divergence(&alerts))
+    );
+}
+
+#[test]
+fn one_bad_print_is_info_and_no_page() {
+    let mut inputs = recordings(240);
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
+    let at = t0 + 60 * SECOND;
+    let inj = inject::bad_print(&mut inputs[2], at, "@trade", 6.0);
+    let printed = inj.first_ns.unwrap();
+    let alerts = run(&merge(inputs));
+    let d = divergence(&alerts);
+    assert_eq!(d.len(), 2, "{}", show(&d));
+    assert_eq!((d[0].state, d[0].severity), (State::Open, Severity::Info));
+    assert_eq!(d[0].venue, Venue::BinanceCoinm);
+    assert_eq!(d[0].at, printed);
+    assert_eq!(
+        d[0].evidence.get("price_source"),
+        Some(&serde_json::json!("trade_print"))
+    );
+    assert!(d[0].summary.contains("bad print"), "{}", d[0].summary);
+    assert_eq!(d[1].state, State::Resolved);
+    assert!(d.iter().all(|a| a.severity == Severity::Info));
+}
+
+#[test]
+fn a_bad_print_with_one_peer_left_is_unconfirmed() {
+    // The USD-M recording ends at +345 s: at +420 s (the bad-print-calm
+    // scenario) only spot and COIN-M are fresh.
+    let mut inputs = recordings(480);
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
+    assert!(inputs[1].iter().all(|r| r.recv_ns < t0 + 400 * SECOND));
+    inject::bad_print(&mut inputs[2], t0 + 420 * SECOND, "@trade", 6.0);
+    let alerts = run(&merge(inputs));
+    assert!(
+        divergence(&alerts).is_empty(),
+        "{}",
+        show(&divergence(&alerts))
+    );
+}
+
+#[test]
+fn the_scenario_suite_stays_clean_and_finds_the_diverging_venue() {
+    let dir = fixtures().join("scenarios");
+    let r = eval_file(&Config::default(), &dir.join("one-venue-diverging.toml")).unwrap();
+    assert_eq!(r.detected(), 2, "{:?}", r.labels);
+    assert!(
+        r.labels.iter().all(|l| l.delay_s.is_some_and(|d| d < 1.0)),
+        "{:?}",
+        r.labels
+    );
+    assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
+    let report = eval_dir(&Config::default(), &dir).unwrap();
+    println!("{report}");
+    assert_eq!(report.recall(), 1.0, "{report}");
+    assert_eq!(report.false_alarms(), 0, "{report}");
+}
+
+#[test]
+fn the_clean_recordings_raise_no_price_divergence_at_all() {
+    // Spot, USD-M and COIN-M BTC differ by a few bps of basis and USDT/USD:
+    // far inside the 50 bps floor, so not even an info.
+    let alerts = run(&merge(recordings(700)));
+    assert!(
+        divergence(&alerts).is_empty(),
+        "{}",
+        show(&divergence(&alerts))
+    );
+}
