@@ -173,6 +173,8 @@ pub struct SourceSummary {
     pub bad_rows: usize,
     /// Other sources of the same pair family (its consensus peers).
     pub peers: usize,
+    /// Open time of its first candle (`None` when it has none).
+    pub first_open_ns: Option<Nanos>,
 }
 
 /// How the abnormal candles of a scan fared against their peers.
@@ -977,6 +979,7 @@ pub fn scan_sources(
             candles: s.loaded.rows.len(),
             bad_rows: s.loaded.bad.total,
             peers: peers_of.get(si).map_or(0, Vec::len),
+            first_open_ns: s.loaded.rows.first().map(|r| r.candle.open_ns),
         });
     }
     Ok(MultiReport {
