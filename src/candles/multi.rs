@@ -1128,6 +1128,145 @@ mod tests {
         assert_eq!(r.verdicts.confirmed, 3);
     }
 
+    /// Like [`synthetic_bars`], without the minutes in `skip` (as a
+    /// trade-built file has none where nobody traded), and with every close
+    /// from minute `shift.0` on moved by `shift.1` (share of price).
+    fn synthetic_holes(name: &str, skip: &[usize], shift: Option<(usize, f64)>) -> PathBuf {
+        let p = synthetic_bars(name, 100_000.0, None);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if i == 0 {
+                out.push(l.to_string());
+                continue;
+            }
+            let m = i - 1;
+            if skip.contains(&m) {
+                continue;
+            }
+            let mut f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            if let Some((from, by)) = shift {
+                let k = 1.0 + by;
+                if m > from {
+                    for x in &mut f[1..5] {
+                        *x *= k;
+                    }
+                } else if m == from {
+                    f[4] *= k;
+                    f[3] = f[3].min(f[4]);
+                    f[2] = f[2].max(f[4]);
+                }
+            }
+            out.push(
+                f.iter()
+                    .enumerate()
+                    .map(|(j, x)| {
+                        if j == 0 {
+                            format!("{}", *x as i64)
+                        } else {
+                            x.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        std::fs::write(&p, out.join("\n") + "\n").unwrap();
+        p
+    }
+
+    fn the_abnormal(r: &MultiReport) -> &Alert {
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 1, "{:#?}", r.alerts);
+        ab[0]
+    }
+
+    #[test]
+    fn a_peer_without_the_minute_speaks_over_its_span_or_cannot_say() {
+        let cfg = CandleConfig::default();
+        let cons = ConsensusConfig::default();
+        let okx = |name: &str| {
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars(name, 100_000.0, Some((25, 0.03))),
+            )
+        };
+        let trades = |name: &str, skip: &[usize], shift| SourceSpec {
+            from_trades: true,
+            ..spec("kraken", "BTC/USD", synthetic_holes(name, skip, shift))
+        };
+        // Kraken did not trade at 25: over 25-26 (its 24 close to its 26
+        // close) both are flat, but a 3% wick is far beyond the calm
+        // market's pace: not vouched for, severity kept.
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[okx("okx_w1"), trades("kraken_hole25", &[25], None)],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "unconfirmed");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "span");
+        assert_eq!(a.severity, Severity::Warning);
+        let span = &a.evidence.get("peers").unwrap()[0]["span"];
+        assert_eq!(span["minutes"], 2, "{span}");
+        assert_eq!(span["moves_agree"], true, "{span}");
+        assert!(
+            span["move_x_market_scale"].as_f64().unwrap() > 8.0,
+            "{span}"
+        );
+        // No Kraken bar after minute 20 at all: it cannot say.
+        let late: Vec<usize> = (21..30).collect();
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[okx("okx_w2"), trades("kraken_ends20", &late, None)],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "unconfirmed");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "minute");
+        assert!(
+            a.summary
+                .contains("no peer candle in the same minute (kraken BTC/USD)"),
+            "{}",
+            a.summary
+        );
+        // OKX's level drops 2% at 25 and stays there while calm Kraken,
+        // with no bar at 25, stays where it was: divergent over the span,
+        // a warning (a span is never `critical`).
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[
+                spec(
+                    "okx",
+                    "BTC/USDT",
+                    synthetic_holes("okx_drop", &[], Some((25, -0.02))),
+                ),
+                trades("kraken_hole25b", &[25], None),
+            ],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.venue, Venue::Okx);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "divergent");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "span");
+        assert_eq!(a.severity, Severity::Warning);
+        assert_eq!(
+            a.evidence.get("peers").unwrap()[0]["span"]["moves_agree"],
+            false
+        );
+    }
+
     #[test]
     fn abnormal_tail_matches_the_candle_checker() {
         let src = include_str!("../detect/candle.rs");
