@@ -2,7 +2,10 @@
 //!
 //! A scenario is a TOML recipe (`DIR/*.toml`): real recordings, faults to
 //! inject into them by code ([`crate::inject`]), and the alerts a desk
-//! should get (labels). Eval builds each scenario in memory, runs it through
+//! should get (labels). A scenario may instead name candle sources
+//! (`candles = ["[trades:]VENUE:BASE/QUOTE=FILE", ...]`, the syntax of
+//! `scan-candles --source`): it is then that multi-venue candle scan, with
+//! its cross-venue consensus, scored the same way. Eval builds each scenario in memory, runs it through
 //! the engine as a replay would, and matches alerts to labels: event-level
 //! recall, false alarms (incidents of severity warning or above that no
 //! label explains, counted once per incident), and detection delay per
@@ -13,11 +16,12 @@
 //! reads recordings as a stream into memory once per scenario.
 
 use crate::alert::{Alert, Severity, State};
+use crate::candles::{SourceSpec, scan_sources};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::fixture::Merger;
 use crate::inject::{self, Records};
-use crate::model::{Nanos, SECOND};
+use crate::model::{Nanos, SECOND, parse_interval};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -33,7 +37,18 @@ pub struct Recipe {
     /// What the scenario stands for (shown in the report).
     pub description: String,
     /// Recordings, relative to the recipe's folder.
+    #[serde(default)]
     pub recordings: Vec<PathBuf>,
+    /// Candle sources instead of recordings, in `scan-candles --source`
+    /// syntax (`[trades:]VENUE:BASE/QUOTE=FILE`, FILE relative to the
+    /// recipe's folder): the scenario is the same multi-venue scan, with
+    /// its cross-venue consensus. Takes no faults and no window.
+    #[serde(default)]
+    pub candles: Vec<String>,
+    /// Interval of exchange candles in `candles` (`1m`, `5m`, ...; default
+    /// `1m`); trade-built sources are one-minute.
+    #[serde(default)]
+    pub interval: Option<String>,
     /// Keep only records in `[from, to)` seconds after the first record.
     #[serde(default)]
     pub window_s: Option<[f64; 2]>,
@@ -357,6 +372,17 @@ pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError>
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let recipe: Recipe = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let base = path.parent().unwrap_or(Path::new("."));
+    if !recipe.candles.is_empty() {
+        return eval_candles(cfg, path, base, &recipe);
+    }
+    if recipe.recordings.is_empty() {
+        return Err(bad(
+            "no `recordings` and no `candles`: nothing to replay".into()
+        ));
+    }
+    if recipe.interval.is_some() {
+        return Err(bad("`interval` is for `candles` scenarios only".into()));
+    }
     // Each recording's records, in its own order.
     let mut inputs: Vec<Records> = Vec::new();
     let mut total = 0usize;
@@ -438,6 +464,63 @@ pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError>
         engine.on_record(rec, &mut alerts);
     }
     Ok(score(path, &recipe, &alerts, total, t0))
+}
+
+/// A scenario built from candle sources: the multi-venue candle scan of
+/// `scan-candles --source`, scored like any other. Times are seconds after
+/// the earliest candle of any source.
+fn eval_candles(
+    cfg: &Config,
+    path: &Path,
+    base: &Path,
+    recipe: &Recipe,
+) -> Result<ScenarioReport, EvalError> {
+    let bad = |message: String| EvalError::Scenario {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !recipe.recordings.is_empty() {
+        return Err(bad(
+            "a scenario is built from `recordings` or from `candles`, not both".into(),
+        ));
+    }
+    if !recipe.faults.is_empty() {
+        return Err(bad(
+            "`fault` injects into recordings; a `candles` scenario takes none".into(),
+        ));
+    }
+    if recipe.window_s.is_some() {
+        return Err(bad(
+            "`window_s` is for recordings; a `candles` scenario takes none".into(),
+        ));
+    }
+    let interval = recipe.interval.as_deref().unwrap_or("1m");
+    let interval_secs = parse_interval(interval)
+        .ok_or_else(|| bad(format!("interval `{interval}`: use e.g. 1m, 5m, 1h")))?;
+    let mut specs = Vec::with_capacity(recipe.candles.len());
+    for (i, c) in recipe.candles.iter().enumerate() {
+        let mut spec: SourceSpec = c.parse().map_err(|e| bad(format!("candles[{i}]: {e}")))?;
+        if spec.path.is_relative() {
+            spec.path = base.join(&spec.path);
+        }
+        specs.push(spec);
+    }
+    let report = scan_sources(&cfg.candle, &cfg.consensus, interval_secs, &specs)
+        .map_err(|e| bad(format!("candles: {e}")))?;
+    if report.bad_row_count > 0 {
+        return Err(bad(format!(
+            "candles: {} bad row(s), first: {}",
+            report.bad_row_count,
+            report.bad_rows.first().map_or("", String::as_str)
+        )));
+    }
+    let t0 = report
+        .sources
+        .iter()
+        .filter_map(|s| s.first_open_ns)
+        .min()
+        .ok_or_else(|| bad("no candles in the sources".into()))?;
+    Ok(score(path, recipe, &report.alerts, report.candles, t0))
 }
 
 /// Injects one fault into one recording's records; how many it touched.

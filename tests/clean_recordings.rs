@@ -63,3 +63,37 @@ fn coinm_recordings_are_quiet() {
 fn all_recordings_together_are_quiet() {
     assert_clean(&["spot", "usdm", "cm"], "clean_all", 524_621, 6);
 }
+
+/// The three bundled 2024-08-08 recordings in fixtures/replay (spot BTC/USDT,
+/// USD-M BTC/USDT, COIN-M BTC/USD), replayed together as
+/// `feedwatch replay` does, raise nothing above info.
+#[test]
+fn bundled_replay_recordings_together_are_quiet() {
+    let dir = fixtures().join("replay");
+    let paths: Vec<std::path::PathBuf> = [
+        "binance-spot-btcusdt-2024-08-08.fixture.zst",
+        "binance-usdm-btcusdt-2024-08-08.fixture.zst",
+        "binance-coinm-btcusd_perp-2024-08-08.fixture.zst",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .collect();
+    let mut alerts = Vec::new();
+    let mut sink = |a: &feedwatch::alert::Alert, _: bool| {
+        alerts.push(a.clone());
+        Ok(())
+    };
+    let summary = replay(Config::default(), &paths, Speed::Max, &mut sink).unwrap();
+    assert_eq!(summary.read_error_count, 0, "{:?}", summary.read_errors);
+    assert_eq!(summary.engine.malformed, 0);
+    assert_eq!(
+        summary.engine.unknown, 0,
+        "{:?}",
+        summary.engine.error_samples
+    );
+    // Same record count as eval's `clean` scenario over these three files.
+    let e = &summary.engine;
+    assert_eq!(e.frames + e.rest + e.control_records, 291_917);
+    let pages = pages(&alerts);
+    assert!(pages.is_empty(), "raised:\n{}", show(&pages));
+}

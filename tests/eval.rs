@@ -82,3 +82,125 @@ fn a_label_without_its_fault_is_missed_and_an_unlabelled_fault_is_a_false_alarm(
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The real crash scenario (candle sources, nothing injected) scans both
+/// venues and pages nothing; a copy of it with a bad print injected by code
+/// into one calm Binance minute is a false alarm until a label explains it,
+/// so the quiet result can fail.
+#[test]
+fn candle_scenarios_score_the_consensus_scan() {
+    let crash = eval_file(
+        &Config::default(),
+        &scenarios().join("crash-all-venues.toml"),
+    )
+    .unwrap();
+    assert!(crash.false_alarms.is_empty(), "{:?}", crash.false_alarms);
+    assert!(crash.labels.is_empty());
+    // 262 Binance klines and 1,351 Gemini bars were scanned, and the two
+    // abnormal crash candles (20:56 Binance, 21:13 Gemini) were raised at
+    // info.
+    assert_eq!(crash.records, 262 + 1351);
+    assert!(crash.incidents >= 2, "{}", crash.incidents);
+
+    let candles = scenarios().join("../candles");
+    let binance = candles.join("BTCUSDT-UM-1m-2025-10-10_crash.csv");
+    let gemini = candles.join("gemini_1m_from_trades_2025-10-10_BTCUSD.csv");
+    let tmp = std::env::temp_dir().join(format!("feedwatch-eval-candles-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // Injected: the 19:45 UTC candle's high 3% above its close (a calm
+    // minute before the crash, in which Gemini traded).
+    let minute_ms: i64 = 1_760_125_500_000;
+    let text = std::fs::read_to_string(&binance).unwrap();
+    let mut hit = 0;
+    let rows: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if f[0] == minute_ms.to_string() {
+                let close: f64 = f[4].parse().unwrap();
+                f[2] = format!("{:.1}", close * 1.03);
+                hit += 1;
+            }
+            f.join(",")
+        })
+        .collect();
+    assert_eq!(hit, 1);
+    std::fs::write(
+        tmp.join("injected_bad_print_1945.csv"),
+        rows.join("\n") + "\n",
+    )
+    .unwrap();
+    // Scenario times count from the earliest candle: Gemini's first bar.
+    let first_gemini_ms: i64 = std::fs::read_to_string(&gemini)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let at_s = (minute_ms - first_gemini_ms) as f64 / 1000.0;
+    let sources = format!(
+        "candles = [\"binance-usdm:BTC/USDT=injected_bad_print_1945.csv\", \"trades:gemini:BTC/USD={}\"]\n",
+        gemini.display()
+    );
+    let p = tmp.join("unlabelled.toml");
+    std::fs::write(
+        &p,
+        format!("description = \"injected, unlabelled\"\n{sources}"),
+    )
+    .unwrap();
+    let r = eval_file(&Config::default(), &p).unwrap();
+    assert_eq!(r.false_alarms.len(), 1, "{:?}", r.false_alarms);
+    let fa = &r.false_alarms[0];
+    assert_eq!(fa.kind, "abnormal_candle");
+    assert!(fa.summary.contains("this venue alone"), "{}", fa.summary);
+    assert!(
+        (0.0..=120.0).contains(&(fa.at_s - at_s)),
+        "{} vs {at_s}",
+        fa.at_s
+    );
+    let p = tmp.join("labelled.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "description = \"injected, labelled\"\n{sources}\n[[expect]]\nkind = \"abnormal_candle\"\n\
+             venue = \"binance-usdm\"\nat_s = {at_s}\nwithin_s = 120.0\n"
+        ),
+    )
+    .unwrap();
+    let r = eval_file(&Config::default(), &p).unwrap();
+    assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
+    assert_eq!(r.detected(), 1);
+
+    // Recipes that mix the two kinds, or inject into candles, are refused.
+    for (name, extra, want) in [
+        ("both", "recordings = [\"x.zst\"]\n", "not both"),
+        (
+            "fault",
+            "[[fault]]\nkind = \"silence\"\nat_s = 1.0\n",
+            "takes none",
+        ),
+        ("window", "window_s = [0.0, 1.0]\n", "takes none"),
+    ] {
+        let p = tmp.join(format!("{name}.toml"));
+        // `[[fault]]` must come after the top-level keys.
+        std::fs::write(&p, format!("description = \"{name}\"\n{sources}{extra}")).unwrap();
+        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{name}.toml")) && e.contains(want),
+            "{e}"
+        );
+    }
+    let p = tmp.join("badspec.toml");
+    std::fs::write(
+        &p,
+        "description = \"x\"\ncandles = [\"gemini:BTCUSD=f.csv\"]\n",
+    )
+    .unwrap();
+    let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+    assert!(e.contains("candles[0]") && e.contains("BTCUSD"), "{e}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -9,8 +9,40 @@
 //!   peers confirm it and names them and their move;
 //! - the venue alone moved -> venue-local bad data: severity kept (raised to
 //!   `critical` when 3 or more venues single it out);
-//! - no peer candle in that minute, or two venues that disagree and are both
-//!   abnormal by their own history -> `unconfirmed`, severity kept.
+//! - two venues that disagree and are both abnormal by their own history ->
+//!   `unconfirmed`, severity kept.
+//!
+//! **A peer with no candle in the minute** (trade-built bars have none when
+//! nobody traded, or when a capture lagged: Gemini BTC/USD has none from
+//! 20:55 to 21:07 UTC on 2025-10-10) still speaks about the *span* that
+//! covers it, from the close of its last candle before the minute to the
+//! close of its first candle after (at most [`SPAN_MAX_SECS`] either side;
+//! the span is in the evidence, `consensus_basis` is `span`). Two things are
+//! observed on both sides of a span and one is not:
+//!
+//! - observed: the close-to-close move over the span, on the peer and on
+//!   this venue (its closes at the same two instants). They are compared
+//!   exactly like in-minute moves (same mapping, tolerance and floor): if
+//!   they part, this venue's *level* left the market, and with a peer calm by
+//!   its own history that is venue-local (`divergent`, never `critical`: a
+//!   span is not a minute three venues saw);
+//! - observed: the market's pace, the median true range of the peer's
+//!   candles just around its hole (up to 5 each side). A flagged move of at
+//!   most `wick_k` times that scale (the candle checker's own yardstick) is
+//!   ordinary for the market at that time;
+//! - *not* observed: the peer's path inside the hole. A wick there cannot be
+//!   confirmed by a peer that did not trade, and its absence of trades
+//!   cannot refute one either (a lagging capture looks the same).
+//!
+//! So `confirmed` over a span needs both observed facts (net moves agree and
+//! the move is ordinary for the market's pace): the venue is at the
+//! market's level before and after, and the market was moving that fast.
+//! A bad print in a calm market fails the second (a 3% wick is hundreds of
+//! times a calm market's range) and stays `unconfirmed` at its severity. A
+//! peer with no candle within the span limit on either side, or where this
+//! venue has no candle at the span's ends, cannot say; with no peer able
+//! to say, the verdict is `unconfirmed`, severity kept. Reading the candles
+//! after the minute is a look-ahead only a scan of history can make.
 //!
 //! With two venues the prices alone cannot say which one is wrong; the
 //! decision table of DETECTION.md breaks the tie: a big surprise against
@@ -36,7 +68,7 @@ use crate::detect::candle::{CandleChecker, CandleConfig};
 use crate::detect::consensus::{
     ConsensusConfig, MIN_VENUES, Observation, PairKey, Verdict, assess, median_in_place,
 };
-use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue};
+use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -141,6 +173,8 @@ pub struct SourceSummary {
     pub bad_rows: usize,
     /// Other sources of the same pair family (its consensus peers).
     pub peers: usize,
+    /// Open time of its first candle (`None` when it has none).
+    pub first_open_ns: Option<Nanos>,
 }
 
 /// How the abnormal candles of a scan fared against their peers.
@@ -260,10 +294,25 @@ struct Judged {
     missing: Vec<String>,
     peers: Value,
     close_gap_pct: f64,
+    /// `None`: judged on peer candles of the same minute; `Some`: no peer
+    /// had one, judged over the spans that cover it (see the module docs).
+    span: Option<SpanJudged>,
 }
 
+/// What the peers without a candle in the minute said over their spans.
+struct SpanJudged {
+    /// One line per peer that could speak, for the summary.
+    lines: Vec<String>,
+    /// Peers that could speak.
+    speaking: usize,
+    /// Why the verdict is not `confirmed`, when it is not.
+    why_not: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn judge(
     cfg: &ConsensusConfig,
+    market: &MarketScale,
     sources: &[Source],
     me: usize,
     peers: &[usize],
@@ -343,7 +392,7 @@ fn judge(
             Some(m) if m > 0.0 => pct(m, c.close),
             _ => f64::NAN,
         };
-        let j = Judged {
+        let mut j = Judged {
             verdict,
             probe,
             fresh_venues: a.fresh_venues,
@@ -355,7 +404,13 @@ fn judge(
             missing,
             peers: Value::Array(table),
             close_gap_pct,
+            span: None,
         };
+        if j.moved.is_empty()
+            && let Some(s) = judge_span(cfg, market, sources, me, peers, c, probe, scratch)
+        {
+            j = s;
+        }
         // Divergent on any probe wins; otherwise unconfirmed beats
         // confirmed: every flagged price must be confirmed.
         let rank = |v: Verdict| match v {
@@ -371,6 +426,240 @@ fn judge(
         }
     }
     best
+}
+
+/// A peer's span is at most this long (seconds): over a longer hole the
+/// peer has nothing to say about one minute.
+pub const SPAN_MAX_SECS: i64 = 1_800;
+/// Peer candles on each side of a span whose true ranges give the market's
+/// range scale.
+const SCALE_BARS: usize = 5;
+
+/// How the market's own pace judges a move when no peer saw the minute: a
+/// move of at most `k` times the peers' median true range (relative, floored
+/// at `floor`) is ordinary for the market at that time. `k` is the candle
+/// checker's `wick_k`, so the same yardstick flags and clears.
+struct MarketScale {
+    k: f64,
+    floor: f64,
+}
+
+/// The peer's last candle before `open_ns` and first after it, with their
+/// row indices, when both are within [`SPAN_MAX_SECS`] of the minute.
+fn span_of(ps: &Source, open_ns: Nanos, interval_ns: Nanos) -> Option<(usize, usize)> {
+    let rows = &ps.loaded.rows;
+    let after = rows.partition_point(|r| r.candle.open_ns <= open_ns);
+    let before = after.checked_sub(1)?;
+    let b = &rows.get(before)?.candle;
+    let a = &rows.get(after)?.candle;
+    if b.open_ns == open_ns {
+        // The peer has the minute: not a span question.
+        return None;
+    }
+    let max = SPAN_MAX_SECS * SECOND;
+    let ok = open_ns.saturating_sub(b.close_ns()) <= max
+        && a.open_ns
+            .saturating_add(interval_ns)
+            .saturating_sub(open_ns)
+            <= max;
+    ok.then_some((before, after))
+}
+
+/// Median relative true range of up to [`SCALE_BARS`] peer candles ending
+/// at row `before` and as many starting at row `after`: the pace the market
+/// showed on that peer just around its hole. The previous close counts only
+/// when the previous candle is the adjacent interval (a hole's jump is not
+/// one candle's range).
+fn range_scale(ps: &Source, before: usize, after: usize, floor: f64) -> f64 {
+    let rows = &ps.loaded.rows;
+    let lo = before.saturating_sub(SCALE_BARS - 1);
+    let hi = after.saturating_add(SCALE_BARS).min(rows.len());
+    let mut v: Vec<f64> = Vec::with_capacity(2 * SCALE_BARS);
+    for i in (lo..=before).chain(after..hi) {
+        let Some(c) = rows.get(i).map(|r| &r.candle) else {
+            continue;
+        };
+        let prev = i
+            .checked_sub(1)
+            .and_then(|j| rows.get(j))
+            .map(|r| &r.candle)
+            .filter(|p| p.open_ns.saturating_add(ps.interval_ns) == c.open_ns);
+        let (h, l) = match prev {
+            Some(p) => (c.high.max(p.close), c.low.min(p.close)),
+            None => (c.high, c.low),
+        };
+        let tr = (h - l) / c.close;
+        if tr.is_finite() {
+            v.push(tr);
+        }
+    }
+    median_in_place(&mut v).unwrap_or(f64::NAN).max(floor)
+}
+
+/// The consensus on a minute in which no peer has a candle (see the module
+/// docs): each peer with candles on both sides within [`SPAN_MAX_SECS`]
+/// compares its close-to-close move over its span with this venue's over
+/// the same span, and its true ranges around the span give the market's
+/// pace. `None` when no peer can speak at all.
+#[allow(clippy::too_many_arguments)]
+fn judge_span(
+    cfg: &ConsensusConfig,
+    market: &MarketScale,
+    sources: &[Source],
+    me: usize,
+    peers: &[usize],
+    c: &Candle,
+    probe: Probe,
+    scratch: &mut Vec<f64>,
+) -> Option<Judged> {
+    let src = sources.get(me)?;
+    let (ref_s, x_s) = probe_move(src, c, probe);
+    let own_rel = ((x_s - ref_s) / ref_s).abs();
+    let mut lines = Vec::new();
+    let mut missing = Vec::new();
+    let mut table = Vec::new();
+    let (mut confirmed, mut divergent, mut speaking) = (0usize, 0usize, 0usize);
+    let mut why_not: Option<String> = None;
+    let mut also_abnormal = 0usize;
+    for &p in peers {
+        let Some(ps) = sources.get(p) else { continue };
+        let name = format!("{} {}", ps.venue, ps.symbol);
+        let view = span_of(ps, c.open_ns, ps.interval_ns).and_then(|(bi, ai)| {
+            let b = &ps.loaded.rows.get(bi)?.candle;
+            let a = &ps.loaded.rows.get(ai)?.candle;
+            // This venue's closes at the same two instants.
+            let vb = src.candle_at(b.open_ns)?;
+            let va = src.candle_at(a.open_ns)?;
+            Some((bi, ai, b, a, vb, va))
+        });
+        let Some((bi, ai, b, a, vb, va)) = view else {
+            missing.push(name);
+            table.push(json!({
+                "venue": ps.venue.id(),
+                "symbol": &*ps.symbol,
+                "move_pct": Value::Null,
+                "span": Value::Null,
+            }));
+            continue;
+        };
+        speaking += 1;
+        let now = a.close_ns();
+        // Net moves over [b.close, a.close]: both sides observed, so they
+        // compare like the in-minute moves (same mapping and tolerance).
+        let (ref_v, x_v) = (vb.close, va.close);
+        let peer_move = pct(b.close, a.close);
+        let venue_move = pct(ref_v, x_v);
+        let mut price = ref_v * a.close / b.close;
+        if (price - ref_v) * (x_v - ref_v) > 0.0 && (price - ref_v).abs() > (x_v - ref_v).abs() {
+            price = x_v;
+        }
+        let subject = Observation {
+            venue: src.venue,
+            price: x_v,
+            observed_at: now,
+        };
+        let peer = Observation {
+            venue: ps.venue,
+            price,
+            observed_at: now,
+        };
+        let extra = cfg.move_tolerance * (x_v - ref_v).abs();
+        let agree = assess(cfg, &subject, &[peer], now, false, extra, scratch).verdict
+            == Verdict::Confirmed;
+        let scale = range_scale(ps, bi, ai, market.floor);
+        let times = own_rel / scale;
+        let ordinary = times.is_finite() && times <= market.k;
+        let abn = ps.was_abnormal(b.open_ns) || ps.was_abnormal(a.open_ns);
+        also_abnormal += usize::from(abn);
+        let v = if agree && ordinary {
+            Verdict::Confirmed
+        } else if !agree && !abn {
+            // Two venues whose levels part over the span: the one calm by
+            // its own history is believed, as for a minute both traded.
+            Verdict::Divergent
+        } else {
+            Verdict::Unconfirmed
+        };
+        let span = format!("{}-{}", hhmm(b.close_ns()), hhmm(a.close_ns()));
+        match v {
+            Verdict::Confirmed => confirmed += 1,
+            Verdict::Divergent => divergent += 1,
+            Verdict::Unconfirmed => {
+                why_not.get_or_insert_with(|| {
+                    if agree {
+                        format!(
+                            "{} {:+.2}% here is {times:.1}x the market's range scale {:.2}% around {name}'s hole {span} (ordinary up to {}x)",
+                            probe.name(),
+                            pct(ref_s, x_s),
+                            100.0 * scale,
+                            market.k
+                        )
+                    } else {
+                        format!("the moves differ and {name} was abnormal too, so two venues cannot say which is wrong")
+                    }
+                });
+            }
+        }
+        lines.push(format!(
+            "{name} {peer_move:+.2}% over {span}, here {venue_move:+.2}%"
+        ));
+        table.push(json!({
+            "venue": ps.venue.id(),
+            "symbol": &*ps.symbol,
+            "move_pct": crate::alert::round_value(peer_move, 4),
+            "close": crate::alert::round_value(a.close, 10),
+            "abnormal": abn,
+            "span": {
+                "from": format_rfc3339_ms(b.close_ns()),
+                "to": format_rfc3339_ms(a.close_ns()),
+                "minutes": (a.close_ns() - b.close_ns()) / (60 * SECOND),
+                "venue_move_pct": crate::alert::round_value(venue_move, 4),
+                "moves_agree": agree,
+                "market_range_scale_pct": crate::alert::round_value(100.0 * scale, 4),
+                "move_x_market_scale": crate::alert::round_value(times, 2),
+                "verdict": v.name(),
+            },
+        }));
+    }
+    if speaking == 0 {
+        return None;
+    }
+    // Every peer that can speak must agree; one that cannot is left out.
+    let verdict = if confirmed == speaking {
+        Verdict::Confirmed
+    } else if divergent == speaking {
+        Verdict::Divergent
+    } else {
+        Verdict::Unconfirmed
+    };
+    if verdict == Verdict::Divergent {
+        why_not = None;
+    } else if verdict == Verdict::Unconfirmed && why_not.is_none() {
+        why_not = Some("peers disagree with each other".into());
+    }
+    Some(Judged {
+        verdict,
+        probe,
+        fresh_venues: 1 + speaking,
+        own_move_pct: pct(ref_s, x_s),
+        median_move_pct: f64::NAN,
+        threshold_pct: f64::NAN,
+        moved: Vec::new(),
+        also_abnormal,
+        missing,
+        peers: Value::Array(table),
+        close_gap_pct: f64::NAN,
+        span: Some(SpanJudged {
+            lines,
+            speaking,
+            why_not,
+        }),
+    })
+}
+
+/// `HH:MM` of a time (UTC), for summaries.
+fn hhmm(t: Nanos) -> String {
+    format_rfc3339_ms(t).get(11..16).unwrap_or("?").to_string()
 }
 
 /// The probes of an abnormal candle, from its `statistic` evidence.
@@ -404,7 +693,66 @@ fn annotate(alert: &mut Alert, j: Judged) {
         .unwrap_or(alert.summary.trim_end_matches('.'))
         .to_string();
     let own = format!("{} {:+.2}% here", j.probe.name(), j.own_move_pct);
-    let (severity, tail) = match j.verdict {
+    let (severity, tail) = if let Some(sp) = &j.span {
+        span_tail(alert.severity, &j, sp, &own)
+    } else {
+        minute_tail(alert.severity, &j, &own)
+    };
+    alert.severity = severity;
+    alert.summary = format!("{head}{tail}");
+    let ev = std::mem::take(&mut alert.evidence);
+    alert.evidence = ev
+        .with("consensus", j.verdict.name())
+        .with(
+            "consensus_basis",
+            if j.span.is_some() { "span" } else { "minute" },
+        )
+        .with("consensus_probe", j.probe.name())
+        .with("consensus_venues", j.fresh_venues)
+        .num("venue_move_pct", j.own_move_pct, 4)
+        .num("peer_median_move_pct", j.median_move_pct, 4)
+        .num("consensus_threshold_pct", j.threshold_pct, 4)
+        .num("close_gap_to_peers_pct", j.close_gap_pct, 4)
+        .with("peers", j.peers);
+}
+
+/// Severity and summary ending when no peer had a candle in the minute.
+fn span_tail(was: Severity, j: &Judged, sp: &SpanJudged, own: &str) -> (Severity, String) {
+    let blind = if j.missing.is_empty() {
+        String::new()
+    } else {
+        format!("; {} cannot say", j.missing.join(", "))
+    };
+    match j.verdict {
+        Verdict::Confirmed => (
+            Severity::Info,
+            format!(
+                ": no peer traded in the minute, but over the spans around it peers moved with this venue ({}{blind}) and {own} is ordinary for the market's pace they show: a market move, not a venue fault.",
+                sp.lines.join("; ")
+            ),
+        ),
+        Verdict::Divergent => (
+            was.max(Severity::Warning),
+            format!(
+                ": no peer traded in the minute, and over the spans around it this venue alone moved ({}{blind}; {own}): venue-local bad data, check it before acting on it.",
+                sp.lines.join("; ")
+            ),
+        ),
+        Verdict::Unconfirmed => (
+            was,
+            format!(
+                ": unconfirmed, no peer traded in the minute and {} peer(s) cannot vouch for it over the spans around it ({}{blind}; {}): check other venues before acting on it.",
+                sp.speaking,
+                sp.lines.join("; "),
+                sp.why_not.as_deref().unwrap_or("")
+            ),
+        ),
+    }
+}
+
+/// Severity and summary ending from peer candles of the same minute.
+fn minute_tail(was: Severity, j: &Judged, own: &str) -> (Severity, String) {
+    match j.verdict {
         Verdict::Confirmed => (
             Severity::Info,
             format!(
@@ -416,7 +764,7 @@ fn annotate(alert: &mut Alert, j: Judged) {
             let sev = if j.fresh_venues >= MIN_VENUES {
                 Severity::Critical
             } else {
-                alert.severity.max(Severity::Warning)
+                was.max(Severity::Warning)
             };
             let why = if j.fresh_venues >= MIN_VENUES {
                 format!("{} venues", j.fresh_venues)
@@ -450,23 +798,11 @@ fn annotate(alert: &mut Alert, j: Judged) {
                 )
             };
             (
-                alert.severity,
+                was,
                 format!(": unconfirmed, {what}: check other venues before acting on it."),
             )
         }
-    };
-    alert.severity = severity;
-    alert.summary = format!("{head}{tail}");
-    let ev = std::mem::take(&mut alert.evidence);
-    alert.evidence = ev
-        .with("consensus", j.verdict.name())
-        .with("consensus_probe", j.probe.name())
-        .with("consensus_venues", j.fresh_venues)
-        .num("venue_move_pct", j.own_move_pct, 4)
-        .num("peer_median_move_pct", j.median_move_pct, 4)
-        .num("consensus_threshold_pct", j.threshold_pct, 4)
-        .num("close_gap_to_peers_pct", j.close_gap_pct, 4)
-        .with("peers", j.peers);
+    }
 }
 
 /// Scans several sources (see the module docs). Specs naming the same
@@ -569,6 +905,10 @@ pub fn scan_sources(
         })
         .collect();
 
+    let market = MarketScale {
+        k: candle.wick_k,
+        floor: candle.range_floor_bp / 1e4,
+    };
     let mut counts = VerdictCounts::default();
     let mut scratch = Vec::new();
     let mut judged: Vec<Vec<Alert>> = Vec::with_capacity(sources.len());
@@ -590,9 +930,16 @@ pub fn scan_sources(
                     match c {
                         Some(c) if !peers.is_empty() => {
                             let probes = probes_of(&a, c);
-                            if let Some(j) =
-                                judge(consensus, &sources, si, peers, c, &probes, &mut scratch)
-                            {
+                            if let Some(j) = judge(
+                                consensus,
+                                &market,
+                                &sources,
+                                si,
+                                peers,
+                                c,
+                                &probes,
+                                &mut scratch,
+                            ) {
                                 match j.verdict {
                                     Verdict::Confirmed => counts.confirmed += 1,
                                     Verdict::Divergent => counts.divergent += 1,
@@ -632,6 +979,7 @@ pub fn scan_sources(
             candles: s.loaded.rows.len(),
             bad_rows: s.loaded.bad.total,
             peers: peers_of.get(si).map_or(0, Vec::len),
+            first_open_ns: s.loaded.rows.first().map(|r| r.candle.open_ns),
         });
     }
     Ok(MultiReport {
@@ -778,6 +1126,145 @@ mod tests {
             );
         }
         assert_eq!(r.verdicts.confirmed, 3);
+    }
+
+    /// Like [`synthetic_bars`], without the minutes in `skip` (as a
+    /// trade-built file has none where nobody traded), and with every close
+    /// from minute `shift.0` on moved by `shift.1` (share of price).
+    fn synthetic_holes(name: &str, skip: &[usize], shift: Option<(usize, f64)>) -> PathBuf {
+        let p = synthetic_bars(name, 100_000.0, None);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if i == 0 {
+                out.push(l.to_string());
+                continue;
+            }
+            let m = i - 1;
+            if skip.contains(&m) {
+                continue;
+            }
+            let mut f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            if let Some((from, by)) = shift {
+                let k = 1.0 + by;
+                if m > from {
+                    for x in &mut f[1..5] {
+                        *x *= k;
+                    }
+                } else if m == from {
+                    f[4] *= k;
+                    f[3] = f[3].min(f[4]);
+                    f[2] = f[2].max(f[4]);
+                }
+            }
+            out.push(
+                f.iter()
+                    .enumerate()
+                    .map(|(j, x)| {
+                        if j == 0 {
+                            format!("{}", *x as i64)
+                        } else {
+                            x.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        std::fs::write(&p, out.join("\n") + "\n").unwrap();
+        p
+    }
+
+    fn the_abnormal(r: &MultiReport) -> &Alert {
+        let ab: Vec<&Alert> = r
+            .alerts
+            .iter()
+            .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+            .collect();
+        assert_eq!(ab.len(), 1, "{:#?}", r.alerts);
+        ab[0]
+    }
+
+    #[test]
+    fn a_peer_without_the_minute_speaks_over_its_span_or_cannot_say() {
+        let cfg = CandleConfig::default();
+        let cons = ConsensusConfig::default();
+        let okx = |name: &str| {
+            spec(
+                "okx",
+                "BTC/USDT",
+                synthetic_bars(name, 100_000.0, Some((25, 0.03))),
+            )
+        };
+        let trades = |name: &str, skip: &[usize], shift| SourceSpec {
+            from_trades: true,
+            ..spec("kraken", "BTC/USD", synthetic_holes(name, skip, shift))
+        };
+        // Kraken did not trade at 25: over 25-26 (its 24 close to its 26
+        // close) both are flat, but a 3% wick is far beyond the calm
+        // market's pace: not vouched for, severity kept.
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[okx("okx_w1"), trades("kraken_hole25", &[25], None)],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "unconfirmed");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "span");
+        assert_eq!(a.severity, Severity::Warning);
+        let span = &a.evidence.get("peers").unwrap()[0]["span"];
+        assert_eq!(span["minutes"], 2, "{span}");
+        assert_eq!(span["moves_agree"], true, "{span}");
+        assert!(
+            span["move_x_market_scale"].as_f64().unwrap() > 8.0,
+            "{span}"
+        );
+        // No Kraken bar after minute 20 at all: it cannot say.
+        let late: Vec<usize> = (21..30).collect();
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[okx("okx_w2"), trades("kraken_ends20", &late, None)],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "unconfirmed");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "minute");
+        assert!(
+            a.summary
+                .contains("no peer candle in the same minute (kraken BTC/USD)"),
+            "{}",
+            a.summary
+        );
+        // OKX's level drops 2% at 25 and stays there while calm Kraken,
+        // with no bar at 25, stays where it was: divergent over the span,
+        // a warning (a span is never `critical`).
+        let r = scan_sources(
+            &cfg,
+            &cons,
+            60,
+            &[
+                spec(
+                    "okx",
+                    "BTC/USDT",
+                    synthetic_holes("okx_drop", &[], Some((25, -0.02))),
+                ),
+                trades("kraken_hole25b", &[25], None),
+            ],
+        )
+        .unwrap();
+        let a = the_abnormal(&r);
+        assert_eq!(a.venue, Venue::Okx);
+        assert_eq!(a.evidence.get("consensus").unwrap(), "divergent");
+        assert_eq!(a.evidence.get("consensus_basis").unwrap(), "span");
+        assert_eq!(a.severity, Severity::Warning);
+        assert_eq!(
+            a.evidence.get("peers").unwrap()[0]["span"]["moves_agree"],
+            false
+        );
     }
 
     #[test]
