@@ -68,7 +68,7 @@ pub struct Recipe {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// `silence`, `flap`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
+    /// `silence`, `flap`, `pause`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
     /// `freeze_bbo`, `freeze_trades`, `widen_spread`, `thin_book`,
     /// `stale_book`, `shift_price` (see [`crate::inject`]).
     pub kind: String,
@@ -529,6 +529,7 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
     let needle = f.needle.as_deref();
     let inj = match f.kind.as_str() {
         "silence" => inject::silence_where(recs, at(f.at_s), secs(f.dur_s), needle),
+        "pause" => inject::pause(recs, at(f.at_s), secs(f.dur_s)),
         "flap" => inject::flap(
             recs,
             at(f.at_s),
@@ -591,7 +592,7 @@ fn inject_one(recs: &mut Records, f: &Fault, at: impl Fn(f64) -> Nanos) -> Resul
         ),
         other => {
             return Err(format!(
-                "unknown fault kind `{other}` (silence, flap, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book, shift_price)"
+                "unknown fault kind `{other}` (silence, flap, pause, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book, shift_price)"
             ));
         }
     };

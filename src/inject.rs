@@ -11,7 +11,7 @@
 //! everything else in an injected frame stays byte for byte as recorded.
 
 use crate::fixture::{Record, RecordKind};
-use crate::model::Nanos;
+use crate::model::{Nanos, Venue};
 use std::borrow::Cow;
 
 /// Records owned by the caller (the form faults are injected into).
@@ -108,6 +108,37 @@ pub fn flap(
         }
         at += period;
     }
+    inj
+}
+
+/// feedwatch itself paused for `dur` from `from` (a process or VM pause):
+/// every record received meanwhile is received at `from + dur` instead, in
+/// its order, after the `stall` record the live consumer writes when it
+/// notices on resuming (see [`RecordKind::Stall`]). Nothing is lost: the
+/// kernel held the frames.
+pub fn pause(records: &mut Records, from: Nanos, dur: Nanos) -> Injected {
+    let mut inj = empty();
+    let to = from + dur;
+    let mut at = None;
+    for (i, r) in records.iter_mut().enumerate() {
+        if r.recv_ns >= from && r.recv_ns < to {
+            inj.note(r.recv_ns);
+            r.recv_ns = to;
+            at.get_or_insert(i);
+        }
+    }
+    let Some(i) = at else {
+        return inj;
+    };
+    records.insert(
+        i,
+        Record {
+            recv_ns: to,
+            venue: Venue::Other("feedwatch"),
+            conn: std::borrow::Cow::Borrowed("process"),
+            kind: RecordKind::Stall { from_ns: from },
+        },
+    );
     inj
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use feedwatch::alert::{Alert, Kind, Severity, State};
+use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::eval::{eval_dir, eval_file};
 use feedwatch::inject::{self, Records};
@@ -116,16 +116,27 @@ fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
         (SECOND..2 * SECOND).contains(&held),
         "critical after {held} ns"
     );
-    // One incident, resolved once the prices are back.
-    let resolved: Vec<&&Alert> = d.iter().filter(|a| a.state == State::Resolved).collect();
-    assert_eq!(resolved.len(), 1, "{}", show(&d));
-    assert_eq!(resolved[0].incident, open.incident);
-    let after = resolved[0].at - last_shifted;
+    // One incident, recovered once the prices are back.
+    let recovered: Vec<&&Alert> = d.iter().filter(|a| a.phase == Phase::Monitoring).collect();
+    assert_eq!(recovered.len(), 1, "{}", show(&d));
+    assert_eq!(recovered[0].incident, open.incident);
+    let after = recovered[0].at - last_shifted;
     assert!(
         after > 0 && after < SECOND,
-        "resolved {after} ns after the shift ended"
+        "recovered {after} ns after the shift ended"
     );
-    assert_eq!(d.len(), 3, "{}", show(&d));
+    // Open, critical, monitoring, and the resolve after a clean probation.
+    assert_eq!(d.len(), 4, "{}", show(&d));
+    let last = d[3];
+    assert_eq!(
+        (last.state, &last.incident),
+        (State::Resolved, &open.incident)
+    );
+    let probation = Config::default().incidents.probation_s;
+    assert_eq!(
+        last.at - recovered[0].at,
+        (probation * SECOND as f64) as i64
+    );
 }
 
 #[test]
@@ -157,7 +168,9 @@ fn one_bad_print_is_info_and_no_page() {
     let printed = inj.first_ns.unwrap();
     let alerts = run(&merge(inputs));
     let d = divergence(&alerts);
-    assert_eq!(d.len(), 2, "{}", show(&d));
+    // Open, monitoring at the next assessment, resolved after the probation.
+    assert_eq!(d.len(), 3, "{}", show(&d));
+    assert_eq!(d[2].state, State::Resolved);
     assert_eq!((d[0].state, d[0].severity), (State::Open, Severity::Info));
     assert_eq!(d[0].venue, Venue::BinanceCoinm);
     assert_eq!(d[0].at, printed);
@@ -166,7 +179,7 @@ fn one_bad_print_is_info_and_no_page() {
         Some(&serde_json::json!("trade_print"))
     );
     assert!(d[0].summary.contains("bad print"), "{}", d[0].summary);
-    assert_eq!(d[1].state, State::Resolved);
+    assert_eq!(d[1].phase, Phase::Monitoring);
     assert!(d.iter().all(|a| a.severity == Severity::Info));
 }
 

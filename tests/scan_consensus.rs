@@ -186,6 +186,11 @@ fn crash_day_with_gemini_and_coinbase_is_quiet_above_info_on_btc() {
         .collect();
     assert_eq!(btc.len(), r.verdicts.confirmed, "{btc:#?}");
     assert_eq!(r.verdicts.unconfirmed + r.verdicts.divergent, 0);
+    assert!(
+        btc.iter()
+            .all(|a| a.cause == feedwatch::alert::Cause::MarketMove),
+        "{btc:#?}"
+    );
 
     // 20:56: Binance's lower wick (low 1.75% under its open) in a minute
     // Gemini has no bar for (none 20:55-21:07). Gemini speaks over the span

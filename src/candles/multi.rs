@@ -700,6 +700,13 @@ fn annotate(alert: &mut Alert, j: Judged) {
     };
     alert.severity = severity;
     alert.summary = format!("{head}{tail}");
+    // The verdict is the incident's cause: peers moving with it make it a
+    // market move, peers holding still make it this venue's own.
+    alert.cause = match j.verdict {
+        Verdict::Confirmed => crate::alert::Cause::MarketMove,
+        Verdict::Divergent => crate::alert::Cause::VenueLocal,
+        Verdict::Unconfirmed => crate::alert::Cause::Unknown,
+    };
     let ev = std::mem::take(&mut alert.evidence);
     alert.evidence = ev
         .with("consensus", j.verdict.name())

@@ -289,6 +289,23 @@ pub struct Assessment {
     pub gap_bps: f64,
 }
 
+impl Assessment {
+    /// Nothing could be judged: unconfirmed, no numbers, the divergence
+    /// flag as it was.
+    pub fn unknown(was_divergent: bool) -> Assessment {
+        Assessment {
+            verdict: Verdict::Unconfirmed,
+            divergent: was_divergent,
+            fresh_venues: 0,
+            median: f64::NAN,
+            dispersion: f64::NAN,
+            threshold: f64::NAN,
+            gap: f64::NAN,
+            gap_bps: f64::NAN,
+        }
+    }
+}
+
 fn usable(p: f64) -> bool {
     p.is_finite() && p > 0.0
 }
@@ -344,16 +361,7 @@ pub fn assess(
     let fresh = |o: &Observation| {
         usable(o.price) && now.saturating_sub(o.observed_at).saturating_abs() <= fresh_ns
     };
-    let mut out = Assessment {
-        verdict: Verdict::Unconfirmed,
-        divergent: was_divergent,
-        fresh_venues: 0,
-        median: f64::NAN,
-        dispersion: f64::NAN,
-        threshold: f64::NAN,
-        gap: f64::NAN,
-        gap_bps: f64::NAN,
-    };
+    let mut out = Assessment::unknown(was_divergent);
     if !fresh(subject) {
         return out;
     }

@@ -504,16 +504,7 @@ fn eval_ns(cfg: &ConsensusConfig) -> Nanos {
 
 /// The assessment of a subject with no fresh price.
 fn stale_assessment() -> Assessment {
-    Assessment {
-        verdict: Verdict::Unconfirmed,
-        divergent: false,
-        fresh_venues: 0,
-        median: f64::NAN,
-        dispersion: f64::NAN,
-        threshold: f64::NAN,
-        gap: f64::NAN,
-        gap_bps: f64::NAN,
-    }
+    Assessment::unknown(false)
 }
 
 #[cfg(test)]

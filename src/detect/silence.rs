@@ -117,6 +117,15 @@ impl SilenceTracker {
         self.skip_next = true;
     }
 
+    /// feedwatch itself was paused until `to`: the time until then is not
+    /// this stream's silence, and the gap across it is not rhythm.
+    pub fn on_pause(&mut self, to: Nanos) {
+        if let Some(l) = self.last {
+            self.last = Some(l.max(to));
+            self.skip_next = true;
+        }
+    }
+
     /// The recording this stream came from has ended: what follows is not
     /// silence. The stream is not watched until data comes again, and the
     /// gap to that data is not rhythm.

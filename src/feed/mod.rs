@@ -27,7 +27,7 @@ use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::config::Config;
 use crate::engine::{Engine, ResyncRequest, Stats};
 use crate::fixture::{Record, RecordKind};
-use crate::model::{Nanos, Symbol, Venue};
+use crate::model::{MILLI, Nanos, SECOND, Symbol, Venue};
 use crate::venues::{self, Channel, Protocol};
 use limit::RateLimit;
 use rustc_hash::FxHashMap as HashMap;
@@ -569,6 +569,11 @@ fn engine_loop(
     registry: Registry,
 ) -> Result<FeedSummary, FeedError> {
     let capacity = cfg.feed.queue_capacity;
+    // The ticker stamps a message every tick: a longer gap between two
+    // stamps means nothing of ours ran meanwhile (process, VM or runtime
+    // paused), which the engine must know before it judges the venues.
+    let stall_after = (cfg.engine.tick_ms * 10 * MILLI).max(2 * SECOND);
+    let mut last_t: Option<Nanos> = None;
     let mut engine = Engine::new(cfg);
     let mut out: Vec<Alert> = Vec::new();
     let mut summary = FeedSummary::default();
@@ -576,6 +581,28 @@ fn engine_loop(
     let mut drops = DropWatch::new();
     let mut resyncs: Vec<ResyncRequest> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
+        let t = match &msg {
+            Msg::Tick(t) | Msg::Rec { t, .. } => *t,
+        };
+        if let Some(from) = last_t
+            && t - from > stall_after
+        {
+            tracing::warn!("feedwatch was paused for {} ms", (t - from) / MILLI);
+            let rec = Record {
+                recv_ns: t,
+                venue: Venue::Other("feedwatch"),
+                conn: Cow::Borrowed("process"),
+                kind: RecordKind::Stall { from_ns: from },
+            };
+            if let Some(r) = recorder.as_mut()
+                && let Err(e) = r.write(&rec)
+            {
+                summary.record_errors += 1;
+                tracing::error!("recording: {e}");
+            }
+            engine.on_record(&rec, &mut out);
+        }
+        last_t = Some(last_t.map_or(t, |l| l.max(t)));
         match msg {
             Msg::Tick(t) => {
                 engine.advance_to(t, &mut out);
