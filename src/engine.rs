@@ -127,6 +127,13 @@ struct Stream {
     book_links: (usize, [Option<usize>; 3]),
 }
 
+impl Stream {
+    /// "binance-spot BTC/USDT depth": what the stream's summaries are about.
+    fn subject(&self) -> String {
+        format!("{} {} {}", self.venue, self.symbol, self.kind.name())
+    }
+}
+
 /// One connection (as named by the fixture or the live feed).
 struct Conn {
     id: Arc<str>,
@@ -848,10 +855,8 @@ impl Engine {
         }
         if let Some(silent_for) = s.silence.on_data(cfg, now) {
             let summary = format!(
-                "{} {} {} is streaming again after {:.1} s of silence.",
-                s.venue,
-                s.symbol,
-                s.kind.name(),
+                "{} is streaming again after {:.1} s of silence.",
+                s.subject(),
                 secs(silent_for)
             );
             let ev = Evidence::new().num("silent_for_s", secs(silent_for), 3);
@@ -889,10 +894,8 @@ impl Engine {
                     Severity::Warning
                 };
                 let summary = format!(
-                    "{} {} {} data is arriving {:.1} s later than normal (alert above {:.1} s for {:.0} s): prices shown are stale by that much.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} data is arriving {:.1} s later than normal (alert above {:.1} s for {:.0} s): prices shown are stale by that much.",
+                    s.subject(),
                     f.excess_s,
                     f.threshold_s,
                     f.for_s
@@ -910,10 +913,8 @@ impl Engine {
             }
             LagVerdict::Recovered(f) => {
                 let summary = format!(
-                    "{} {} {} is back on time (lag {:.2} s over baseline, worst was {:.1} s).",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} is back on time (lag {:.2} s over baseline, worst was {:.1} s).",
+                    s.subject(),
                     f.excess_s,
                     f.worst_s
                 );
@@ -965,10 +966,8 @@ impl Engine {
                     0.0
                 };
                 let summary = format!(
-                    "{} {} {} is crossed: bid {} >= ask {} for {:.1} s ({} updates); this venue's book is wrong, do not quote off it.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} is crossed: bid {} >= ask {} for {:.1} s ({} updates); this venue's book is wrong, do not quote off it.",
+                    s.subject(),
                     bid,
                     ask,
                     secs(now - since),
@@ -990,10 +989,8 @@ impl Engine {
             }
             CrossedVerdict::Cleared { for_ns } => {
                 let summary = format!(
-                    "{} {} {} is no longer crossed (was crossed for {:.1} s).",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} is no longer crossed (was crossed for {:.1} s).",
+                    s.subject(),
                     secs(for_ns)
                 );
                 let ev = Evidence::new().num("crossed_for_s", secs(for_ns), 3);
@@ -1180,10 +1177,8 @@ impl Engine {
                         .to_string()
                 };
                 let summary = format!(
-                    "{} {} {} keeps sending the same values, unchanged for {:.1} s over {} frames {compared}: its prices are frozen, do not trade on them.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} keeps sending the same values, unchanged for {:.1} s over {} frames {compared}: its prices are frozen, do not trade on them.",
+                    s.subject(),
                     x.unchanged_s,
                     x.unchanged_frames
                 );
@@ -1218,10 +1213,8 @@ impl Engine {
                 unchanged_frames,
             } => {
                 let summary = format!(
-                    "{} {} {} values are changing again after {:.1} s frozen.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} values are changing again after {:.1} s frozen.",
+                    s.subject(),
                     unchanged_s
                 );
                 let ev = Evidence::new()
@@ -1322,10 +1315,8 @@ impl Engine {
             HealthVerdict::Quiet => {}
             HealthVerdict::Fired(x) => {
                 let summary = format!(
-                    "{} {} {} spread is {:.1} bps, {:.0}x its median of {:.2} bps, for {:.1} s: liquidity has pulled back on this venue, widen quotes or route elsewhere.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} spread is {:.1} bps, {:.0}x its median of {:.2} bps, for {:.1} s: liquidity has pulled back on this venue, widen quotes or route elsewhere.",
+                    s.subject(),
                     x.value,
                     x.value / x.median.max(f64::MIN_POSITIVE),
                     x.median,
@@ -1347,10 +1338,8 @@ impl Engine {
             }
             HealthVerdict::Cleared(x) => {
                 let summary = format!(
-                    "{} {} {} spread is back to {:.2} bps (median {:.2}) after {:.1} s wide.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name(),
+                    "{} spread is back to {:.2} bps (median {:.2}) after {:.1} s wide.",
+                    s.subject(),
                     x.value,
                     x.median,
                     x.held_s
@@ -1416,10 +1405,8 @@ impl Engine {
                 StaleVerdict::Quiet => {}
                 StaleVerdict::Stale(x) => {
                     let summary = format!(
-                        "{} {} {} is stale: {} trades in a row printed outside it over {:.1} s (last {} vs bid {} / ask {}, {:.1} bps outside); do not quote off this book.",
-                        s.venue,
-                        s.symbol,
-                        s.kind.name(),
+                        "{} is stale: {} trades in a row printed outside it over {:.1} s (last {} vs bid {} / ask {}, {:.1} bps outside); do not quote off this book.",
+                        s.subject(),
                         x.trades,
                         x.held_s,
                         x.price,
@@ -1452,10 +1439,8 @@ impl Engine {
                     trades,
                 } => {
                     let summary = format!(
-                        "{} {} {} is tracking trades again (a trade printed inside it after {:.1} s stale).",
-                        s.venue,
-                        s.symbol,
-                        s.kind.name(),
+                        "{} is tracking trades again (a trade printed inside it after {:.1} s stale).",
+                        s.subject(),
                         stale_for_s
                     );
                     let ev = Evidence::new()
@@ -1510,10 +1495,8 @@ impl Engine {
                 && f.on_silent()
             {
                 let summary = format!(
-                    "{} {} {} stopped sending frames while frozen; feed_silent reports it now.",
-                    s.venue,
-                    s.symbol,
-                    s.kind.name()
+                    "{} stopped sending frames while frozen; feed_silent reports it now.",
+                    s.subject()
                 );
                 let ev = Evidence::new().with("reason", "silent");
                 self.incidents
@@ -1910,10 +1893,8 @@ impl Engine {
             None => "no rhythm learned yet".to_string(),
         };
         let summary = format!(
-            "{} {} {} has sent no data for {:.1} s ({rhythm}): treat its prices as stale.",
-            s.venue,
-            s.symbol,
-            s.kind.name(),
+            "{} has sent no data for {:.1} s ({rhythm}): treat its prices as stale.",
+            s.subject(),
             elapsed
         );
         let ev = Evidence::new()
