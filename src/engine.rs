@@ -10,6 +10,10 @@
 //! The engine owns no I/O, no threads and no async, and never reads the wall
 //! clock: the same records always give the same alerts, byte for byte.
 
+mod status;
+
+pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
+
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::config::Config;
 use crate::detect::book::{CrossedTracker, CrossedVerdict};

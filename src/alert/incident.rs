@@ -200,6 +200,14 @@ impl Incidents {
         self.open.len()
     }
 
+    /// Every open incident: kind, subject, whether its condition holds now
+    /// (false: in monitoring) and whether a group mutes it, in key order.
+    pub fn open_list(&self) -> impl Iterator<Item = (Kind, &IncidentKey, bool, bool)> + '_ {
+        self.open
+            .iter()
+            .map(|((kind, key), o)| (*kind, key, o.firing, o.muted))
+    }
+
     /// The condition holds. Opens the incident if needed; otherwise emits an
     /// update when severity changed, when `news` says this is a new distinct
     /// observation (e.g. another bad candle in the same episode), or when it

@@ -194,6 +194,26 @@ impl DivergenceWatch {
         }
     }
 
+    /// Every venue symbol's latest price (its bbo mid, else its last print)
+    /// and when it was seen.
+    pub fn prices(&self) -> impl Iterator<Item = (Venue, &Symbol, f64, Nanos)> + '_ {
+        self.subjects.iter().filter_map(|s| {
+            let (p, at) = match (s.mid, s.print) {
+                (Some(m), Some(t)) => {
+                    if m.1 >= t.1 {
+                        m
+                    } else {
+                        t
+                    }
+                }
+                (Some(m), None) => m,
+                (None, Some(t)) => t,
+                (None, None) => return None,
+            };
+            Some((s.venue, &s.symbol, p, at))
+        })
+    }
+
     /// Findings of the last [`on_price`](Self::on_price) or
     /// [`run_due`](Self::run_due) call.
     pub fn findings(&self) -> &[Finding] {

@@ -95,6 +95,8 @@ pub struct LagTracker {
     /// The buckets' minima in order: baseline and p95 are two indexes at
     /// each bucket close, not a selection over the window.
     sorted: SortedWindow,
+    /// The last sample's raw lag (seconds; NaN before the first).
+    last_lag: f64,
 }
 
 impl fmt::Debug for LagTracker {
@@ -123,12 +125,19 @@ impl LagTracker {
             worst: 0.0,
             episode_start: 0,
             sorted: SortedWindow::with_capacity(cfg.window_s.max(1)),
+            last_lag: f64::NAN,
         }
     }
 
     /// Whether an alert is in force.
     pub fn is_alerting(&self) -> bool {
         self.alerting
+    }
+
+    /// The last sample's lag over the baseline (seconds), if any.
+    pub fn excess_s(&self) -> Option<f64> {
+        (self.last_lag.is_finite() && self.baseline.is_finite())
+            .then(|| (self.last_lag - self.baseline).max(0.0))
     }
 
     /// Current raw-lag baseline (seconds), if any.
@@ -142,6 +151,7 @@ impl LagTracker {
         if !lag.is_finite() {
             return LagVerdict::Quiet;
         }
+        self.last_lag = lag;
         let first = *self.first.get_or_insert(recv);
         let late = self.late_since.is_some() || self.alerting;
         if recv - self.bucket_start >= SECOND {
