@@ -365,105 +365,192 @@ pub fn eval_dir(cfg: &Config, dir: &Path) -> Result<EvalReport, EvalError> {
 
 /// Evaluates one recipe file.
 pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError> {
-    let bad = |message: String| EvalError::Scenario {
-        path: path.to_path_buf(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let recipe: Recipe = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let recipe = Recipe::load(path)?;
     if !recipe.candles.is_empty() {
+        let base = path.parent().unwrap_or(Path::new("."));
         return eval_candles(cfg, path, base, &recipe);
     }
-    if recipe.recordings.is_empty() {
-        return Err(bad(
-            "no `recordings` and no `candles`: nothing to replay".into()
-        ));
-    }
-    if recipe.interval.is_some() {
-        return Err(bad("`interval` is for `candles` scenarios only".into()));
-    }
-    // Each recording's records, in its own order.
-    let mut inputs: Vec<Records> = Vec::new();
-    let mut total = 0usize;
-    for rel in &recipe.recordings {
-        let p = base.join(rel);
-        let mut m = Merger::open(std::slice::from_ref(&p))
-            .map_err(|e| bad(format!("recording {}: {e}", p.display())))?;
-        let mut recs: Records = Vec::new();
-        while let Some(r) = m.next_record() {
-            match r {
-                Ok(rec) => recs.push(rec.into_owned()),
-                Err(e) => return Err(bad(format!("recording {}: {e}", p.display()))),
-            }
-            total += 1;
-            if total > MAX_RECORDS {
-                return Err(bad(format!("more than {MAX_RECORDS} records")));
-            }
-        }
-        inputs.push(recs);
-    }
-    let t0 = inputs
-        .iter()
-        .filter_map(|r| r.first().map(|x| x.recv_ns))
-        .min()
-        .ok_or_else(|| bad("no records in the recordings".into()))?;
-    let at = |s: f64| t0 + (s * SECOND as f64) as Nanos;
-    if let Some([from, to]) = recipe.window_s {
-        for recs in &mut inputs {
-            recs.retain(|r| r.recv_ns >= at(from) && r.recv_ns < at(to));
-        }
-    }
-    for (i, f) in recipe.faults.iter().enumerate() {
-        let mut touched = 0;
-        for recs in &mut inputs {
-            let venue = recs.first().map(|r| r.venue.id());
-            if f.venue.as_deref().is_some_and(|v| Some(v) != venue) {
-                continue;
-            }
-            touched += inject_one(recs, f, at).map_err(|m| bad(format!("fault {}: {m}", i + 1)))?;
-        }
-        if touched == 0 {
-            return Err(bad(format!(
-                "fault {} ({}) changed nothing: check its venue and time",
-                i + 1,
-                f.kind
-            )));
-        }
-    }
-    // Merge by receive time (stable: input order breaks ties), telling the
-    // engine when an input has ended, as a replay does.
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(total);
-    for (i, recs) in inputs.iter().enumerate() {
-        merged.extend((0..recs.len()).map(|j| (i, j)));
-    }
-    let time = |&(i, j): &(usize, usize)| inputs.get(i).and_then(|r| r.get(j)).map(|r| r.recv_ns);
-    merged.sort_by_key(|k| (time(k), k.0));
-    let last: Vec<Option<Nanos>> = inputs.iter().map(|r| r.last().map(|x| x.recv_ns)).collect();
-    let mut ended = vec![false; inputs.len()];
+    let scenario = Scenario::build(path, recipe)?;
     let mut engine = Engine::new(cfg.clone());
     let mut alerts: Vec<Alert> = Vec::new();
-    for k in &merged {
-        let Some(rec) = inputs.get(k.0).and_then(|r| r.get(k.1)) else {
-            continue;
+    scenario
+        .walk(|step| {
+            match step {
+                Step::End(conn) => engine.end_connection(conn),
+                Step::Record(rec) => engine.on_record(rec, &mut alerts),
+            }
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|e| match e {});
+    Ok(score(
+        path,
+        &scenario.recipe,
+        &alerts,
+        scenario.total,
+        scenario.t0,
+    ))
+}
+
+impl Recipe {
+    /// Reads and parses a recipe file; errors name the file.
+    pub fn load(path: &Path) -> Result<Recipe, EvalError> {
+        let bad = |message: String| EvalError::Scenario {
+            path: path.to_path_buf(),
+            message,
         };
-        for (i, l) in last.iter().enumerate() {
-            if !ended.get(i).copied().unwrap_or(true) && l.is_some_and(|l| l < rec.recv_ns) {
-                if let Some(e) = ended.get_mut(i) {
-                    *e = true;
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// A recordings scenario built in memory: its recordings cut to its window
+/// with its faults injected, ready to be walked in receive-time order (by
+/// eval, and by `replay` and `report`, which take a recipe as an input).
+pub struct Scenario {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// Each recording's records, in its own order.
+    pub inputs: Vec<Records>,
+    /// Records read from the recordings.
+    pub total: usize,
+    /// The earliest record's receive time (the recipe's second 0).
+    pub t0: Nanos,
+    /// The latest record's receive time.
+    pub t_end: Nanos,
+}
+
+/// One step of a scenario walk.
+pub enum Step<'a> {
+    /// A connection of an input that has ended: what follows is not its
+    /// silence.
+    End(&'a str),
+    /// The next record.
+    Record(&'a crate::fixture::Record<'static>),
+}
+
+impl Scenario {
+    /// Builds the recordings scenario of the recipe file `path`.
+    pub fn load(path: &Path) -> Result<Scenario, EvalError> {
+        Scenario::build(path, Recipe::load(path)?)
+    }
+
+    fn build(path: &Path, recipe: Recipe) -> Result<Scenario, EvalError> {
+        let bad = |message: String| EvalError::Scenario {
+            path: path.to_path_buf(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        if !recipe.candles.is_empty() {
+            return Err(bad(
+                "a `candles` scenario has no recordings to replay: run it with `eval`".into(),
+            ));
+        }
+        if recipe.recordings.is_empty() {
+            return Err(bad(
+                "no `recordings` and no `candles`: nothing to replay".into()
+            ));
+        }
+        if recipe.interval.is_some() {
+            return Err(bad("`interval` is for `candles` scenarios only".into()));
+        }
+        let mut inputs: Vec<Records> = Vec::new();
+        let mut total = 0usize;
+        for rel in &recipe.recordings {
+            let p = base.join(rel);
+            let mut m = Merger::open(std::slice::from_ref(&p))
+                .map_err(|e| bad(format!("recording {}: {e}", p.display())))?;
+            let mut recs: Records = Vec::new();
+            while let Some(r) = m.next_record() {
+                match r {
+                    Ok(rec) => recs.push(rec.into_owned()),
+                    Err(e) => return Err(bad(format!("recording {}: {e}", p.display()))),
                 }
-                let conns: BTreeSet<&str> = inputs
-                    .get(i)
-                    .map(|r| r.iter().map(|x| &*x.conn).collect())
-                    .unwrap_or_default();
-                for c in conns {
-                    engine.end_connection(c);
+                total += 1;
+                if total > MAX_RECORDS {
+                    return Err(bad(format!("more than {MAX_RECORDS} records")));
                 }
             }
+            inputs.push(recs);
         }
-        engine.on_record(rec, &mut alerts);
+        let t0 = inputs
+            .iter()
+            .filter_map(|r| r.first().map(|x| x.recv_ns))
+            .min()
+            .ok_or_else(|| bad("no records in the recordings".into()))?;
+        let at = |s: f64| t0 + (s * SECOND as f64) as Nanos;
+        if let Some([from, to]) = recipe.window_s {
+            for recs in &mut inputs {
+                recs.retain(|r| r.recv_ns >= at(from) && r.recv_ns < at(to));
+            }
+        }
+        for (i, f) in recipe.faults.iter().enumerate() {
+            let mut touched = 0;
+            for recs in &mut inputs {
+                let venue = recs.first().map(|r| r.venue.id());
+                if f.venue.as_deref().is_some_and(|v| Some(v) != venue) {
+                    continue;
+                }
+                touched +=
+                    inject_one(recs, f, at).map_err(|m| bad(format!("fault {}: {m}", i + 1)))?;
+            }
+            if touched == 0 {
+                return Err(bad(format!(
+                    "fault {} ({}) changed nothing: check its venue and time",
+                    i + 1,
+                    f.kind
+                )));
+            }
+        }
+        let t_end = inputs
+            .iter()
+            .flat_map(|r| r.iter().map(|x| x.recv_ns))
+            .max()
+            .unwrap_or(t0);
+        Ok(Scenario {
+            recipe,
+            inputs,
+            total,
+            t0,
+            t_end,
+        })
     }
-    Ok(score(path, &recipe, &alerts, total, t0))
+
+    /// Walks the records merged by receive time (stable: input order breaks
+    /// ties), telling `visit` an input's connections once time has passed
+    /// its end, as a replay of files does. Stops at `visit`'s first error.
+    pub fn walk<E>(&self, mut visit: impl FnMut(Step<'_>) -> Result<(), E>) -> Result<(), E> {
+        let inputs = &self.inputs;
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(inputs.iter().map(Vec::len).sum());
+        for (i, recs) in inputs.iter().enumerate() {
+            merged.extend((0..recs.len()).map(|j| (i, j)));
+        }
+        let time =
+            |&(i, j): &(usize, usize)| inputs.get(i).and_then(|r| r.get(j)).map(|r| r.recv_ns);
+        merged.sort_by_key(|k| (time(k), k.0));
+        let last: Vec<Option<Nanos>> = inputs.iter().map(|r| r.last().map(|x| x.recv_ns)).collect();
+        let mut ended = vec![false; inputs.len()];
+        for k in &merged {
+            let Some(rec) = inputs.get(k.0).and_then(|r| r.get(k.1)) else {
+                continue;
+            };
+            for (i, l) in last.iter().enumerate() {
+                if !ended.get(i).copied().unwrap_or(true) && l.is_some_and(|l| l < rec.recv_ns) {
+                    if let Some(e) = ended.get_mut(i) {
+                        *e = true;
+                    }
+                    let conns: BTreeSet<&str> = inputs
+                        .get(i)
+                        .map(|r| r.iter().map(|x| &*x.conn).collect())
+                        .unwrap_or_default();
+                    for c in conns {
+                        visit(Step::End(c))?;
+                    }
+                }
+            }
+            visit(Step::Record(rec))?;
+        }
+        Ok(())
+    }
 }
 
 /// A scenario built from candle sources: the multi-venue candle scan of

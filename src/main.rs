@@ -10,7 +10,7 @@ use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::model::{Venue, parse_interval};
-use feedwatch::replay::{Speed, replay};
+use feedwatch::replay::{Input, Options, Speed, replay_input};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +36,9 @@ enum Command {
         /// `max` (default) or a factor of recorded speed (`1`, `10`, `0.5`).
         #[arg(long, default_value = "max")]
         speed: String,
-        /// Fixture files (plain, .gz or .zst), merged by receive time.
+        /// Fixture files (plain, .gz or .zst), merged by receive time; or
+        /// one scenario recipe (`fixtures/scenarios/*.toml`), replayed with
+        /// its faults injected.
         #[arg(required = true)]
         fixtures: Vec<PathBuf>,
     },
@@ -250,7 +252,13 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(())
             };
-            let result = replay(cfg, &fixtures, speed, &mut sink);
+            let input = Input::from_paths(&fixtures)?;
+            let opts = Options {
+                speed: Some(speed),
+                progress: true,
+                observer: None,
+            };
+            let result = replay_input(cfg, &input, opts, &mut sink);
             let summary = match result {
                 Ok(s) => s,
                 Err(feedwatch::replay::ReplayError::Sink(e)) => return Err(e.into()),

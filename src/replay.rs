@@ -9,10 +9,12 @@
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::engine::{Engine, Stats};
-use crate::fixture::FixtureError;
+use crate::eval::{Scenario, Step};
 use crate::fixture::reader::{Merger, ReaderStats};
-use crate::model::Nanos;
+use crate::fixture::{FileProgress, FixtureError, Record};
+use crate::model::{Nanos, format_rfc3339_ms};
 use std::fmt;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -126,9 +128,63 @@ pub enum ReplayError {
     /// An input could not be opened.
     #[error(transparent)]
     Open(#[from] FixtureError),
+    /// A scenario recipe could not be built.
+    #[error(transparent)]
+    Scenario(#[from] crate::eval::EvalError),
+    /// The inputs mix a scenario recipe with other inputs.
+    #[error("a scenario recipe ({0}) is replayed on its own: it names its recordings itself")]
+    Mixed(String),
     /// The alert sink failed (e.g. stdout closed).
     #[error("cannot write alerts: {0}")]
     Sink(#[from] std::io::Error),
+}
+
+/// What to replay.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Fixture files (plain, .gz or .zst), merged by receive time.
+    Files(Vec<PathBuf>),
+    /// A scenario recipe (`.toml`, as `eval` reads): its recordings with
+    /// its faults injected by code, in memory.
+    Scenario(PathBuf),
+}
+
+impl Input {
+    /// The input named by command-line paths: one `.toml` file is a
+    /// scenario recipe, anything else is fixture files.
+    pub fn from_paths(paths: &[PathBuf]) -> Result<Input, ReplayError> {
+        let is_recipe = |p: &PathBuf| p.extension().is_some_and(|x| x == "toml");
+        match paths.iter().find(|p| is_recipe(p)) {
+            Some(r) if paths.len() == 1 => Ok(Input::Scenario(r.clone())),
+            Some(r) => Err(ReplayError::Mixed(r.display().to_string())),
+            None => Ok(Input::Files(paths.to_vec())),
+        }
+    }
+}
+
+/// Something that watches the engine while it replays (the status server,
+/// the report's time series). It is called after every record and every
+/// batch of ticks, after that step's alerts went to the sink, so it must
+/// be cheap when it has nothing to do (compare the engine clock with its
+/// own next due time).
+pub trait Observer {
+    /// The engine after one step.
+    fn observe(&mut self, engine: &Engine);
+    /// The engine after the last record.
+    fn finish(&mut self, engine: &Engine) {
+        self.observe(engine);
+    }
+}
+
+/// How to replay, beyond the config and the inputs.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Pace (`Speed::Max` when `None`).
+    pub speed: Option<Speed>,
+    /// Draw a progress bar on stderr (only when stderr is a terminal).
+    pub progress: bool,
+    /// Watches the engine as it goes.
+    pub observer: Option<&'a mut dyn Observer>,
 }
 
 /// Replays `paths` through a new engine, handing every alert to `sink` as it
@@ -141,67 +197,169 @@ pub fn replay(
     speed: Speed,
     sink: &mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
 ) -> Result<Summary, ReplayError> {
-    let started = Instant::now();
-    let mut merger = Merger::open(paths)?;
-    let mut engine = Engine::new(cfg);
-    let mut out: Vec<Alert> = Vec::new();
-    let mut summary = Summary::default();
-    let mut first: Option<Nanos> = None;
-    let mut last: Nanos = 0;
-    let paced = matches!(speed, Speed::Factor(_));
-    // Connections seen in each input, so that an input's end can be told to
-    // the engine (the end of a recording is not silence).
-    let mut conns: Vec<Vec<String>> = vec![Vec::new(); paths.len()];
-    loop {
-        if let Some(e) = merger.prepare() {
-            summary.read_error_count += 1;
-            if summary.read_errors.len() < READ_ERROR_SAMPLES {
-                summary.read_errors.push(e.to_string());
-            }
-            continue;
-        }
-        for i in merger.take_ended() {
-            for c in conns.get(i).into_iter().flatten() {
-                engine.end_connection(c);
-            }
-        }
-        let rec = match merger.pop() {
-            None => break,
-            Some((source, rec)) => {
-                if let Some(list) = conns.get_mut(source)
-                    && list.last().map(String::as_str) != Some(&rec.conn)
-                    && !list.iter().any(|c| *c == rec.conn)
-                {
-                    list.push(rec.conn.to_string());
+    let opts = Options {
+        speed: Some(speed),
+        ..Options::default()
+    };
+    replay_input(cfg, &Input::Files(paths.to_vec()), opts, sink)
+}
+
+/// Replays `input` (fixture files or a scenario recipe) through a new
+/// engine, as [`replay`] does, with an optional observer and progress bar.
+pub fn replay_input(
+    cfg: Config,
+    input: &Input,
+    opts: Options<'_>,
+    sink: &mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+) -> Result<Summary, ReplayError> {
+    let speed = opts.speed.unwrap_or(Speed::Max);
+    let progress = Progress::new(opts.progress);
+    let mut d = Driver {
+        started: Instant::now(),
+        engine: Engine::new(cfg),
+        out: Vec::new(),
+        summary: Summary::default(),
+        first: None,
+        last: 0,
+        speed,
+        sink,
+        observer: opts.observer,
+        progress,
+    };
+    match input {
+        Input::Files(paths) => d.files(paths)?,
+        Input::Scenario(path) => {
+            let scenario = Scenario::load(path)?;
+            let (t0, t_end) = (scenario.t0, scenario.t_end);
+            let span = (t_end - t0).max(1) as f64;
+            scenario.walk(|step| match step {
+                Step::End(conn) => {
+                    d.engine.end_connection(conn);
+                    Ok(())
                 }
-                rec
+                Step::Record(rec) => {
+                    d.record(rec)?;
+                    let frac = (rec.recv_ns - t0) as f64 / span;
+                    d.progress.show(frac, &d.summary, rec.recv_ns);
+                    Ok::<(), ReplayError>(())
+                }
+            })?;
+            d.summary.inputs = vec![(
+                path.display().to_string(),
+                ReaderStats {
+                    records: scenario.total as u64,
+                    ..ReaderStats::default()
+                },
+            )];
+        }
+    }
+    d.progress.clear();
+    if let Some(o) = d.observer.as_mut() {
+        o.finish(&d.engine);
+    }
+    let mut summary = d.summary;
+    summary.engine = d.engine.stats();
+    summary.span_ns = d.first.map_or(0, |f| d.last - f);
+    summary.wall = d.started.elapsed();
+    Ok(summary)
+}
+
+/// One replay in progress: the engine, its pacing and where alerts go.
+struct Driver<'a, 's> {
+    started: Instant,
+    engine: Engine,
+    out: Vec<Alert>,
+    summary: Summary,
+    first: Option<Nanos>,
+    last: Nanos,
+    speed: Speed,
+    sink: &'s mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+    observer: Option<&'a mut dyn Observer>,
+    progress: Progress,
+}
+
+impl Driver<'_, '_> {
+    /// Fixture files, merged by receive time.
+    fn files(&mut self, paths: &[PathBuf]) -> Result<(), ReplayError> {
+        let mut merger = Merger::open(paths)?;
+        let files: Vec<FileProgress> = merger
+            .readers()
+            .iter()
+            .filter_map(|r| r.progress().cloned())
+            .collect();
+        // Connections seen in each input, so that an input's end can be
+        // told to the engine (the end of a recording is not silence).
+        let mut conns: Vec<Vec<String>> = vec![Vec::new(); paths.len()];
+        loop {
+            if let Some(e) = merger.prepare() {
+                self.summary.read_error_count += 1;
+                if self.summary.read_errors.len() < READ_ERROR_SAMPLES {
+                    self.summary.read_errors.push(e.to_string());
+                }
+                continue;
             }
-        };
+            for i in merger.take_ended() {
+                for c in conns.get(i).into_iter().flatten() {
+                    self.engine.end_connection(c);
+                }
+            }
+            let rec = match merger.pop() {
+                None => break,
+                Some((source, rec)) => {
+                    if let Some(list) = conns.get_mut(source)
+                        && list.last().map(String::as_str) != Some(&rec.conn)
+                        && !list.iter().any(|c| *c == rec.conn)
+                    {
+                        list.push(rec.conn.to_string());
+                    }
+                    rec
+                }
+            };
+            let t = rec.recv_ns;
+            self.record(&rec)?;
+            if self.progress.due() {
+                let (read, size) = files.iter().fold((0, 0), |(r, s), f| {
+                    let (fr, fs) = f.get();
+                    (r + fr, s + fs)
+                });
+                self.progress
+                    .show(read as f64 / size.max(1) as f64, &self.summary, t);
+            }
+        }
+        self.summary.inputs = merger
+            .readers()
+            .iter()
+            .map(|r| (r.name().to_string(), r.stats().clone()))
+            .collect();
+        Ok(())
+    }
+
+    /// One record: the ticks before it (paced), then the record itself.
+    fn record(&mut self, rec: &Record<'_>) -> Result<(), ReplayError> {
         let t = rec.recv_ns;
-        let t0 = *first.get_or_insert(t);
-        last = last.max(t);
-        if let Speed::Factor(f) = speed {
+        let t0 = *self.first.get_or_insert(t);
+        self.last = self.last.max(t);
+        let paced = matches!(self.speed, Speed::Factor(_));
+        if let Speed::Factor(f) = self.speed {
             // Run the ticks that fall before this record at their own wall
             // time, then wait for the record's.
-            while let Some(tick) = engine.next_tick().filter(|&k| k < t) {
-                wait_until(started, t0, tick, f);
-                engine.advance_to(tick, &mut out);
-                flush(&mut out, sink, &mut summary, true)?;
+            while let Some(tick) = self.engine.next_tick().filter(|&k| k < t) {
+                wait_until(self.started, t0, tick, f);
+                self.engine.advance_to(tick, &mut self.out);
+                flush(&mut self.out, self.sink, &mut self.summary, true)?;
+                if let Some(o) = self.observer.as_mut() {
+                    o.observe(&self.engine);
+                }
             }
-            wait_until(started, t0, t, f);
+            wait_until(self.started, t0, t, f);
         }
-        engine.on_record(&rec, &mut out);
-        flush(&mut out, sink, &mut summary, paced)?;
+        self.engine.on_record(rec, &mut self.out);
+        flush(&mut self.out, self.sink, &mut self.summary, paced)?;
+        if let Some(o) = self.observer.as_mut() {
+            o.observe(&self.engine);
+        }
+        Ok(())
     }
-    summary.engine = engine.stats();
-    summary.inputs = merger
-        .readers()
-        .iter()
-        .map(|r| (r.name().to_string(), r.stats().clone()))
-        .collect();
-    summary.span_ns = first.map_or(0, |f| last - f);
-    summary.wall = started.elapsed();
-    Ok(summary)
 }
 
 fn flush(
@@ -217,6 +375,90 @@ fn flush(
         sink(&a, paced && i + 1 == n)?;
     }
     Ok(())
+}
+
+/// A one-line progress bar on stderr, redrawn at most a few times a second,
+/// and only when stderr is a terminal (a log file gets no carriage
+/// returns).
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    next: Instant,
+    drawn: bool,
+}
+
+/// Redraws per second.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+impl Progress {
+    fn new(wanted: bool) -> Progress {
+        let now = Instant::now();
+        Progress {
+            enabled: wanted && std::io::stderr().is_terminal(),
+            started: now,
+            next: now + PROGRESS_EVERY,
+            drawn: false,
+        }
+    }
+
+    /// Whether a redraw is due (a flag when disabled; a clock read when
+    /// enabled, which only a terminal user watching a replay pays for).
+    fn due(&self) -> bool {
+        self.enabled && Instant::now() >= self.next
+    }
+
+    /// Redraws with `frac` done, if due.
+    fn show(&mut self, frac: f64, summary: &Summary, t: Nanos) {
+        if !self.due() {
+            return;
+        }
+        let now = Instant::now();
+        self.next = now + PROGRESS_EVERY;
+        let line = progress_line(frac, summary.alerts, t, now - self.started);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{line}\x1b[K");
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    /// Removes the bar before the summary is printed.
+    fn clear(&mut self) {
+        if self.drawn {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K");
+            let _ = err.flush();
+            self.drawn = false;
+        }
+    }
+}
+
+/// `replay  42% [########            ] 00:03:04 UTC  12 alerts  0:08 left`.
+fn progress_line(frac: f64, alerts: u64, t: Nanos, elapsed: Duration) -> String {
+    const WIDTH: usize = 24;
+    let frac = if frac.is_finite() {
+        frac.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
+    let clock = format_rfc3339_ms(t);
+    let clock = clock.get(11..19).unwrap_or(&clock);
+    let left = if frac > 0.01 {
+        let secs = elapsed.as_secs_f64() * (1.0 - frac) / frac;
+        format!(
+            "  {}:{:02} left",
+            (secs / 60.0) as u64,
+            (secs % 60.0) as u64
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "replay {:>3.0}% [{}{}] {clock} UTC  {alerts} alerts{left}",
+        frac * 100.0,
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled),
+    )
 }
 
 /// Sleeps until fixture time `t` is due at speed `factor`.
@@ -240,5 +482,36 @@ mod tests {
         assert!("0".parse::<Speed>().is_err());
         assert!("-1".parse::<Speed>().is_err());
         assert!("fast".parse::<Speed>().unwrap_err().contains("fast"));
+    }
+
+    #[test]
+    fn a_recipe_is_replayed_alone() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            Input::from_paths(&[p("s/aws.toml")]).unwrap(),
+            Input::Scenario(p("s/aws.toml"))
+        );
+        assert_eq!(
+            Input::from_paths(&[p("a.zst"), p("b.gz")]).unwrap(),
+            Input::Files(vec![p("a.zst"), p("b.gz")])
+        );
+        let e = Input::from_paths(&[p("a.zst"), p("s/aws.toml")]).unwrap_err();
+        assert!(e.to_string().contains("s/aws.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_progress_line_is_bounded_and_says_what_is_left() {
+        let l = progress_line(0.5, 3, 0, Duration::from_secs(10));
+        assert!(
+            l.starts_with("replay  50% [############            ]"),
+            "{l}"
+        );
+        assert!(l.contains("3 alerts") && l.contains("0:10 left"), "{l}");
+        // Out-of-range fractions are clamped, never a panic or a long bar.
+        assert_eq!(
+            progress_line(7.0, 0, 0, Duration::ZERO).len(),
+            progress_line(1.0, 0, 0, Duration::ZERO).len()
+        );
+        assert!(progress_line(f64::NAN, 0, 0, Duration::ZERO).contains("  0%"));
     }
 }
