@@ -505,7 +505,7 @@ fn run(cli: Cli) -> Result<()> {
             write_alerts(&report.alerts)?;
             let v = report.verdicts;
             eprintln!(
-                "feedwatch scan-candles: {} candles from {} source(s), {} alerts, {} bad rows; abnormal candles: {} ({} confirmed by peers, {} venue alone, {} unconfirmed, {} without peers)",
+                "feedwatch scan-candles: {} candles from {} source(s), {} alerts, {} bad rows; abnormal candles: {} ({} confirmed by peers, {} venue alone, {} unconfirmed, {} with other assets' market-wide move, {} without peers)",
                 report.candles,
                 report.sources.len(),
                 report.alerts.len(),
@@ -514,6 +514,7 @@ fn run(cli: Cli) -> Result<()> {
                 v.confirmed,
                 v.divergent,
                 v.unconfirmed,
+                v.market_wide,
                 v.without_peers
             );
             for s in &report.sources {

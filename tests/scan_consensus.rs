@@ -155,8 +155,12 @@ fn crash_day_with_gemini_and_coinbase_is_quiet_above_info_on_btc() {
             ("coinbase LINK/USD".to_string(), 0),
         ]
     );
-    // Their alerts are exactly those of their own single-source scans, and
-    // every abnormal candle without peers is one of theirs.
+    // Their alerts are those of their own single-source scans, but for the
+    // crash minutes in which another asset broke its own range the same
+    // way: those are market-wide moves (info). LINK's own sweep at
+    // 16:44-16:47, with BTC and AVAX calm, keeps its warning.
+    let market_minutes = ["2025-10-10T20:56:00.000Z", "2025-10-10T20:59:00.000Z"];
+    let mut market_wide = 0;
     for (name, symbol) in [(COINBASE_AVAX, "AVAX/USD"), (COINBASE_LINK, "LINK/USD")] {
         let single = feedwatch::candles::scan_files_stream(
             &CandleConfig::default(),
@@ -171,13 +175,75 @@ fn crash_day_with_gemini_and_coinbase_is_quiet_above_info_on_btc() {
             .iter()
             .filter(|a| a.symbol.as_deref() == Some(symbol))
             .collect();
-        assert_eq!(mine, single.alerts.iter().collect::<Vec<_>>(), "{symbol}");
+        assert_eq!(mine.len(), single.alerts.len(), "{symbol}");
+        for (m, s) in mine.iter().zip(&single.alerts) {
+            let moved = m.evidence.get("moved_with").is_some();
+            if !moved {
+                // Resolves of a market-wide incident carry its severity.
+                let same_incident_market = r
+                    .alerts
+                    .iter()
+                    .any(|o| o.incident == m.incident && o.evidence.get("moved_with").is_some());
+                if same_incident_market {
+                    assert_eq!(m.state, State::Resolved);
+                    assert_eq!(m.severity, Severity::Info);
+                } else {
+                    assert_eq!(*m, s, "{symbol}");
+                }
+                continue;
+            }
+            market_wide += 1;
+            assert_eq!(symbol, "AVAX/USD", "{m:#?}");
+            assert!(market_minutes.contains(&ev_str(m, "open_time")), "{m:#?}");
+            assert_eq!(s.severity, Severity::Warning, "alone it was a warning");
+            assert_eq!(m.severity, Severity::Info);
+            assert_eq!(m.cause, feedwatch::alert::Cause::MarketMove);
+            assert_eq!(ev_str(m, "consensus"), "market");
+            let with = m.evidence.get("moved_with").unwrap().as_array().unwrap();
+            assert!(
+                with.iter().all(|w| w["move_pct"].as_f64().unwrap() < 0.0),
+                "the same way as AVAX's lower wick: {with:?}"
+            );
+            // 20:56 is BTC's crash wick: Binance moved with it.
+            if ev_str(m, "open_time") == market_minutes[0] {
+                assert!(
+                    with.iter().any(|w| w["source"] == "binance-usdm BTC/USDT"),
+                    "{with:?}"
+                );
+            }
+        }
     }
+    assert_eq!(market_wide, 2, "AVAX at 20:56 and 20:59");
+    let link = abnormal(&r.alerts)
+        .into_iter()
+        .filter(|a| a.symbol.as_deref() == Some("LINK/USD"))
+        .collect::<Vec<_>>();
+    assert!(
+        !link.is_empty() && link.iter().all(|a| a.severity == Severity::Warning),
+        "{link:#?}"
+    );
     let coinbase_abnormal = abnormal(&r.alerts)
         .iter()
         .filter(|a| a.venue == Venue::Coinbase)
         .count();
-    assert_eq!(r.verdicts.without_peers, coinbase_abnormal);
+    assert_eq!(
+        r.verdicts.without_peers + r.verdicts.market_wide,
+        coinbase_abnormal
+    );
+    assert_eq!(r.verdicts.market_wide, 2);
+    // Nothing above info anywhere during the crash (the Binance file's
+    // 19:13-23:34 UTC).
+    let crash = |a: &&Alert| {
+        let t = format_rfc3339_ms(a.at);
+        ("2025-10-10T19:13".."2025-10-10T23:35").contains(&t.as_str())
+    };
+    let loud_in_crash: Vec<&Alert> = r
+        .alerts
+        .iter()
+        .filter(crash)
+        .filter(|a| a.severity > Severity::Info)
+        .collect();
+    assert!(loud_in_crash.is_empty(), "{loud_in_crash:#?}");
 
     // Every BTC abnormal candle is a market move confirmed by the peer.
     let btc: Vec<&Alert> = abnormal(&r.alerts)
@@ -529,14 +595,71 @@ fn binance_alone_or_with_other_pairs_is_exactly_the_single_source_scan() {
     let alone = scan(&[binance(fixture(CRASH))]);
     assert_eq!(alone.alerts, single.alerts);
     assert_eq!(alone.verdicts.without_peers, alone.verdicts.abnormal);
-    // ETH/USD is another pair: no peer, nothing changes for BTC/USDT.
+    // ETH/USD is another pair: no peer. It changes a BTC/USDT alert only
+    // where ETH broke its own range the same way in the same minute (a
+    // market-wide move, info); every other alert is the single scan's.
     let with_eth = scan(&[binance(fixture(CRASH)), gemini(GEMINI_ETH, "ETH/USD")]);
     let btc: Vec<&Alert> = with_eth
         .alerts
         .iter()
         .filter(|a| a.venue == Venue::BinanceUsdm)
         .collect();
-    assert_eq!(btc, single.alerts.iter().collect::<Vec<_>>());
+    assert_eq!(btc.len(), single.alerts.len());
+    let mut changed = 0;
+    for (b, s) in btc.iter().zip(&single.alerts) {
+        if b.incident != s.incident || **b == *s {
+            assert_eq!(**b, *s);
+            continue;
+        }
+        changed += 1;
+        assert_eq!(b.severity, Severity::Info, "{b:#?}");
+        if b.state != State::Resolved {
+            assert_eq!(ev_str(b, "consensus"), "market");
+            let with = b.evidence.get("moved_with").unwrap().as_array().unwrap();
+            assert!(with.iter().all(|w| w["source"] == "gemini ETH/USD"));
+        }
+    }
+    assert_eq!(
+        changed,
+        2 * with_eth.verdicts.market_wide,
+        "opens and resolves"
+    );
+    assert!(
+        with_eth.verdicts.market_wide >= 1,
+        "20:56: ETH fell with BTC"
+    );
+    // Without ETH's own range break nothing changes: the same files with
+    // ETH's bars moved a day later have no minute in common.
+    let late_eth = write_injected(
+        "eth-shifted-one-day",
+        &std::fs::read_to_string(fixture(GEMINI_ETH))
+            .unwrap()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    return l.to_string();
+                }
+                let (ms, rest) = l.split_once(',').unwrap();
+                format!("{},{rest}", ms.parse::<i64>().unwrap() + 86_400_000)
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let apart = scan(&[
+        binance(fixture(CRASH)),
+        SourceSpec {
+            path: late_eth,
+            ..gemini(GEMINI_ETH, "ETH/USD")
+        },
+    ]);
+    assert_eq!(apart.verdicts.market_wide, 0);
+    let btc_apart: Vec<&Alert> = apart
+        .alerts
+        .iter()
+        .filter(|a| a.venue == Venue::BinanceUsdm)
+        .collect();
+    assert_eq!(btc_apart, single.alerts.iter().collect::<Vec<_>>());
 }
 
 #[test]

@@ -55,6 +55,18 @@
 //! 21:20 UTC on 2025-10-10), while the moves stay comparable. The close
 //! level gap is reported as context.
 //!
+//! **A source with no peer of its pair** (the only venue given for that
+//! asset) cannot be confirmed by the same asset elsewhere. It can still be
+//! part of a market-wide shock: when another asset of the scan, at the same
+//! interval, broke *its own* range in the same minute and the same
+//! direction (the same probe moved the same way by at least half the
+//! `wick_k` multiple of the range scale its own checker held), two
+//! independent assets jumped together, which one venue's bad print cannot
+//! cause. That is a market-wide move (`info`, cause
+//! `market_move`, `consensus` is `market`, the other assets named in the
+//! evidence). Without such a companion the alert keeps its severity and
+//! says there is no peer to ask.
+//!
 //! A scan is a pure function of the files and the configuration: no
 //! network, no clock. Alerts other than `abnormal_candle` are never changed;
 //! a hard-rule break (`candle_invalid`) is corrupt data whatever peers do.
@@ -182,8 +194,12 @@ pub struct SourceSummary {
 pub struct VerdictCounts {
     /// `abnormal_candle` opens and updates, all sources.
     pub abnormal: usize,
-    /// Of those, from sources without any peer (left as they were).
+    /// Of those, from sources without any peer and no other asset
+    /// breaking its range with it (left as they were).
     pub without_peers: usize,
+    /// From sources without any peer, moving with another asset that broke
+    /// its own range the same way in the same minute (now `info`).
+    pub market_wide: usize,
     /// Confirmed by peers (now `info`).
     pub confirmed: usize,
     /// This venue alone.
@@ -223,6 +239,9 @@ struct Source {
     alerts: Vec<(Alert, usize)>,
     /// Open times of candles the source's own checker found abnormal.
     abnormal: Vec<Nanos>,
+    /// Per row, the range scale its own checker judged it against (NaN
+    /// before the checker had history).
+    scales: Vec<f64>,
 }
 
 impl Source {
@@ -233,6 +252,15 @@ impl Source {
         rows.get(i)
             .map(|r| &r.candle)
             .filter(|c| c.open_ns == open_ns)
+    }
+
+    /// The in-order candle with this open time and the range scale it was
+    /// judged against.
+    fn candle_and_scale(&self, open_ns: Nanos) -> Option<(&Candle, f64)> {
+        let rows = &self.loaded.rows;
+        let i = rows.partition_point(|r| r.candle.open_ns < open_ns);
+        let c = rows.get(i).map(|r| &r.candle)?;
+        (c.open_ns == open_ns).then(|| (c, self.scales.get(i).copied().unwrap_or(f64::NAN)))
     }
 
     fn was_abnormal(&self, open_ns: Nanos) -> bool {
@@ -723,6 +751,80 @@ fn annotate(alert: &mut Alert, j: Judged) {
         .with("peers", j.peers);
 }
 
+/// Other assets of the scan (another base asset, same interval) that
+/// broke their own range in the same minute, the same way: the same probe
+/// moved in the same direction by at least `k` times the range scale their
+/// own checker held then. `(name, probe, move %)` of each.
+fn market_companions(
+    sources: &[Source],
+    me: usize,
+    c: &Candle,
+    probes: &[Probe],
+    k: f64,
+) -> Vec<(String, Probe, f64)> {
+    let Some(src) = sources.get(me) else {
+        return Vec::new();
+    };
+    let mut with = Vec::new();
+    for (i, o) in sources.iter().enumerate() {
+        // Another asset: the same base in another quote or market is the
+        // same asset (a peer or, with families apart, nobody), not a
+        // second witness.
+        let base = |s: &Source| s.symbol.split('/').next().map(str::to_owned);
+        if i == me || o.interval_ns != src.interval_ns || base(o) == base(src) {
+            continue;
+        }
+        let Some((oc, scale)) = o.candle_and_scale(c.open_ns) else {
+            continue;
+        };
+        for &probe in probes {
+            let (r, x) = probe_move(src, c, probe);
+            let (ro, xo) = probe_move(o, oc, probe);
+            let broke = (xo - ro).abs() >= k * scale;
+            if (x - r) * (xo - ro) > 0.0 && scale.is_finite() && broke {
+                with.push((format!("{} {}", o.venue, o.symbol), probe, pct(ro, xo)));
+                break;
+            }
+        }
+    }
+    with
+}
+
+/// Rewrites an abnormal-candle alert of a source without peers that moved
+/// with other assets breaking their own ranges (see the module docs).
+fn annotate_market(alert: &mut Alert, with: &[(String, Probe, f64)]) {
+    let head = alert
+        .summary
+        .strip_suffix(ABNORMAL_TAIL)
+        .unwrap_or(alert.summary.trim_end_matches('.'))
+        .to_string();
+    let named: Vec<String> = with
+        .iter()
+        .map(|(n, p, m)| format!("{n} {} {m:+.2}%", p.name()))
+        .collect();
+    alert.severity = Severity::Info;
+    alert.cause = crate::alert::Cause::MarketMove;
+    alert.summary = format!(
+        "{head}: no other venue of this pair to ask, but other assets broke their own ranges the same way in the same minute ({}): a market-wide move, not a venue fault.",
+        named.join(", ")
+    );
+    let table: Vec<Value> = with
+        .iter()
+        .map(|(n, p, m)| {
+            json!({
+                "source": n,
+                "probe": p.name(),
+                "move_pct": crate::alert::round_value(*m, 4),
+            })
+        })
+        .collect();
+    let ev = std::mem::take(&mut alert.evidence);
+    alert.evidence = ev
+        .with("consensus", "market")
+        .with("consensus_basis", "other_assets")
+        .with("moved_with", Value::Array(table));
+}
+
 /// Severity and summary ending when no peer had a candle in the minute.
 fn span_tail(was: Severity, j: &Judged, sp: &SpanJudged, own: &str) -> (Severity, String) {
     let blind = if j.missing.is_empty() {
@@ -868,7 +970,10 @@ pub fn scan_sources(
         let mut out = Vec::new();
         let mut alerts = Vec::new();
         let mut abnormal = Vec::new();
+        let mut scales = Vec::with_capacity(loaded.rows.len());
         for i in 0..loaded.rows.len() {
+            let price = loaded.rows.get(i).map_or(f64::NAN, |r| r.candle.close);
+            scales.push(checker.range_scale_for(price).unwrap_or(f64::NAN));
             loaded.check_row(i, &mut checker, &mut inc, &mut out);
             for a in out.drain(..) {
                 if a.kind == Kind::AbnormalCandle
@@ -891,6 +996,7 @@ pub fn scan_sources(
             loaded,
             alerts,
             abnormal,
+            scales,
         });
     }
 
@@ -955,7 +1061,22 @@ pub fn scan_sources(
                                 annotate(&mut a, j);
                             }
                         }
-                        _ => counts.without_peers += 1,
+                        Some(c) => {
+                            let with = market_companions(
+                                &sources,
+                                si,
+                                c,
+                                &probes_of(&a, c),
+                                market.k / 2.0,
+                            );
+                            if with.is_empty() {
+                                counts.without_peers += 1;
+                            } else {
+                                counts.market_wide += 1;
+                                annotate_market(&mut a, &with);
+                            }
+                        }
+                        None => counts.without_peers += 1,
                     }
                     sev.insert(a.incident.clone(), a.severity);
                 }

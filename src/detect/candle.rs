@@ -448,6 +448,13 @@ impl CandleChecker {
         self
     }
 
+    /// The range scale (median true range of the trailing window, floored
+    /// at a fraction of `price`) the next closed candle will be judged
+    /// against, once there is enough history to judge at all.
+    pub fn range_scale_for(&self, price: f64) -> Option<f64> {
+        (self.history >= self.min_history).then(|| self.range_scale(price))
+    }
+
     /// Closed candles of history in the volatility baseline.
     pub fn history(&self) -> usize {
         self.history
