@@ -467,3 +467,74 @@ impl Sinks {
         Box::new(move |a: &Alert| self.write(a, true))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_add_a_sink_with_defaults_or_override_the_configured_one() {
+        let mut c = SinksConfig::default();
+        c.apply_cli(
+            Some("x/a.jsonl".into()),
+            Some("http://127.0.0.1:9/h".into()),
+        )
+        .unwrap();
+        let log = c.log.clone().unwrap();
+        assert_eq!(log.path, PathBuf::from("x/a.jsonl"));
+        assert_eq!(log.keep, LogConfig::default().keep);
+        let w = c.webhook.clone().unwrap();
+        assert_eq!(w.url, "http://127.0.0.1:9/h");
+        // The dead-letter file goes beside the log unless named.
+        assert_eq!(
+            w.options(c.log.as_ref()).dead_letter,
+            PathBuf::from("x").join(DEFAULT_DEAD_LETTER)
+        );
+        assert_eq!(
+            w.options(None).dead_letter,
+            PathBuf::from(DEFAULT_DEAD_LETTER)
+        );
+        let mut c = SinksConfig {
+            log: Some(LogConfig {
+                keep: 9,
+                ..LogConfig::default()
+            }),
+            ..SinksConfig::default()
+        };
+        c.apply_cli(Some("b.jsonl".into()), None).unwrap();
+        let log = c.log.unwrap();
+        assert_eq!((log.path, log.keep), (PathBuf::from("b.jsonl"), 9));
+        assert!(c.webhook.is_none());
+        let e = SinksConfig::default()
+            .apply_cli(None, Some("ftp://x/".into()))
+            .unwrap_err();
+        assert!(e.contains("sinks.webhook.url"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let bad = |f: &dyn Fn(&mut SinksConfig)| {
+            let mut c = SinksConfig {
+                log: Some(LogConfig::default()),
+                webhook: Some(WebhookConfig {
+                    url: "https://hooks.example/x".into(),
+                    ..WebhookConfig::default()
+                }),
+                ..SinksConfig::default()
+            };
+            assert_eq!(c.validate(), Ok(()));
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        let e = bad(&|c| c.log.as_mut().unwrap().path = PathBuf::new());
+        assert!(e.contains("sinks.log.path"), "{e}");
+        let e = bad(&|c| c.log.as_mut().unwrap().keep = 5000);
+        assert!(e.contains("sinks.log.keep"), "{e}");
+        let e = bad(&|c| c.webhook.as_mut().unwrap().backoff_max_ms = 1);
+        assert!(e.contains("sinks.webhook.backoff_max_ms"), "{e}");
+        let e = bad(&|c| c.webhook.as_mut().unwrap().timeout_ms = 0);
+        assert!(e.contains("sinks.webhook.timeout_ms"), "{e}");
+        let e = bad(&|c| c.webhook.as_mut().unwrap().dead_letter = Some(PathBuf::new()));
+        assert!(e.contains("sinks.webhook.dead_letter"), "{e}");
+    }
+}

@@ -486,3 +486,65 @@ impl DeadLetter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Cause, Evidence, Kind, Phase};
+    use crate::model::Venue;
+
+    /// A hand-made alert (not from a recording), with a summary holding a
+    /// line break and quotes to escape.
+    fn hand_made() -> Alert {
+        Alert {
+            at: 1_723_161_253_937_085_768,
+            state: State::Open,
+            kind: Kind::FeedSilent,
+            severity: Severity::Critical,
+            venue: Venue::BinanceSpot,
+            symbol: Some("BTC/USDT".into()),
+            stream: Some("bbo".into()),
+            incident: "feed_silent:binance-spot:BTC/USDT:bbo:1".into(),
+            phase: Phase::Open,
+            cause: Cause::Unknown,
+            group: None,
+            summary: "no \"bbo\" for 31 s\nsince 23:54:13".into(),
+            evidence: Evidence::new().with("silent_s", 31),
+        }
+    }
+
+    #[test]
+    fn the_payload_is_slack_text_plus_the_alert_verbatim() {
+        let a = hand_made();
+        let json = a.to_json();
+        let j = job(&a, &json);
+        assert_eq!(j.alert_json(), json);
+        let doc: serde_json::Value = serde_json::from_str(&j.payload).unwrap();
+        let text = doc["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "CRITICAL feed_silent open: binance-spot BTC/USDT bbo: no \"bbo\" for 31 s since 23:54:13"
+        );
+        assert_eq!(
+            doc["alert"],
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        );
+        // A venue-wide alert has no symbol or stream to name.
+        let mut v = hand_made();
+        v.symbol = None;
+        v.stream = None;
+        v.severity = Severity::Warning;
+        v.state = State::Resolved;
+        assert!(text_line(&v).starts_with("WARNING feed_silent resolved: binance-spot: no"));
+    }
+
+    #[test]
+    fn reasons_quote_the_start_of_a_body_on_one_line() {
+        assert_eq!(excerpt("  "), "");
+        assert_eq!(excerpt("bad\r\nrequest"), ": bad  request");
+        assert_eq!(
+            excerpt(&"é".repeat(1000)).chars().count(),
+            2 + REASON_BODY_CHARS
+        );
+    }
+}
