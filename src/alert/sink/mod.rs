@@ -227,6 +227,15 @@ impl SinksConfig {
             {
                 return Err("sinks.webhook.dead_letter must not be empty".into());
             }
+            // Two writers tracking one file's size would cut each other's
+            // lines when repairing.
+            if let Some(l) = &self.log
+                && w.options(Some(l)).dead_letter == l.path
+            {
+                return Err(
+                    "sinks.webhook.dead_letter must not be the alert log (sinks.log.path)".into(),
+                );
+            }
             for (name, v) in [
                 ("sinks.webhook.timeout_ms", w.timeout_ms),
                 ("sinks.webhook.backoff_initial_ms", w.backoff_initial_ms),
@@ -534,6 +543,10 @@ mod tests {
         assert!(e.contains("sinks.webhook.backoff_max_ms"), "{e}");
         let e = bad(&|c| c.webhook.as_mut().unwrap().timeout_ms = 0);
         assert!(e.contains("sinks.webhook.timeout_ms"), "{e}");
+        let e = bad(&|c| {
+            c.webhook.as_mut().unwrap().dead_letter = Some(c.log.as_ref().unwrap().path.clone())
+        });
+        assert!(e.contains("sinks.webhook.dead_letter"), "{e}");
         let e = bad(&|c| c.webhook.as_mut().unwrap().dead_letter = Some(PathBuf::new()));
         assert!(e.contains("sinks.webhook.dead_letter"), "{e}");
     }
