@@ -6,6 +6,7 @@
 //! ignored).
 
 use crate::alert::IncidentConfig;
+use crate::alert::sink::SinksConfig;
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::consensus::ConsensusConfig;
@@ -42,6 +43,8 @@ pub struct Config {
     pub incidents: IncidentConfig,
     /// The live consumer (`feedwatch run`).
     pub feed: FeedConfig,
+    /// Where alerts go: stdout, an alert log, a webhook.
+    pub sinks: SinksConfig,
 }
 
 /// Engine settings.
@@ -218,6 +221,7 @@ impl Config {
             })?;
         self.feed
             .validate()
+            .and_then(|()| self.sinks.validate())
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),
                 message,
@@ -264,6 +268,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("phi"), "{e}");
+    }
+
+    #[test]
+    fn sinks_parse_and_bad_values_are_named() {
+        let c = Config::from_toml(
+            "[sinks]\nstdout = false\n[sinks.log]\npath = \"a.jsonl\"\nfsync = \"interval\"\n[sinks.webhook]\nurl = \"https://hooks.example/x\"\n",
+        )
+        .unwrap();
+        assert!(!c.sinks.stdout);
+        let log = c.sinks.log.unwrap();
+        assert_eq!(log.fsync, crate::alert::sink::Fsync::Interval);
+        assert_eq!(log.keep, 5);
+        assert_eq!(c.sinks.webhook.unwrap().max_retry_s, 600);
+        for (text, key) in [
+            ("[sinks.log]\nfsync = \"sometimes\"\n", "sometimes"),
+            (
+                "[sinks.log]\nfsync_interval_ms = 0\n",
+                "sinks.log.fsync_interval_ms",
+            ),
+            ("[sinks.log]\nrotate = 1\n", "rotate"),
+            ("[sinks.webhook]\nqueue = 5\n", "sinks.webhook.url"),
+            (
+                "[sinks.webhook]\nurl = \"hooks.example\"\n",
+                "sinks.webhook.url",
+            ),
+            (
+                "[sinks.webhook]\nurl = \"http://127.0.0.1:1/\"\nqueue = 0\n",
+                "sinks.webhook.queue",
+            ),
+        ] {
+            let e = Config::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use feedwatch::alert::Alert;
+use feedwatch::alert::sink::{SinkStats, Sinks};
 use feedwatch::candles::scan::scan_files;
 use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
@@ -41,6 +42,8 @@ enum Command {
         /// its faults injected.
         #[arg(required = true)]
         fixtures: Vec<PathBuf>,
+        #[command(flatten)]
+        sinks: SinkFlags,
     },
     /// Convert foreign recordings into the fixture format.
     Import {
@@ -67,6 +70,8 @@ enum Command {
         /// fixtures, rotated by size or age; replay them with `replay`).
         #[arg(long)]
         record: Option<PathBuf>,
+        #[command(flatten)]
+        sinks: SinkFlags,
     },
     /// The live consumer against local simulators serving the bundled real
     /// recordings, in one process with no internet: alerts on stdout as
@@ -98,6 +103,8 @@ enum Command {
         /// Record what the consumer sees into this directory.
         #[arg(long)]
         record: Option<PathBuf>,
+        #[command(flatten)]
+        sinks: SinkFlags,
     },
     /// Score the detectors on labelled scenarios (`DIR/*.toml`: real
     /// recordings, faults injected by code, expected alerts): a table on
@@ -174,6 +181,19 @@ enum Command {
     },
 }
 
+/// Alert sinks besides stdout, over the config's `[sinks]`.
+#[derive(clap::Args, Debug)]
+struct SinkFlags {
+    /// Also append every alert to this durable JSON-lines log (overrides
+    /// `sinks.log.path`; other `[sinks.log]` settings or their defaults
+    /// apply).
+    #[arg(long, value_name = "PATH")]
+    alert_log: Option<PathBuf>,
+    /// Also POST every alert to this URL (overrides `sinks.webhook.url`).
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -198,14 +218,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Live alerts on stdout: rare and urgent, so one line each, flushed at once.
-fn stdout_alert_sink() -> feedwatch::feed::AlertSink {
-    Box::new(|a: &Alert| {
-        let mut out = io::stdout().lock();
-        out.write_all(a.to_json().as_bytes())?;
-        out.write_all(b"\n")?;
-        out.flush()
-    })
+/// The alert sinks of `cfg` with the command-line flags applied.
+fn open_sinks(cfg: &mut Config, flags: SinkFlags) -> Result<Sinks> {
+    cfg.sinks
+        .apply_cli(flags.alert_log, flags.webhook)
+        .map_err(anyhow::Error::msg)?;
+    Sinks::open(&cfg.sinks).context("opening the alert sinks")
+}
+
+/// The sinks' counters on stderr, when there is more than stdout.
+fn report_sinks(more_sinks: bool, stats: &SinkStats) {
+    if more_sinks {
+        eprintln!("feedwatch {stats}");
+    }
 }
 
 /// A batch of alerts (a scan) on stdout, one JSON line each.
@@ -239,33 +264,31 @@ fn run(cli: Cli) -> Result<()> {
             config,
             speed,
             fixtures,
+            sinks,
         } => {
-            let cfg = load_config(config.as_ref())?;
+            let mut cfg = load_config(config.as_ref())?;
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            let mut sink = |a: &Alert, flush_now: bool| -> io::Result<()> {
-                w.write_all(a.to_json().as_bytes())?;
-                w.write_all(b"\n")?;
-                if flush_now {
-                    w.flush()?;
-                }
-                Ok(())
-            };
+            let mut sinks = open_sinks(&mut cfg, sinks)?;
+            let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
             let input = Input::from_paths(&fixtures)?;
             let opts = Options {
                 speed: Some(speed),
                 progress: true,
                 observer: None,
             };
-            let result = replay_input(cfg, &input, opts, &mut sink);
+            let result = replay_input(cfg, &input, opts, &mut |a: &Alert, flush_now: bool| {
+                sinks.write(a, flush_now)
+            });
+            // Closed on every path: the log synced, the webhook flushed.
+            let closed = sinks.close();
             let summary = match result {
                 Ok(s) => s,
                 Err(feedwatch::replay::ReplayError::Sink(e)) => return Err(e.into()),
                 Err(e) => return Err(e.into()),
             };
-            w.flush()?;
+            let stats = closed?;
             eprintln!("{summary}");
+            report_sinks(more_sinks, &stats);
             Ok(())
         }
         Command::Import {
@@ -294,13 +317,20 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { config, record } => {
-            let cfg = load_config(config.as_ref())?;
+        Command::Run {
+            config,
+            record,
+            sinks,
+        } => {
+            let mut cfg = load_config(config.as_ref())?;
             let opts = feedwatch::feed::RunOptions {
                 record_dir: record,
                 ..Default::default()
             };
-            let sink = stdout_alert_sink();
+            let sinks = open_sinks(&mut cfg, sinks)?;
+            let counters = sinks.counters();
+            let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
+            let sink = sinks.into_alert_sink();
             let rt = runtime()?;
             let summary = rt.block_on(feedwatch::feed::run_with(
                 cfg,
@@ -311,6 +341,7 @@ fn run(cli: Cli) -> Result<()> {
             match summary {
                 Ok(s) => {
                     eprintln!("{s}");
+                    report_sinks(more_sinks, &counters.snapshot());
                     Ok(())
                 }
                 Err(feedwatch::feed::FeedError::Sink(e)) => Err(e.into()),
@@ -341,8 +372,9 @@ fn run(cli: Cli) -> Result<()> {
             faults,
             duration,
             record,
+            sinks,
         } => {
-            let cfg = load_config(config.as_ref())?;
+            let mut cfg = load_config(config.as_ref())?;
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
             let spec = faults.clone();
             let faults: feedwatch::sim::Faults = if faults == "none" {
@@ -380,7 +412,10 @@ fn run(cli: Cli) -> Result<()> {
                 faults,
                 record_dir: record,
             };
-            let sink = stdout_alert_sink();
+            let sinks = open_sinks(&mut cfg, sinks)?;
+            let counters = sinks.counters();
+            let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
+            let sink = sinks.into_alert_sink();
             let rt = runtime()?;
             let stop = async move {
                 if duration == 0 {
@@ -395,6 +430,7 @@ fn run(cli: Cli) -> Result<()> {
             match rt.block_on(feedwatch::demo::run(cfg, opts, stop, sink)) {
                 Ok(s) => {
                     eprintln!("{s}");
+                    report_sinks(more_sinks, &counters.snapshot());
                     Ok(())
                 }
                 Err(feedwatch::demo::DemoError::Feed(feedwatch::feed::FeedError::Sink(e))) => {

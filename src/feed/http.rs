@@ -1,7 +1,8 @@
-//! A minimal HTTP/1.1 GET for REST snapshots (Binance depth): one request
-//! per TCP (or TLS) connection, `Connection: close`, identity encoding.
+//! A minimal HTTP/1.1 client: GET for REST snapshots (Binance depth) and a
+//! JSON POST for the alert webhook; one request per TCP (or TLS)
+//! connection, `Connection: close`, identity encoding.
 //!
-//! It exists so the feed needs no second HTTP stack beside the WebSocket
+//! It exists so feedwatch needs no second HTTP stack beside the WebSocket
 //! one: TLS is rustls with the same single crypto provider (ring) and the
 //! webpki roots. It must never read more than `max_bytes` of a response,
 //! never wait longer than its timeout, and never panic on what a server
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Why a GET failed.
+/// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The URL is not `http://` or `https://host[:port]/path`.
@@ -98,22 +99,81 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 
 /// GETs `url`, reading at most `max_bytes`, all within `timeout`.
 pub async fn get(url: &str, timeout: Duration, max_bytes: usize) -> Result<Response, HttpError> {
-    match tokio::time::timeout(timeout, get_inner(url, max_bytes)).await {
+    request(Method::Get, url, timeout, max_bytes).await
+}
+
+/// POSTs `body` as `application/json` to `url`, reading at most
+/// `max_bytes` of the response, all within `timeout`. A response with any
+/// status is `Ok`: the caller decides what a status means.
+pub async fn post_json(
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Response, HttpError> {
+    request(Method::PostJson(body), url, timeout, max_bytes).await
+}
+
+/// Checks that `url` is one this client can use (`http://` or
+/// `https://host[:port][/path]`), without connecting.
+pub fn check_url(url: &str) -> Result<(), HttpError> {
+    parse_url(url).map(|_| ())
+}
+
+/// What to send: the only two requests feedwatch makes.
+#[derive(Copy, Clone)]
+enum Method<'a> {
+    /// A REST snapshot.
+    Get,
+    /// A JSON document (webhook alerts).
+    PostJson(&'a [u8]),
+}
+
+async fn request(
+    method: Method<'_>,
+    url: &str,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Response, HttpError> {
+    match tokio::time::timeout(timeout, request_inner(method, url, max_bytes)).await {
         Ok(r) => r,
         Err(_) => Err(HttpError::Timeout(timeout.as_millis())),
     }
 }
 
-async fn get_inner(url: &str, max_bytes: usize) -> Result<Response, HttpError> {
-    let u = parse_url(url)?;
-    let tcp = TcpStream::connect((u.host, u.port)).await?;
-    let _ = tcp.set_nodelay(true);
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: feedwatch/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+/// The request head and body, as one buffer (one write for small bodies).
+fn request_bytes(method: Method<'_>, u: &Url<'_>) -> Vec<u8> {
+    let (verb, accept, body) = match method {
+        Method::Get => ("GET", "application/json", &[][..]),
+        Method::PostJson(b) => ("POST", "*/*", b),
+    };
+    let mut head = format!(
+        "{verb} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: feedwatch/{}\r\nAccept: {accept}\r\nConnection: close\r\n",
         u.path,
         u.host,
         env!("CARGO_PKG_VERSION")
     );
+    if let Method::PostJson(b) = method {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+async fn request_inner(
+    method: Method<'_>,
+    url: &str,
+    max_bytes: usize,
+) -> Result<Response, HttpError> {
+    let u = parse_url(url)?;
+    let tcp = TcpStream::connect((u.host, u.port)).await?;
+    let _ = tcp.set_nodelay(true);
+    let request = request_bytes(method, &u);
     if u.tls {
         let name = rustls::pki_types::ServerName::try_from(u.host.to_string())
             .map_err(|_| HttpError::Url(url.to_string()))?;
@@ -127,10 +187,10 @@ async fn get_inner(url: &str, max_bytes: usize) -> Result<Response, HttpError> {
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    request: &str,
+    request: &[u8],
     max_bytes: usize,
 ) -> Result<Response, HttpError> {
-    stream.write_all(request.as_bytes()).await?;
+    stream.write_all(request).await?;
     stream.flush().await?;
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = [0u8; 16 * 1024];
@@ -325,5 +385,51 @@ mod tests {
         // Nobody listens any more: a clear error, not a hang.
         let e = get(&url, Duration::from_secs(2), 10_000).await.unwrap_err();
         assert!(matches!(e, HttpError::Io(_) | HttpError::Timeout(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn posts_json_with_its_length_and_reads_any_status() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = br#"{"text":"hello","alert":{"kind":"feed_silent"}}"#;
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            // Read until the whole body (by its Content-Length) is in.
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "client closed early");
+                got.extend_from_slice(&chunk[..n]);
+                if let Some(h) = memchr::memmem::find(&got, b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..h]).to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if got.len() >= h + 4 + len {
+                        // No Content-Length in the answer: the body ends
+                        // when the server closes.
+                        let _ = s
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\ninvalid_payload")
+                            .await;
+                        return (head, got[h + 4..].to_vec());
+                    }
+                }
+            }
+        });
+        let url = format!("http://{addr}/hook/T1");
+        let r = post_json(&url, body, Duration::from_secs(2), 10_000)
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (400, "invalid_payload"));
+        let (head, sent) = server.await.unwrap();
+        assert!(head.starts_with("POST /hook/T1 HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("Content-Type: application/json"), "{head}");
+        assert_eq!(sent, body);
+        assert!(check_url(&url).is_ok());
+        assert!(check_url("hooks.example/x").is_err());
     }
 }
