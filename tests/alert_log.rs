@@ -15,8 +15,7 @@ use feedwatch::alert::sink::{
     AlertLog, AppendLog, Fsync, LogOptions, SinkCounters, Sinks, SinksConfig,
 };
 use feedwatch::config::Config;
-use feedwatch::inject::{self, Records};
-use feedwatch::model::SECOND;
+use feedwatch::inject::Records;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,20 +23,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The spot BTC recording with faults injected by code every 30 s of
-/// recording time from 20 s on: a crossed best bid/offer (3 s), then a
-/// silent trade stream (12 s), alternating with a silent depth stream.
+/// The shared injected recording (see [`spot_with_periodic_faults`]).
 fn injected_records() -> Records {
-    let mut recs =
-        read_records(&fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst"));
-    let t0 = first_ns(&recs);
-    for (i, at) in (20..600).step_by(30).enumerate() {
-        let at = t0 + at * SECOND;
-        inject::cross_bbo(&mut recs, at, 3 * SECOND, "@bookTicker", 1.0);
-        let needle = if i % 2 == 0 { "@trade" } else { "@depth" };
-        inject::silence_where(&mut recs, at + 8 * SECOND, 12 * SECOND, Some(needle));
-    }
-    recs
+    spot_with_periodic_faults()
 }
 
 /// The alerts of [`injected_records`] (computed once per test binary).

@@ -14,8 +14,6 @@ use common::*;
 use feedwatch::alert::Alert;
 use feedwatch::alert::sink::{SinkStats, Sinks, SinksConfig, WebhookConfig};
 use feedwatch::config::Config;
-use feedwatch::inject;
-use feedwatch::model::SECOND;
 use feedwatch::replay::{Speed, replay};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -31,15 +29,7 @@ fn injected_fixture() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let dir = temp_dir("webhook_fixture");
-        let mut recs =
-            read_records(&fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst"));
-        let t0 = first_ns(&recs);
-        for (i, at) in (20..600).step_by(30).enumerate() {
-            let at = t0 + at * SECOND;
-            inject::cross_bbo(&mut recs, at, 3 * SECOND, "@bookTicker", 1.0);
-            let needle = if i % 2 == 0 { "@trade" } else { "@depth" };
-            inject::silence_where(&mut recs, at + 8 * SECOND, 12 * SECOND, Some(needle));
-        }
+        let recs = spot_with_periodic_faults();
         let path = dir.join("injected.fixture.zst");
         write_records(&recs, &path);
         path

@@ -154,3 +154,23 @@ pub fn show(alerts: &[&Alert]) -> String {
 pub fn first_ns(records: &Records) -> Nanos {
     records.iter().map(|r| r.recv_ns).min().unwrap()
 }
+
+/// The spot BTC recording with faults injected by code every 30 s of
+/// recording time from 20 s on: a crossed best bid/offer (3 s), then a
+/// silent trade stream (12 s), alternating with a silent depth stream. A
+/// steady source of real alerts for the sink and server tests.
+#[allow(dead_code)]
+pub fn spot_with_periodic_faults() -> Records {
+    use feedwatch::inject;
+    use feedwatch::model::SECOND;
+    let mut recs =
+        read_records(&fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst"));
+    let t0 = first_ns(&recs);
+    for (i, at) in (20..600).step_by(30).enumerate() {
+        let at = t0 + at * SECOND;
+        inject::cross_bbo(&mut recs, at, 3 * SECOND, "@bookTicker", 1.0);
+        let needle = if i % 2 == 0 { "@trade" } else { "@depth" };
+        inject::silence_where(&mut recs, at + 8 * SECOND, 12 * SECOND, Some(needle));
+    }
+    recs
+}
