@@ -12,3 +12,39 @@
 
 /// The dashboard page, served as is at `/`.
 pub const INDEX_HTML: &str = include_str!("index.html");
+
+#[cfg(test)]
+mod tests {
+    use super::INDEX_HTML;
+
+    #[test]
+    fn the_page_is_whole_and_fetches_nothing_external() {
+        assert!(INDEX_HTML.starts_with("<!DOCTYPE html>"));
+        assert!(INDEX_HTML.trim_end().ends_with("</html>"));
+        for id in [
+            "id=\"grid\"",
+            "id=\"incidents\"",
+            "id=\"connection\"",
+            "id=\"charts\"",
+        ] {
+            assert!(INDEX_HTML.contains(id), "{id}");
+        }
+        // The page connects back to its own host only.
+        assert!(INDEX_HTML.contains("location.host + '/ws'"));
+        // (The SVG namespace is a name, not an address.)
+        let page = INDEX_HTML.replace("'http://www.w3.org/2000/svg'", "");
+        for external in [
+            "http://",
+            "https://",
+            "<script src",
+            "<link",
+            "@import",
+            "cdn",
+        ] {
+            assert!(!page.contains(external), "{external}");
+        }
+        // Text from the wire is never parsed as markup.
+        assert!(!INDEX_HTML.contains("innerHTML"));
+        assert!(INDEX_HTML.is_ascii(), "served bytes need no charset guess");
+    }
+}
