@@ -269,6 +269,10 @@ fn time_axis(h: &mut String, x: &Scale, top: f64, bottom: f64) {
     h.push_str("</g>\n");
 }
 
+/// One venue's lane: its name, its incidents with their row, and how many
+/// rows it needs.
+type Lane<'a> = (&'a str, Vec<(usize, &'a Incident)>, usize);
+
 fn timeline(h: &mut String, r: &Report, f: &Frame) {
     h.push_str("<section id=\"timeline\">\n<h2>Incidents by venue</h2>\n");
     let x = f.x();
@@ -279,7 +283,7 @@ fn timeline(h: &mut String, r: &Report, f: &Frame) {
     }
     // Rows inside each lane: an incident goes on the first row free at
     // its start, so overlapping incidents stack instead of hiding.
-    let mut rows: Vec<(&str, Vec<(usize, &Incident)>, usize)> = Vec::new();
+    let mut rows: Vec<Lane<'_>> = Vec::new();
     for (venue, incs) in &lanes {
         let mut ends: Vec<Nanos> = Vec::new();
         let mut placed = Vec::new();

@@ -171,6 +171,48 @@ mod tests {
     }
 
     #[test]
+    fn text_from_alerts_is_escaped_everywhere() {
+        use crate::alert::{Alert, Cause, Evidence, Kind, Phase, Severity, State};
+        use crate::model::{SECOND, Venue};
+        // A hand-made alert (not from a recording) whose text is markup.
+        let a = Alert {
+            at: 1_723_161_374 * SECOND,
+            state: State::Open,
+            kind: Kind::PriceDivergence,
+            severity: Severity::Warning,
+            venue: Venue::BinanceUsdm,
+            symbol: Some("BTC/<b>USDT".into()),
+            stream: Some("bbo\"onload=\"x".into()),
+            incident: "price_divergence:<i>".into(),
+            phase: Phase::Open,
+            cause: Cause::Unknown,
+            group: None,
+            summary: "<script>alert('x')</script> & more".into(),
+            evidence: Evidence::new(),
+        };
+        let mut book = AlertBook::new();
+        book.add(&a);
+        let r = Report {
+            inputs: vec![],
+            summary: Summary::default(),
+            sampler: Sampler::new(),
+            book,
+        };
+        let page = render(&r);
+        assert!(
+            !page.contains("<script"),
+            "markup from an alert reached the page"
+        );
+        assert!(!page.contains("<b>") && !page.contains("<i>"));
+        assert!(!page.contains("\"onload"));
+        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
+        assert!(page.contains("data-incident=\"price_divergence:&lt;i&gt;\""));
+        // The timeline still draws the incident, with its times.
+        assert!(page.contains("class=\"incident-bar\""));
+        assert!(page.contains("data-from-ms=\"1723161374000\""));
+    }
+
+    #[test]
     fn an_empty_report_renders() {
         let r = Report {
             inputs: vec!["<odd & name>.zst".into()],
