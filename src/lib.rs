@@ -20,6 +20,8 @@ pub mod fixture;
 pub mod inject;
 pub mod model;
 pub mod replay;
+pub mod report;
+pub mod serve;
 pub mod sim;
 pub mod state;
 pub mod venues;

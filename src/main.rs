@@ -146,6 +146,22 @@ enum Command {
         #[arg(long = "loop")]
         looped: bool,
     },
+    /// Replay fixtures (or one scenario recipe) at full speed and write an
+    /// incident report: one self-contained HTML page with incidents per
+    /// venue on a timeline, price charts with anomalies marked, staleness
+    /// and lag per venue, and the alert table.
+    Report {
+        /// TOML config (defaults apply to anything it does not set).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The HTML file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Fixture files (plain, .gz or .zst), merged by receive time; or
+        /// one scenario recipe (`fixtures/scenarios/*.toml`).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Run the candle checks over historical candle CSV files.
     ///
     /// From one venue (`--venue --symbol FILES`) or from several at once
@@ -289,6 +305,16 @@ fn run(cli: Cli) -> Result<()> {
             let stats = closed?;
             eprintln!("{summary}");
             report_sinks(more_sinks, &stats);
+            Ok(())
+        }
+        Command::Report {
+            config,
+            output,
+            inputs,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let report = feedwatch::report::write_report(cfg, &inputs, &output)?;
+            eprintln!("{report} -> {}", output.display());
             Ok(())
         }
         Command::Import {
