@@ -14,6 +14,7 @@ use crate::detect::lag::LagConfig;
 use crate::detect::outage::OutageConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
+use crate::serve::ServeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -42,6 +43,8 @@ pub struct Config {
     pub incidents: IncidentConfig,
     /// The live consumer (`feedwatch run`).
     pub feed: FeedConfig,
+    /// The desk server (`--serve`): WebSocket feed, status, metrics.
+    pub serve: ServeConfig,
 }
 
 /// Engine settings.
@@ -218,6 +221,7 @@ impl Config {
             })?;
         self.feed
             .validate()
+            .and_then(|()| self.serve.validate())
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),
                 message,

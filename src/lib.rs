@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod inject;
 pub mod model;
 pub mod replay;
+pub mod serve;
 pub mod sim;
 pub mod state;
 pub mod venues;

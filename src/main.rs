@@ -36,6 +36,12 @@ enum Command {
         /// `max` (default) or a factor of recorded speed (`1`, `10`, `0.5`).
         #[arg(long, default_value = "max")]
         speed: String,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`);
+        /// the server keeps serving the final state after the replay until
+        /// SIGINT/SIGTERM.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
         /// Fixture files (plain, .gz or .zst), merged by receive time; or
         /// one scenario recipe (`fixtures/scenarios/*.toml`), replayed with
         /// its faults injected.
@@ -67,6 +73,10 @@ enum Command {
         /// fixtures, rotated by size or age; replay them with `replay`).
         #[arg(long)]
         record: Option<PathBuf>,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
     },
     /// The live consumer against local simulators serving the bundled real
     /// recordings, in one process with no internet: alerts on stdout as
@@ -98,6 +108,10 @@ enum Command {
         /// Record what the consumer sees into this directory.
         #[arg(long)]
         record: Option<PathBuf>,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
     },
     /// Score the detectors on labelled scenarios (`DIR/*.toml`: real
     /// recordings, faults injected by code, expected alerts): a table on
@@ -208,6 +222,45 @@ fn stdout_alert_sink() -> feedwatch::feed::AlertSink {
     })
 }
 
+/// `replay --serve`: the replay on a blocking thread feeding the desk
+/// server, alerts on stdout as they come; then the final state is served
+/// until SIGINT/SIGTERM.
+fn replay_served(
+    cfg: Config,
+    input: Input,
+    speed: Speed,
+    desk: feedwatch::serve::Desk,
+) -> Result<()> {
+    let out = io::stdout();
+    let sink: feedwatch::serve::ReplaySink = Box::new(move |a: &Alert, _flush: bool| {
+        // Someone is watching: every alert is flushed as it comes.
+        let mut w = out.lock();
+        w.write_all(a.to_json().as_bytes())?;
+        w.write_all(b"\n")?;
+        w.flush()
+    });
+    let rt = runtime()?;
+    let result = rt.block_on(feedwatch::serve::replay_served(
+        cfg,
+        input,
+        speed,
+        desk,
+        sink,
+        shutdown_signal(),
+        |s| eprintln!("{s}"),
+    ));
+    // An interrupted replay's thread is not waited for.
+    rt.shutdown_background();
+    match result {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            eprintln!("feedwatch replay: interrupted");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A batch of alerts (a scan) on stdout, one JSON line each.
 fn write_alerts(alerts: &[Alert]) -> io::Result<()> {
     let mut w = BufWriter::new(io::stdout().lock());
@@ -238,10 +291,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay {
             config,
             speed,
+            serve,
             fixtures,
         } => {
             let cfg = load_config(config.as_ref())?;
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
+            if let Some(desk) = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())? {
+                let input = Input::from_paths(&fixtures)?;
+                return replay_served(cfg, input, speed, desk);
+            }
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
             let mut sink = |a: &Alert, flush_now: bool| -> io::Result<()> {
@@ -294,20 +352,24 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { config, record } => {
+        Command::Run {
+            config,
+            record,
+            serve,
+        } => {
             let cfg = load_config(config.as_ref())?;
+            let desk = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())?;
             let opts = feedwatch::feed::RunOptions {
                 record_dir: record,
+                hub: desk.as_ref().map(|d| d.hub.clone()),
                 ..Default::default()
             };
             let sink = stdout_alert_sink();
             let rt = runtime()?;
-            let summary = rt.block_on(feedwatch::feed::run_with(
-                cfg,
-                opts,
-                shutdown_signal(),
-                sink,
-            ));
+            let summary = rt.block_on(feedwatch::serve::serve_while(
+                desk,
+                feedwatch::feed::run_with(cfg, opts, shutdown_signal(), sink),
+            ))?;
             match summary {
                 Ok(s) => {
                     eprintln!("{s}");
@@ -341,8 +403,10 @@ fn run(cli: Cli) -> Result<()> {
             faults,
             duration,
             record,
+            serve,
         } => {
             let cfg = load_config(config.as_ref())?;
+            let desk = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())?;
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
             let spec = faults.clone();
             let faults: feedwatch::sim::Faults = if faults == "none" {
@@ -379,6 +443,7 @@ fn run(cli: Cli) -> Result<()> {
                 speed,
                 faults,
                 record_dir: record,
+                hub: desk.as_ref().map(|d| d.hub.clone()),
             };
             let sink = stdout_alert_sink();
             let rt = runtime()?;
@@ -392,7 +457,10 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             };
-            match rt.block_on(feedwatch::demo::run(cfg, opts, stop, sink)) {
+            match rt.block_on(feedwatch::serve::serve_while(
+                desk,
+                feedwatch::demo::run(cfg, opts, stop, sink),
+            ))? {
                 Ok(s) => {
                     eprintln!("{s}");
                     Ok(())

@@ -97,6 +97,9 @@ pub struct RunOptions {
     pub record_dir: Option<PathBuf>,
     /// Counters to update (shared with the caller).
     pub counters: Arc<Counters>,
+    /// The desk server's hub: fed from the engine thread (alerts, a
+    /// throttled status, the queue depth), never blocking it.
+    pub hub: Option<Arc<crate::serve::Hub>>,
 }
 
 /// What a live run did.
@@ -419,8 +422,23 @@ pub async fn run_with(
     let engine_counters = counters.clone();
     let registry: Registry = Arc::default();
     let engine_registry = registry.clone();
+    let hub = opts.hub.clone();
+    if let Some(h) = &hub {
+        h.set_feed(crate::serve::FeedInfo {
+            counters: counters.clone(),
+            queue_capacity: cfg.feed.queue_capacity,
+        });
+    }
     let engine = tokio::task::spawn_blocking(move || {
-        engine_loop(cfg, rx, sink, recorder, engine_counters, engine_registry)
+        engine_loop(
+            cfg,
+            rx,
+            sink,
+            recorder,
+            engine_counters,
+            engine_registry,
+            hub,
+        )
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -458,6 +476,9 @@ pub async fn run_with(
         })
     };
     shutdown.await;
+    if let Some(h) = &opts.hub {
+        h.set_closing();
+    }
     let _ = tick_stop_tx.send(true);
     let _ = ticker.await;
     let _ = stop_tx.send(true);
@@ -567,8 +588,11 @@ fn engine_loop(
     mut recorder: Option<Recorder>,
     counters: Arc<Counters>,
     registry: Registry,
+    hub: Option<Arc<crate::serve::Hub>>,
 ) -> Result<FeedSummary, FeedError> {
+    use crate::replay::Observer;
     let capacity = cfg.feed.queue_capacity;
+    let mut observer = hub.map(crate::serve::HubObserver::new);
     // The ticker stamps a message every tick: a longer gap between two
     // stamps means nothing of ours ran meanwhile (process, VM or runtime
     // paused), which the engine must know before it judges the venues.
@@ -651,6 +675,9 @@ fn engine_loop(
         route_resyncs(&mut resyncs, &registry, &counters);
         for a in out.drain(..) {
             summary.alerts += 1;
+            if let Some(o) = &observer {
+                o.hub().alert(&a);
+            }
             if sink_error.is_none()
                 && let Err(e) = sink(&a)
             {
@@ -658,6 +685,14 @@ fn engine_loop(
                 sink_error = Some(e);
             }
         }
+        if let Some(o) = observer.as_mut() {
+            // Cheap unless a status is due (an engine clock compare).
+            o.hub().set_queue_depth(rx.len());
+            o.observe(&engine);
+        }
+    }
+    if let Some(o) = observer.as_mut() {
+        o.finish(&engine);
     }
     if let Some(r) = recorder {
         summary.recorded = r.finish()?;
