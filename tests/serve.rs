@@ -31,10 +31,15 @@ fn scenario() -> Input {
 }
 
 async fn start(hub: &Arc<Hub>, token: Option<&str>) -> Server {
+    start_with(hub, token, None).await
+}
+
+async fn start_with(hub: &Arc<Hub>, token: Option<&str>, send_buffer: Option<usize>) -> Server {
     let opts = ServerOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: token.map(String::from),
         sources: Vec::new(),
+        send_buffer,
     };
     Server::start(hub.clone(), opts).await.unwrap()
 }
@@ -244,16 +249,19 @@ async fn a_client_joining_mid_replay_gets_the_snapshot_then_every_alert_once_in_
     for s in series {
         let pts = s["points"].as_array().unwrap();
         assert!(pts.len() > 100, "one sample per engine second for 150 s");
-        let ts: Vec<i64> = pts.iter().map(|p| p[0].as_i64().unwrap()).collect();
-        assert!(ts.windows(2).all(|w| w[1] - w[0] >= 1000), "{ts:?}");
+        let secs: Vec<i64> = pts.iter().map(|p| p[0].as_i64().unwrap() / 1000).collect();
+        assert!(secs.windows(2).all(|w| w[1] > w[0]), "{secs:?}");
     }
     let (after, statuses) = alerts_until(&mut ws, seq, total).await;
     assert_eq!(after, run.alerts[seq as usize..]);
     assert!(statuses >= 1, "the final status is pushed");
     assert_eq!(hub.seq(), total);
     server.stop().await.unwrap();
-    // The server said goodbye.
-    assert!(next_json(&mut ws).await.is_none());
+    // Only statuses may still be queued; then the server says goodbye
+    // (a close frame: the stream ends instead of hanging).
+    while let Some(m) = next_json(&mut ws).await {
+        assert_eq!(m["type"], "status", "{m}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +273,9 @@ async fn a_client_that_never_reads_is_dropped_and_the_others_get_everything() {
         status_interval: Duration::ZERO,
         ..HubOptions::default()
     }));
-    let server = start(&hub, None).await;
+    // Small kernel buffers on both ends, so that the queue, not the
+    // kernel, is what the silent client can fall behind by.
+    let server = start_with(&hub, None, Some(4096)).await;
     let addr = server.addr();
     // The silent client: a small receive buffer so the kernel cannot
     // absorb the feed for it.
@@ -666,7 +676,9 @@ async fn metrics_parse_and_status_matches_the_engine_after_a_replay() {
     let (code, _, body) = get(addr, "/status", None).await;
     assert_eq!(code, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
-    let want = serde_json::to_value(&last).unwrap();
+    // Both sides through the same JSON text and parser (floats compare
+    // exactly only that way).
+    let want: Value = serde_json::from_str(&serde_json::to_string(&last).unwrap()).unwrap();
     assert_eq!(v["engine"]["streams"], want["streams"]);
     assert_eq!(v["engine"]["venues"], want["venues"]);
     assert_eq!(v["engine"], want);

@@ -58,6 +58,7 @@ impl Desk {
                 listen,
                 token,
                 sources: Vec::new(),
+                send_buffer: None,
             },
         }))
     }

@@ -19,6 +19,7 @@ use axum::extract::ws::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -36,6 +37,10 @@ pub struct ServerOptions {
     pub token: Option<String>,
     /// More `/metrics` families (alert sinks' counters, ...).
     pub sources: Vec<Arc<dyn MetricsSource>>,
+    /// Kernel send buffer of each connection (bytes; `None`: the system's
+    /// default, which grows to megabytes). Small values make a client's
+    /// `client_queue` the real bound on what it may fall behind.
+    pub send_buffer: Option<usize>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -45,6 +50,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("sources", &self.sources.len())
+            .field("send_buffer", &self.send_buffer)
             .finish()
     }
 }
@@ -110,6 +116,14 @@ impl Server {
             .route("/ws", get(ws))
             .with_state(app);
         let (stop, stopped) = oneshot::channel::<()>();
+        let send_buffer = opts.send_buffer;
+        let listener = listener.tap_io(move |tcp| {
+            if let Some(n) = send_buffer
+                && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(n)
+            {
+                tracing::warn!("desk server: cannot set the send buffer: {e}");
+            }
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
