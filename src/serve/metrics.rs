@@ -92,6 +92,9 @@ fn single(out: &mut String, name: &str, help: &str, kind: MetricType, value: f64
     sample(out, name, &[], value);
 }
 
+/// Reads one per-stream gauge (none: the stream has no such value now).
+type StreamGauge = fn(&crate::engine::StreamStatus) -> Option<f64>;
+
 /// The whole `/metrics` page: the hub's families, then each source's.
 pub fn render(hub: &Hub, sources: &[Arc<dyn MetricsSource>]) -> String {
     use MetricType::{Counter, Gauge};
@@ -207,7 +210,7 @@ pub fn render(hub: &Hub, sources: &[Arc<dyn MetricsSource>]) -> String {
                 sample(o, "feedwatch_stream_state", &labels, v);
             }
         }
-        let per_stream: [(&str, &str, fn(&crate::engine::StreamStatus) -> Option<f64>); 4] = [
+        let per_stream: [(&str, &str, StreamGauge); 4] = [
             (
                 "feedwatch_stream_age_seconds",
                 "Seconds since the stream's last data message.",
