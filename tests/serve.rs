@@ -471,7 +471,7 @@ fn parse_prometheus(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
         let mut rest = &line[end..];
         if let Some(r) = rest.strip_prefix('{') {
             let mut chars = r.char_indices().peekable();
-            let mut consumed = None;
+            let consumed: usize;
             loop {
                 // label name
                 let start = chars.peek().map(|(i, _)| *i).unwrap();
@@ -516,13 +516,13 @@ fn parse_prometheus(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
                 match chars.next() {
                     Some((_, ',')) => continue,
                     Some((i, '}')) => {
-                        consumed = Some(i + 1);
+                        consumed = i + 1;
                         break;
                     }
                     _ => panic!("{}", at("label list")),
                 }
             }
-            rest = &r[consumed.unwrap()..];
+            rest = &r[consumed..];
         }
         let value = rest
             .strip_prefix(' ')
