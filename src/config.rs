@@ -15,6 +15,7 @@ use crate::detect::lag::LagConfig;
 use crate::detect::outage::OutageConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
+use crate::serve::ServeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub feed: FeedConfig,
     /// Where alerts go: stdout, an alert log, a webhook.
     pub sinks: SinksConfig,
+    /// The desk server (`--serve`): WebSocket feed, status, metrics.
+    pub serve: ServeConfig,
 }
 
 /// Engine settings.
@@ -222,6 +225,7 @@ impl Config {
         self.feed
             .validate()
             .and_then(|()| self.sinks.validate())
+            .and_then(|()| self.serve.validate())
             .map_err(|message| ConfigError::Invalid {
                 path: String::new(),
                 message,

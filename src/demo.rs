@@ -31,6 +31,8 @@ pub struct DemoOptions {
     pub faults: Faults,
     /// Record what the consumer sees into this directory.
     pub record_dir: Option<PathBuf>,
+    /// The desk server's hub, fed by the consumer's engine.
+    pub hub: Option<Arc<crate::serve::Hub>>,
 }
 
 /// Why the demo could not run.
@@ -174,6 +176,7 @@ pub async fn run(
     }
     let run_opts = RunOptions {
         record_dir: opts.record_dir.clone(),
+        hub: opts.hub.clone(),
         ..Default::default()
     };
     let summary = feed::run_with(cfg, run_opts, shutdown, sink).await;

@@ -37,6 +37,12 @@ enum Command {
         /// `max` (default) or a factor of recorded speed (`1`, `10`, `0.5`).
         #[arg(long, default_value = "max")]
         speed: String,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`);
+        /// the server keeps serving the final state after the replay until
+        /// SIGINT/SIGTERM.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
         /// Fixture files (plain, .gz or .zst), merged by receive time; or
         /// one scenario recipe (`fixtures/scenarios/*.toml`), replayed with
         /// its faults injected.
@@ -72,6 +78,10 @@ enum Command {
         record: Option<PathBuf>,
         #[command(flatten)]
         sinks: SinkFlags,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
     },
     /// The live consumer against local simulators serving the bundled real
     /// recordings, in one process with no internet: alerts on stdout as
@@ -105,6 +115,10 @@ enum Command {
         record: Option<PathBuf>,
         #[command(flatten)]
         sinks: SinkFlags,
+        /// Serve the desk feed, status, metrics and dashboard on this
+        /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
     },
     /// Score the detectors on labelled scenarios (`DIR/*.toml`: real
     /// recordings, faults injected by code, expected alerts): a table on
@@ -249,6 +263,43 @@ fn report_sinks(more_sinks: bool, stats: &SinkStats) {
     }
 }
 
+/// `replay --serve`: the replay on a blocking thread feeding the desk
+/// server, alerts on stdout as they come; then the final state is served
+/// until SIGINT/SIGTERM.
+fn replay_served(
+    cfg: Config,
+    input: Input,
+    speed: Speed,
+    mut desk: feedwatch::serve::Desk,
+    sinks: Sinks,
+) -> Result<()> {
+    desk.server.sources.push(sinks.counters());
+    // Someone is watching: every alert goes out (and stdout is flushed) as
+    // it comes; the sinks close when the replay's thread drops them.
+    let mut each = sinks.into_alert_sink();
+    let sink: feedwatch::serve::ReplaySink = Box::new(move |a: &Alert, _flush: bool| each(a));
+    let rt = runtime()?;
+    let result = rt.block_on(feedwatch::serve::replay_served(
+        cfg,
+        input,
+        speed,
+        desk,
+        sink,
+        shutdown_signal(),
+        |s| eprintln!("{s}"),
+    ));
+    // An interrupted replay's thread is not waited for.
+    rt.shutdown_background();
+    match result {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            eprintln!("feedwatch replay: interrupted");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A batch of alerts (a scan) on stdout, one JSON line each.
 fn write_alerts(alerts: &[Alert]) -> io::Result<()> {
     let mut w = BufWriter::new(io::stdout().lock());
@@ -279,6 +330,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay {
             config,
             speed,
+            serve,
             fixtures,
             sinks,
         } => {
@@ -286,6 +338,10 @@ fn run(cli: Cli) -> Result<()> {
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
             let mut sinks = open_sinks(&mut cfg, sinks)?;
             let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
+            if let Some(desk) = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())? {
+                let input = Input::from_paths(&fixtures)?;
+                return replay_served(cfg, input, speed, desk, sinks);
+            }
             let input = Input::from_paths(&fixtures)?;
             let opts = Options {
                 speed: Some(speed),
@@ -347,23 +403,27 @@ fn run(cli: Cli) -> Result<()> {
             config,
             record,
             sinks,
+            serve,
         } => {
             let mut cfg = load_config(config.as_ref())?;
+            let mut desk = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())?;
             let opts = feedwatch::feed::RunOptions {
                 record_dir: record,
+                hub: desk.as_ref().map(|d| d.hub.clone()),
                 ..Default::default()
             };
             let sinks = open_sinks(&mut cfg, sinks)?;
             let counters = sinks.counters();
+            if let Some(d) = desk.as_mut() {
+                d.server.sources.push(counters.clone());
+            }
             let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
             let sink = sinks.into_alert_sink();
             let rt = runtime()?;
-            let summary = rt.block_on(feedwatch::feed::run_with(
-                cfg,
-                opts,
-                shutdown_signal(),
-                sink,
-            ));
+            let summary = rt.block_on(feedwatch::serve::serve_while(
+                desk,
+                feedwatch::feed::run_with(cfg, opts, shutdown_signal(), sink),
+            ))?;
             match summary {
                 Ok(s) => {
                     eprintln!("{s}");
@@ -399,8 +459,10 @@ fn run(cli: Cli) -> Result<()> {
             duration,
             record,
             sinks,
+            serve,
         } => {
             let mut cfg = load_config(config.as_ref())?;
+            let mut desk = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())?;
             let speed: Speed = speed.parse().map_err(anyhow::Error::msg)?;
             let spec = faults.clone();
             let faults: feedwatch::sim::Faults = if faults == "none" {
@@ -437,9 +499,13 @@ fn run(cli: Cli) -> Result<()> {
                 speed,
                 faults,
                 record_dir: record,
+                hub: desk.as_ref().map(|d| d.hub.clone()),
             };
             let sinks = open_sinks(&mut cfg, sinks)?;
             let counters = sinks.counters();
+            if let Some(d) = desk.as_mut() {
+                d.server.sources.push(counters.clone());
+            }
             let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
             let sink = sinks.into_alert_sink();
             let rt = runtime()?;
@@ -453,7 +519,10 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             };
-            match rt.block_on(feedwatch::demo::run(cfg, opts, stop, sink)) {
+            match rt.block_on(feedwatch::serve::serve_while(
+                desk,
+                feedwatch::demo::run(cfg, opts, stop, sink),
+            ))? {
                 Ok(s) => {
                     eprintln!("{s}");
                     report_sinks(more_sinks, &counters.snapshot());

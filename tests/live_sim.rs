@@ -138,6 +138,7 @@ fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
     let opts = RunOptions {
         record_dir: record,
         counters: counters.clone(),
+        ..RunOptions::default()
     };
     let task = tokio::spawn(feed::run_with(
         cfg,

@@ -97,6 +97,9 @@ pub struct RunOptions {
     pub record_dir: Option<PathBuf>,
     /// Counters to update (shared with the caller).
     pub counters: Arc<Counters>,
+    /// The desk server's hub: fed from the engine thread (alerts, a
+    /// throttled status, the queue depth), never blocking it.
+    pub hub: Option<Arc<crate::serve::Hub>>,
 }
 
 /// What a live run did.
@@ -419,8 +422,31 @@ pub async fn run_with(
     let engine_counters = counters.clone();
     let registry: Registry = Arc::default();
     let engine_registry = registry.clone();
+    let hub = opts.hub.clone();
+    if let Some(h) = &hub {
+        h.set_feed(crate::serve::FeedInfo {
+            counters: counters.clone(),
+            queue_capacity: cfg.feed.queue_capacity,
+        });
+    }
+    // The engine thread says so when alerts can no longer be written
+    // (stdout closed): the run then stops as if asked to, rather than
+    // watching venues nobody hears about.
+    let sink_failed = Arc::new(tokio::sync::Notify::new());
+    let engine_sink_failed = sink_failed.clone();
     let engine = tokio::task::spawn_blocking(move || {
-        engine_loop(cfg, rx, sink, recorder, engine_counters, engine_registry)
+        engine_loop(
+            cfg,
+            rx,
+            AlertOut {
+                sink,
+                failed: engine_sink_failed,
+            },
+            recorder,
+            engine_counters,
+            engine_registry,
+            hub,
+        )
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -457,7 +483,15 @@ pub async fn run_with(
             }
         })
     };
-    shutdown.await;
+    tokio::select! {
+        _ = shutdown => {}
+        _ = sink_failed.notified() => {
+            tracing::error!("alerts cannot be written: stopping");
+        }
+    }
+    if let Some(h) = &opts.hub {
+        h.set_closing();
+    }
     let _ = tick_stop_tx.send(true);
     let _ = ticker.await;
     let _ = stop_tx.send(true);
@@ -559,16 +593,30 @@ fn route_resyncs(reqs: &mut Vec<ResyncRequest>, registry: &Registry, counters: &
     }
 }
 
+/// Where the engine thread's alerts go, and how it says they cannot.
+struct AlertOut {
+    sink: AlertSink,
+    /// Notified once when the sink fails.
+    failed: Arc<tokio::sync::Notify>,
+}
+
 /// The engine thread: drains the queue until every sender is gone.
 fn engine_loop(
     cfg: Config,
     mut rx: mpsc::Receiver<Msg>,
-    mut sink: AlertSink,
+    alerts_out: AlertOut,
     mut recorder: Option<Recorder>,
     counters: Arc<Counters>,
     registry: Registry,
+    hub: Option<Arc<crate::serve::Hub>>,
 ) -> Result<FeedSummary, FeedError> {
+    let AlertOut {
+        mut sink,
+        failed: sink_failed,
+    } = alerts_out;
+    use crate::replay::Observer;
     let capacity = cfg.feed.queue_capacity;
+    let mut observer = hub.map(crate::serve::HubObserver::new);
     // The ticker stamps a message every tick: a longer gap between two
     // stamps means nothing of ours ran meanwhile (process, VM or runtime
     // paused), which the engine must know before it judges the venues.
@@ -651,13 +699,25 @@ fn engine_loop(
         route_resyncs(&mut resyncs, &registry, &counters);
         for a in out.drain(..) {
             summary.alerts += 1;
+            if let Some(o) = &observer {
+                o.hub().alert(&a);
+            }
             if sink_error.is_none()
                 && let Err(e) = sink(&a)
             {
                 tracing::error!("cannot write alerts: {e}");
                 sink_error = Some(e);
+                sink_failed.notify_one();
             }
         }
+        if let Some(o) = observer.as_mut() {
+            // Cheap unless a status is due (an engine clock compare).
+            o.hub().set_queue_depth(rx.len());
+            o.observe(&engine);
+        }
+    }
+    if let Some(o) = observer.as_mut() {
+        o.finish(&engine);
     }
     if let Some(r) = recorder {
         summary.recorded = r.finish()?;
