@@ -95,12 +95,34 @@ fn candle_scenarios_score_the_consensus_scan() {
     )
     .unwrap();
     assert!(crash.false_alarms.is_empty(), "{:?}", crash.false_alarms);
-    assert!(crash.labels.is_empty());
-    // 262 Binance klines and 1,351 Gemini bars were scanned, and the two
-    // abnormal crash candles (20:56 Binance, 21:13 Gemini) were raised at
-    // info.
-    assert_eq!(crash.records, 262 + 1351);
-    assert!(crash.incidents >= 2, "{}", crash.incidents);
+    // Its two labels are the one-venue events outside the crash (Coinbase
+    // LINK/USD at 16:44, Gemini ETH/USD at 23:49), both found.
+    assert_eq!(crash.labels.len(), 2);
+    assert!(
+        crash.labels.iter().all(|l| l.delay_s.is_some()),
+        "{:?}",
+        crash.labels
+    );
+    // Every row of the five files was scanned (262 Binance klines, and the
+    // Gemini and Coinbase one-minute bars), and the crash's abnormal
+    // candles (20:56 Binance and AVAX, 20:59 AVAX, 21:13 Gemini) were
+    // raised at info.
+    let rows = |name: &str| {
+        std::fs::read_to_string(scenarios().join("../candles").join(name))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .count()
+    };
+    assert_eq!(
+        crash.records,
+        rows("BTCUSDT-UM-1m-2025-10-10_crash.csv")
+            + rows("gemini_1m_from_trades_2025-10-10_BTCUSD.csv")
+            + rows("gemini_1m_from_trades_2025-10-10_ETHUSD.csv")
+            + rows("coinbase_1m_from_trades_2025-10-10_AVAX-USD.csv")
+            + rows("coinbase_1m_from_trades_2025-10-10_LINK-USD.csv")
+    );
+    assert!(crash.incidents >= 6, "{}", crash.incidents);
 
     let candles = scenarios().join("../candles");
     let binance = candles.join("BTCUSDT-UM-1m-2025-10-10_crash.csv");
