@@ -14,7 +14,6 @@ use feedwatch::replay::{Input, Options, replay_input};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")

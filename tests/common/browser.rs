@@ -379,10 +379,18 @@ impl Drop for Browser {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        // The group is signalled with the system call, never with the
+        // `kill` program: procps-ng 4.0's `kill -KILL -10` sends SIGKILL to
+        // pid -1, every process the user may signal (seen under strace).
+        if let Ok(pgid) = libc::pid_t::try_from(pid)
+            && pgid > 1
+        {
+            // SAFETY: kill(2) takes plain integers; a negative pid names
+            // the process group that `process_group(0)` gave Chromium.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
