@@ -185,6 +185,13 @@ impl Browser {
         // share it), so the renderers go with it at the end even when no
         // namespace could be made.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // Orphans of Chromium's group come to this process, not to the
+        // machine's PID 1 (see Drop), also when `unshare` dies before the
+        // Chromium it started.
+        // SAFETY: prctl(2) with integer arguments only.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -393,6 +400,22 @@ impl Drop for Browser {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Anything of the group that outlived its parent (Chromium itself
+        // when `unshare` went first) was reparented to this process, the
+        // subreaper: reap the group, and only the group, so that other
+        // tests' children keep their exit status.
+        if let Ok(pgid) = libc::pid_t::try_from(pid)
+            && pgid > 1
+        {
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid(2) writes only to `status`.
+                let r = unsafe { libc::waitpid(-pgid, &mut status, 0) };
+                if r <= 0 {
+                    break;
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
