@@ -188,7 +188,7 @@ fn the_page_draws_the_desk_protocol() {
         "the outage on the dashboard",
         OUTAGE_SHOWN,
         PAGE_STATE,
-        Duration::from_secs(60),
+        browser::PAGE_TIMEOUT,
     );
     // The incident's timeline holds its opening step with its summary.
     let step = b.eval(

@@ -14,7 +14,6 @@ use feedwatch::replay::{Input, Options, replay_input};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")
@@ -308,7 +307,7 @@ fn the_report_shows_the_aws_spot_outage_where_it_happened() {
             bars: [...document.querySelectorAll('rect.incident-bar')].map(b => [b.dataset.kind, b.getBoundingClientRect().width]),
             rows: document.querySelectorAll('#alert-table tr.alert').length
         })"#,
-        Duration::from_secs(60),
+        browser::PAGE_TIMEOUT,
     );
     let shot = target_dir().join("report-aws-spot-outage.png");
     b.screenshot(&shot);

@@ -12,6 +12,17 @@
 //!
 //! A missing Chromium fails the test with a message saying how to install
 //! it: a browser test never skips silently.
+//!
+//! Chromium must never leave a process behind for the machine's PID 1 to
+//! reap: its crash handler is double-forked and its helpers can outlive
+//! it, and on machines whose PID 1 is a supervisor that also runs shell
+//! commands, reaping such orphans has cost running commands their exit
+//! status. So Chromium starts as the init of its own PID namespace
+//! (`unshare --pid --fork --kill-child --mount-proc`): whatever it spawns
+//! is reparented to Chromium itself, and when Chromium or the `unshare` in
+//! front of it dies, the kernel kills and reaps everything inside. Only
+//! where no namespace can be made (unprivileged, without user namespaces)
+//! does it start Chromium directly, and it says so on stderr.
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
@@ -27,15 +38,70 @@ use tokio_tungstenite::tungstenite::Message;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// How long one DevTools command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one DevTools command may take. Generous: the test machines
+/// have two cores shared with other builds.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long Chromium may take to start listening for DevTools.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a page may take to reach a condition, for the tests' calls to
+/// [`Browser::wait_for`]: a loaded two-core machine renders slowly, and a
+/// long deadline only costs time when the test is failing anyway.
+pub const PAGE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The `unshare` arguments that put Chromium into its own PID namespace on
+/// this machine, or None when no namespace can be made here. Probed once
+/// per test binary with `true` in Chromium's place: as root a plain PID
+/// namespace, otherwise one inside a user namespace.
+fn pid_namespace() -> Option<&'static [&'static str]> {
+    static CHOICE: std::sync::OnceLock<Option<&'static [&'static str]>> =
+        std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        const ROOT: &[&str] = &["--pid", "--fork", "--kill-child", "--mount-proc"];
+        const USER: &[&str] = &[
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+        ];
+        for args in [ROOT, USER] {
+            let ok = Command::new("unshare")
+                .args(args)
+                .arg("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Some(args);
+            }
+        }
+        eprintln!(
+            "note: `unshare` cannot make a PID namespace here; Chromium starts without one \
+             and its orphaned helpers go to this machine's init"
+        );
+        None
+    })
+}
 
 /// Where Chromium is: `$FEEDWATCH_CHROMIUM`, else Debian's
 /// `/usr/bin/chromium`, else `chromium` on the PATH. Fails the test with
 /// the install command when there is none.
 pub fn chromium_path() -> PathBuf {
     if let Some(p) = std::env::var_os("FEEDWATCH_CHROMIUM") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "FEEDWATCH_CHROMIUM is {}, which is not a file. Install Chromium with \
+             `apt-get install -y chromium` (Debian/Ubuntu), or point FEEDWATCH_CHROMIUM at a \
+             Chromium or Chrome binary.",
+            p.display()
+        );
+        return p;
     }
     let debian = PathBuf::from("/usr/bin/chromium");
     if debian.is_file() {
@@ -80,7 +146,14 @@ impl Browser {
         ));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
-        let mut cmd = Command::new(&exe);
+        let mut cmd = match pid_namespace() {
+            Some(ns) => {
+                let mut c = Command::new("unshare");
+                c.args(ns).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
         cmd.args([
             "--headless",
             "--no-sandbox",
@@ -108,8 +181,17 @@ impl Browser {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-        // Its own process group, so the renderers go with it at the end.
+        // Its own process group (`unshare` and everything in the namespace
+        // share it), so the renderers go with it at the end even when no
+        // namespace could be made.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // Orphans of Chromium's group come to this process, not to the
+        // machine's PID 1 (see Drop), also when `unshare` dies before the
+        // Chromium it started.
+        // SAFETY: prctl(2) with integer arguments only.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -228,22 +310,32 @@ impl Browser {
     }
 
     /// Polls `cond` (a JavaScript expression) until it is `true`, for at
-    /// most `timeout`. On timeout, fails with `what`, the last value of
-    /// `cond` and `probe` (an expression describing the page's state).
+    /// most `timeout` (the tests use [`PAGE_TIMEOUT`]). On timeout, fails
+    /// with `what`, the last value of `cond`, `probe` (an expression
+    /// describing the page's state) and the start of the page's DOM.
     pub fn wait_for(&mut self, what: &str, cond: &str, probe: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
         let mut last = Value::Null;
-        while Instant::now() < deadline {
+        let mut polls = 0u32;
+        while start.elapsed() < timeout {
             last = self.eval(cond);
+            polls += 1;
             if last == Value::Bool(true) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(250));
         }
         let state = self.eval(probe);
+        let dom = self.eval(
+            "(() => { const h = document.documentElement ? document.documentElement.outerHTML : ''; \
+               return h.length > 6000 ? h.slice(0, 6000) + ` ... (${h.length} characters)` : h; })()",
+        );
         panic!(
-            "timed out after {timeout:?} waiting for {what}\n  condition gave: {last}\n  page state: {}",
-            serde_json::to_string_pretty(&state).unwrap_or_default()
+            "timed out after {:?} ({polls} polls) waiting for {what}\n  condition gave: {last}\n  \
+             page state: {}\n  DOM: {}",
+            start.elapsed(),
+            serde_json::to_string_pretty(&state).unwrap_or_default(),
+            dom.as_str().map_or_else(|| dom.to_string(), str::to_string)
         );
     }
 
@@ -294,12 +386,36 @@ impl Drop for Browser {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        // The group is signalled with the system call, never with the
+        // `kill` program: procps-ng 4.0's `kill -KILL -10` sends SIGKILL to
+        // pid -1, every process the user may signal (seen under strace).
+        if let Ok(pgid) = libc::pid_t::try_from(pid)
+            && pgid > 1
+        {
+            // SAFETY: kill(2) takes plain integers; a negative pid names
+            // the process group that `process_group(0)` gave Chromium.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Anything of the group that outlived its parent (Chromium itself
+        // when `unshare` went first) was reparented to this process, the
+        // subreaper: reap the group, and only the group, so that other
+        // tests' children keep their exit status.
+        if let Ok(pgid) = libc::pid_t::try_from(pid)
+            && pgid > 1
+        {
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid(2) writes only to `status`.
+                let r = unsafe { libc::waitpid(-pgid, &mut status, 0) };
+                if r <= 0 {
+                    break;
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -332,9 +448,12 @@ fn devtools_url(stderr: Option<std::process::ChildStderr>) -> String {
             let _ = tx.send(Err(seen.join("\n")));
         }
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
+    match rx.recv_timeout(START_TIMEOUT) {
         Ok(Ok(url)) => url,
-        Ok(Err(log)) => panic!("Chromium exited before listening for DevTools:\n{log}"),
-        Err(_) => panic!("Chromium did not say where DevTools listens within 30 s"),
+        Ok(Err(log)) => panic!(
+            "Chromium exited before listening for DevTools (is it installed? \
+             `apt-get install -y chromium`):\n{log}"
+        ),
+        Err(_) => panic!("Chromium did not say where DevTools listens within {START_TIMEOUT:?}"),
     }
 }
