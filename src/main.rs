@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use feedwatch::alert::Alert;
-use feedwatch::alert::sink::{SinkStats, Sinks};
+use feedwatch::alert::sink::{SinkCounters, SinkStats, Sinks};
 use feedwatch::candles::scan::scan_files;
 use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
@@ -256,6 +256,23 @@ fn open_sinks(cfg: &mut Config, flags: SinkFlags) -> Result<Sinks> {
     Sinks::open(&cfg.sinks).context("opening the alert sinks")
 }
 
+/// The sinks of a live run (`run`, `demo`): the engine thread's alert sink,
+/// the counters (also on the desk server's `/metrics` when there is one),
+/// and whether there is more than stdout.
+fn live_sinks(
+    cfg: &mut Config,
+    flags: SinkFlags,
+    desk: Option<&mut feedwatch::serve::Desk>,
+) -> Result<(feedwatch::feed::AlertSink, Arc<SinkCounters>, bool)> {
+    let sinks = open_sinks(cfg, flags)?;
+    let counters = sinks.counters();
+    if let Some(d) = desk {
+        d.server.sources.push(counters.clone());
+    }
+    let more = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
+    Ok((sinks.into_alert_sink(), counters, more))
+}
+
 /// The sinks' counters on stderr, when there is more than stdout.
 fn report_sinks(more_sinks: bool, stats: &SinkStats) {
     if more_sinks {
@@ -412,13 +429,7 @@ fn run(cli: Cli) -> Result<()> {
                 hub: desk.as_ref().map(|d| d.hub.clone()),
                 ..Default::default()
             };
-            let sinks = open_sinks(&mut cfg, sinks)?;
-            let counters = sinks.counters();
-            if let Some(d) = desk.as_mut() {
-                d.server.sources.push(counters.clone());
-            }
-            let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
-            let sink = sinks.into_alert_sink();
+            let (sink, counters, more_sinks) = live_sinks(&mut cfg, sinks, desk.as_mut())?;
             let rt = runtime()?;
             let summary = rt.block_on(feedwatch::serve::serve_while(
                 desk,
@@ -501,13 +512,7 @@ fn run(cli: Cli) -> Result<()> {
                 record_dir: record,
                 hub: desk.as_ref().map(|d| d.hub.clone()),
             };
-            let sinks = open_sinks(&mut cfg, sinks)?;
-            let counters = sinks.counters();
-            if let Some(d) = desk.as_mut() {
-                d.server.sources.push(counters.clone());
-            }
-            let more_sinks = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
-            let sink = sinks.into_alert_sink();
+            let (sink, counters, more_sinks) = live_sinks(&mut cfg, sinks, desk.as_mut())?;
             let rt = runtime()?;
             let stop = async move {
                 if duration == 0 {

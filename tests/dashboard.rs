@@ -31,11 +31,6 @@ fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")
 }
 
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
-
 /// What the browser must end up showing while spot is out: the venue
 /// outage among the open incidents, spot's BTC/USDT cell silent, the
 /// futures' cell not.
@@ -204,7 +199,7 @@ fn the_page_draws_the_desk_protocol() {
         r#"[...document.querySelectorAll('#charts figure[data-symbol="BTC/USDT"] polyline.series')].map(l => l.dataset.venue).sort()"#,
     );
     assert_eq!(lines, serde_json::json!(["binance-spot", "binance-usdm"]));
-    b.screenshot(&target_dir().join("dashboard-protocol-aws-spot-outage.png"));
+    b.screenshot(&browser::target_dir().join("dashboard-protocol-aws-spot-outage.png"));
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.iter().any(|l| l.starts_with("GET /ws?token=s3cret ")),
@@ -263,7 +258,7 @@ fn the_desk_server_shows_the_outage_live() {
         PAGE_STATE,
         Duration::from_secs(150),
     );
-    b.screenshot(&target_dir().join("dashboard-aws-spot-outage.png"));
+    b.screenshot(&browser::target_dir().join("dashboard-aws-spot-outage.png"));
     drop(b);
     drop(child);
 }

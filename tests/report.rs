@@ -19,12 +19,6 @@ fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")
 }
 
-/// The cargo target folder (screenshots go there, beside the builds).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
-
 /// The alerts a plain replay of the scenario emits, as JSON.
 fn replay_alerts(path: &Path) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
@@ -309,7 +303,7 @@ fn the_report_shows_the_aws_spot_outage_where_it_happened() {
         })"#,
         browser::PAGE_TIMEOUT,
     );
-    let shot = target_dir().join("report-aws-spot-outage.png");
+    let shot = browser::target_dir().join("report-aws-spot-outage.png");
     b.screenshot(&shot);
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
     eprintln!("screenshot: {}", shot.display());

@@ -457,3 +457,9 @@ fn devtools_url(stderr: Option<std::process::ChildStderr>) -> String {
         Err(_) => panic!("Chromium did not say where DevTools listens within {START_TIMEOUT:?}"),
     }
 }
+
+/// The cargo target folder (screenshots go there, beside the builds).
+pub fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
