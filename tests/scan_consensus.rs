@@ -341,24 +341,18 @@ fn crash_day_with_gemini_and_coinbase_is_quiet_above_info_on_btc() {
     eprintln!("default config: {:?}", r.verdicts);
 }
 
-/// The crash file with one calm minute's high pushed 3% above its close
-/// (injected), and the Gemini spec, with that minute's bar removed when
-/// `drop_gemini_bar` (injected: as if nobody traded there). Returns the
-/// scan and the injected minute.
-fn injected_run(drop_gemini_bar: bool) -> (MultiReport, String) {
-    let clean = scan(&crash_day(fixture(CRASH), gemini(GEMINI_BTC, "BTC/USD")));
+/// The row index in the Binance crash file of a calm minute 19:45-20:15
+/// UTC (before the crash) that Gemini traded in, with no alert of the
+/// clean scan within 5 minutes.
+fn calm_gemini_minute(clean: &MultiReport, rows: &[String]) -> usize {
     let gemini_minutes = minutes_in(GEMINI_BTC);
-    let text = std::fs::read_to_string(fixture(CRASH)).unwrap();
-    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
     let quiet = |t: i64| {
         clean
             .alerts
             .iter()
             .all(|a| (a.at / MILLI - t).abs() > 5 * 60_000)
     };
-    // A calm minute 19:45-20:15 (before the crash) that Gemini traded in,
-    // with no alert within 5 minutes in the clean scan.
-    let i = (1..rows.len())
+    (1..rows.len())
         .find(|&i| {
             let t: i64 = rows[i].split(',').next().unwrap().parse().unwrap();
             let s = format_rfc3339_ms(t * MILLI);
@@ -366,7 +360,18 @@ fn injected_run(drop_gemini_bar: bool) -> (MultiReport, String) {
                 && gemini_minutes.contains(&s)
                 && quiet(t + 60_000)
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// The crash file with one calm minute's high pushed 3% above its close
+/// (injected), and the Gemini spec, with that minute's bar removed when
+/// `drop_gemini_bar` (injected: as if nobody traded there). Returns the
+/// scan and the injected minute.
+fn injected_run(drop_gemini_bar: bool) -> (MultiReport, String) {
+    let clean = scan(&crash_day(fixture(CRASH), gemini(GEMINI_BTC, "BTC/USD")));
+    let text = std::fs::read_to_string(fixture(CRASH)).unwrap();
+    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    let i = calm_gemini_minute(&clean, &rows);
     let mut f: Vec<String> = rows[i].split(',').map(str::to_string).collect();
     let close: f64 = f[4].parse().unwrap();
     f[2] = format!("{:.1}", close * 1.03);
@@ -512,26 +517,9 @@ fn write_injected(injection: &str, text: &str) -> PathBuf {
 #[test]
 fn injected_bad_print_on_binance_in_calm_stretch_is_binance_alone() {
     let clean = scan(&[binance(fixture(CRASH)), gemini(GEMINI_BTC, "BTC/USD")]);
-    let gemini_minutes = minutes_in(GEMINI_BTC);
     let text = std::fs::read_to_string(fixture(CRASH)).unwrap();
     let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
-    // A calm minute 19:45-20:15 that Gemini traded in, with no alert from
-    // either venue within 5 minutes in the clean scan.
-    let quiet = |t: i64| {
-        clean
-            .alerts
-            .iter()
-            .all(|a| (a.at / MILLI - t).abs() > 5 * 60_000)
-    };
-    let i = (1..rows.len())
-        .find(|&i| {
-            let t: i64 = rows[i].split(',').next().unwrap().parse().unwrap();
-            let s = format_rfc3339_ms(t * MILLI);
-            ("2025-10-10T19:45".."2025-10-10T20:15").contains(&s.as_str())
-                && gemini_minutes.contains(&s)
-                && quiet(t + 60_000)
-        })
-        .unwrap();
+    let i = calm_gemini_minute(&clean, &rows);
     // Injected: a bad print, the candle's high 3% above its close.
     let mut f: Vec<String> = rows[i].split(',').map(str::to_string).collect();
     let close: f64 = f[4].parse().unwrap();

@@ -247,11 +247,7 @@ struct Source {
 impl Source {
     /// The first in-order candle with this open time.
     fn candle_at(&self, open_ns: Nanos) -> Option<&Candle> {
-        let rows = &self.loaded.rows;
-        let i = rows.partition_point(|r| r.candle.open_ns < open_ns);
-        rows.get(i)
-            .map(|r| &r.candle)
-            .filter(|c| c.open_ns == open_ns)
+        self.candle_and_scale(open_ns).map(|(c, _)| c)
     }
 
     /// The in-order candle with this open time and the range scale it was
@@ -762,6 +758,9 @@ fn market_companions(
     probes: &[Probe],
     k: f64,
 ) -> Vec<(String, Probe, f64)> {
+    fn base(s: &Source) -> Option<&str> {
+        s.symbol.split('/').next()
+    }
     let Some(src) = sources.get(me) else {
         return Vec::new();
     };
@@ -770,7 +769,6 @@ fn market_companions(
         // Another asset: the same base in another quote or market is the
         // same asset (a peer or, with families apart, nobody), not a
         // second witness.
-        let base = |s: &Source| s.symbol.split('/').next().map(str::to_owned);
         if i == me || o.interval_ns != src.interval_ns || base(o) == base(src) {
             continue;
         }
