@@ -15,10 +15,10 @@
 use criterion::{Criterion, Throughput};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::fixture::RecordKind;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::fixture::reader::parse_line;
 use feedwatch::model::Venue;
+use feedwatch::record::RecordKind;
 use feedwatch::venues::adapter_for;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

@@ -6,7 +6,6 @@
 //! ignored).
 
 use crate::alert::IncidentConfig;
-use crate::alert::sink::SinksConfig;
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::consensus::ConsensusConfig;
@@ -16,6 +15,7 @@ use crate::detect::outage::OutageConfig;
 use crate::detect::silence::SilenceConfig;
 use crate::feed::FeedConfig;
 use crate::serve::ServeConfig;
+use crate::sink::SinksConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -282,7 +282,7 @@ mod tests {
         .unwrap();
         assert!(!c.sinks.stdout);
         let log = c.sinks.log.unwrap();
-        assert_eq!(log.fsync, crate::alert::sink::Fsync::Interval);
+        assert_eq!(log.fsync, crate::sink::Fsync::Interval);
         assert_eq!(log.keep, 5);
         assert_eq!(c.sinks.webhook.unwrap().max_retry_s, 600);
         for (text, key) in [

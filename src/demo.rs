@@ -9,11 +9,12 @@
 //! like. It must never connect anywhere but 127.0.0.1.
 
 use crate::config::Config;
-use crate::feed::{self, AlertSink, FeedError, FeedSummary, RunOptions};
+use crate::feed::{FeedError, FeedSummary, RunOptions};
 use crate::fixture::Merger;
 use crate::model::Venue;
 use crate::replay::Speed;
 use crate::sim::{self, Faults, SimConfig, SimCounters};
+use crate::sink::BoxSink;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -83,7 +84,7 @@ fn symbols_of(path: &PathBuf, venue: Venue) -> Vec<String> {
         let Ok(r) = r else {
             continue;
         };
-        let crate::fixture::RecordKind::Frame(text) = &r.kind else {
+        let crate::record::RecordKind::Frame(text) = &r.kind else {
             continue;
         };
         events.clear();
@@ -104,7 +105,7 @@ pub async fn run(
     mut cfg: Config,
     opts: DemoOptions,
     shutdown: impl Future<Output = ()>,
-    sink: AlertSink,
+    sink: BoxSink,
 ) -> Result<FeedSummary, DemoError> {
     // One simulator per venue, serving that venue's fixtures.
     let mut by_venue: BTreeMap<&'static str, (Venue, Vec<PathBuf>)> = BTreeMap::new();
@@ -176,10 +177,9 @@ pub async fn run(
     }
     let run_opts = RunOptions {
         record_dir: opts.record_dir.clone(),
-        hub: opts.hub.clone(),
         ..Default::default()
     };
-    let summary = feed::run_with(cfg, run_opts, shutdown, sink).await;
+    let summary = crate::serve::run_feed(cfg, run_opts, opts.hub.as_ref(), shutdown, sink).await;
     let _ = stop_tx.send(true);
     for s in sims {
         let _ = s.await;

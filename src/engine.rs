@@ -10,7 +10,10 @@
 //! The engine owns no I/O, no threads and no async, and never reads the wall
 //! clock: the same records always give the same alerts, byte for byte.
 
+mod observer;
 mod status;
+
+pub use observer::Observer;
 
 pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
 
@@ -26,10 +29,10 @@ use crate::detect::frozen::{Fingerprint, FrozenGroups, FrozenTracker, FrozenVerd
 use crate::detect::lag::{LagFacts, LagTracker, LagVerdict};
 use crate::detect::outage::{self, Burst, VenueHealth};
 use crate::detect::silence::SilenceTracker;
-use crate::fixture::{Record, RecordKind};
 use crate::model::{
     Event, Integrity, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms,
 };
+use crate::record::{DELIBERATE_CLOSE, Record, RecordKind, conn_family};
 use crate::state::book::{Applied, Book};
 use crate::state::candles::TradeCandleBuilder;
 use crate::state::gaps::secs;
@@ -77,17 +80,6 @@ const ERROR_SAMPLES: usize = 5;
 /// Most resync requests waiting for [`Engine::take_resyncs`]; more are
 /// dropped (each book asks again after `book.resync_interval_ms`).
 const MAX_RESYNC_REQUESTS: usize = 4096;
-
-/// A `close` reason starting with this is a close feedwatch chose (shutdown,
-/// a planned replacement): it is not a lost connection.
-pub const DELIBERATE_CLOSE: &str = "closed by feedwatch";
-
-/// The planned connection a connection id belongs to: ids of successive
-/// sessions of one planned connection are `<family>#<n>` (the live feed
-/// numbers its reconnects this way); any other id is its own family.
-pub fn conn_family(id: &str) -> &str {
-    id.rsplit_once('#').map_or(id, |(f, _)| f)
-}
 
 /// An order book that is out of sync and wants a fresh snapshot. The live
 /// feed turns it into a REST fetch or a resubscription on the connection;

@@ -5,13 +5,13 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use feedwatch::alert::Alert;
-use feedwatch::alert::sink::{SinkCounters, SinkStats, Sinks};
 use feedwatch::candles::scan::scan_files;
 use feedwatch::candles::{SourceSpec, scan_sources};
 use feedwatch::config::Config;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::model::{Venue, parse_interval};
 use feedwatch::replay::{Input, Options, Speed, replay_input};
+use feedwatch::sink::{SinkCounters, SinkStats, Sinks};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -263,14 +263,14 @@ fn live_sinks(
     cfg: &mut Config,
     flags: SinkFlags,
     desk: Option<&mut feedwatch::serve::Desk>,
-) -> Result<(feedwatch::feed::AlertSink, Arc<SinkCounters>, bool)> {
+) -> Result<(feedwatch::sink::BoxSink, Arc<SinkCounters>, bool)> {
     let sinks = open_sinks(cfg, flags)?;
     let counters = sinks.counters();
     if let Some(d) = desk {
         d.server.sources.push(counters.clone());
     }
     let more = cfg.sinks.log.is_some() || cfg.sinks.webhook.is_some();
-    Ok((sinks.into_alert_sink(), counters, more))
+    Ok((Box::new(sinks), counters, more))
 }
 
 /// The sinks' counters on stderr, when there is more than stdout.
@@ -293,8 +293,7 @@ fn replay_served(
     desk.server.sources.push(sinks.counters());
     // Someone is watching: every alert goes out (and stdout is flushed) as
     // it comes; the sinks close when the replay's thread drops them.
-    let mut each = sinks.into_alert_sink();
-    let sink: feedwatch::serve::ReplaySink = Box::new(move |a: &Alert, _flush: bool| each(a));
+    let sink: feedwatch::sink::BoxSink = Box::new(sinks);
     let rt = runtime()?;
     let result = rt.block_on(feedwatch::serve::replay_served(
         cfg,
@@ -426,14 +425,14 @@ fn run(cli: Cli) -> Result<()> {
             let mut desk = feedwatch::serve::Desk::from_config(&cfg.serve, serve.as_deref())?;
             let opts = feedwatch::feed::RunOptions {
                 record_dir: record,
-                hub: desk.as_ref().map(|d| d.hub.clone()),
                 ..Default::default()
             };
+            let hub = desk.as_ref().map(|d| d.hub.clone());
             let (sink, counters, more_sinks) = live_sinks(&mut cfg, sinks, desk.as_mut())?;
             let rt = runtime()?;
             let summary = rt.block_on(feedwatch::serve::serve_while(
                 desk,
-                feedwatch::feed::run_with(cfg, opts, shutdown_signal(), sink),
+                feedwatch::serve::run_feed(cfg, opts, hub.as_ref(), shutdown_signal(), sink),
             ))?;
             match summary {
                 Ok(s) => {

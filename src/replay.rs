@@ -8,14 +8,16 @@
 
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{Engine, Stats};
-use crate::eval::{Scenario, Step};
+use crate::engine::{Engine, Observer, Stats};
 use crate::fixture::reader::{Merger, ReaderStats};
-use crate::fixture::{FileProgress, FixtureError, Record};
+use crate::fixture::{FileProgress, FixtureError};
 use crate::model::{Nanos, format_rfc3339_ms};
+use crate::record::Record;
+use crate::scenario::{Scenario, ScenarioError, Step};
+use crate::sink::AlertSink;
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -130,7 +132,7 @@ pub enum ReplayError {
     Open(#[from] FixtureError),
     /// A scenario recipe could not be built.
     #[error(transparent)]
-    Scenario(#[from] crate::eval::EvalError),
+    Scenario(#[from] ScenarioError),
     /// The inputs mix a scenario recipe with other inputs.
     #[error("a scenario recipe ({0}) is replayed on its own: it names its recordings itself")]
     Mixed(String),
@@ -162,20 +164,6 @@ impl Input {
     }
 }
 
-/// Something that watches the engine while it replays (the status server,
-/// the report's time series). It is called after every record and every
-/// batch of ticks, after that step's alerts went to the sink, so it must
-/// be cheap when it has nothing to do (compare the engine clock with its
-/// own next due time).
-pub trait Observer {
-    /// The engine after one step.
-    fn observe(&mut self, engine: &Engine);
-    /// The engine after the last record.
-    fn finish(&mut self, engine: &Engine) {
-        self.observe(engine);
-    }
-}
-
 /// How to replay, beyond the config and the inputs.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -195,7 +183,7 @@ pub fn replay(
     cfg: Config,
     paths: &[PathBuf],
     speed: Speed,
-    sink: &mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+    sink: &mut dyn AlertSink,
 ) -> Result<Summary, ReplayError> {
     let opts = Options {
         speed: Some(speed),
@@ -210,7 +198,33 @@ pub fn replay_input(
     cfg: Config,
     input: &Input,
     opts: Options<'_>,
-    sink: &mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+    sink: &mut dyn AlertSink,
+) -> Result<Summary, ReplayError> {
+    drive(cfg, opts, sink, |d| match input {
+        Input::Files(paths) => d.files(paths),
+        Input::Scenario(path) => d.scenario(&Scenario::load(path)?, path),
+    })
+}
+
+/// Replays a scenario already built in memory (`eval` scores its alerts).
+pub fn replay_scenario(
+    cfg: Config,
+    scenario: &Scenario,
+    name: &Path,
+    opts: Options<'_>,
+    sink: &mut dyn AlertSink,
+) -> Result<Summary, ReplayError> {
+    drive(cfg, opts, sink, |d| d.scenario(scenario, name))
+}
+
+/// THE drive loop's frame: a new engine, `feed` handing it records, then
+/// the observer's last look and the summary. Every way of running the
+/// engine over records goes through here.
+fn drive(
+    cfg: Config,
+    opts: Options<'_>,
+    sink: &mut dyn AlertSink,
+    feed: impl FnOnce(&mut Driver<'_, '_>) -> Result<(), ReplayError>,
 ) -> Result<Summary, ReplayError> {
     let speed = opts.speed.unwrap_or(Speed::Max);
     let progress = Progress::new(opts.progress);
@@ -226,33 +240,7 @@ pub fn replay_input(
         observer: opts.observer,
         progress,
     };
-    match input {
-        Input::Files(paths) => d.files(paths)?,
-        Input::Scenario(path) => {
-            let scenario = Scenario::load(path)?;
-            let (t0, t_end) = (scenario.t0, scenario.t_end);
-            let span = (t_end - t0).max(1) as f64;
-            scenario.walk(|step| match step {
-                Step::End(conn) => {
-                    d.engine.end_connection(conn);
-                    Ok(())
-                }
-                Step::Record(rec) => {
-                    d.record(rec)?;
-                    let frac = (rec.recv_ns - t0) as f64 / span;
-                    d.progress.show(frac, &d.summary, rec.recv_ns);
-                    Ok::<(), ReplayError>(())
-                }
-            })?;
-            d.summary.inputs = vec![(
-                path.display().to_string(),
-                ReaderStats {
-                    records: scenario.total as u64,
-                    ..ReaderStats::default()
-                },
-            )];
-        }
-    }
+    feed(&mut d)?;
     d.progress.clear();
     if let Some(o) = d.observer.as_mut() {
         o.finish(&d.engine);
@@ -273,12 +261,38 @@ struct Driver<'a, 's> {
     first: Option<Nanos>,
     last: Nanos,
     speed: Speed,
-    sink: &'s mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+    sink: &'s mut dyn AlertSink,
     observer: Option<&'a mut dyn Observer>,
     progress: Progress,
 }
 
 impl Driver<'_, '_> {
+    /// A scenario's records, with its inputs' ends told to the engine.
+    fn scenario(&mut self, scenario: &Scenario, name: &Path) -> Result<(), ReplayError> {
+        let (t0, t_end) = (scenario.t0, scenario.t_end);
+        let span = (t_end - t0).max(1) as f64;
+        scenario.walk(|step| match step {
+            Step::End(conn) => {
+                self.engine.end_connection(conn);
+                Ok(())
+            }
+            Step::Record(rec) => {
+                self.record(rec)?;
+                let frac = (rec.recv_ns - t0) as f64 / span;
+                self.progress.show(frac, &self.summary, rec.recv_ns);
+                Ok::<(), ReplayError>(())
+            }
+        })?;
+        self.summary.inputs = vec![(
+            name.display().to_string(),
+            ReaderStats {
+                records: scenario.total as u64,
+                ..ReaderStats::default()
+            },
+        )];
+        Ok(())
+    }
+
     /// Fixture files, merged by receive time.
     fn files(&mut self, paths: &[PathBuf]) -> Result<(), ReplayError> {
         let mut merger = Merger::open(paths)?;
@@ -364,7 +378,7 @@ impl Driver<'_, '_> {
 
 fn flush(
     out: &mut Vec<Alert>,
-    sink: &mut dyn FnMut(&Alert, bool) -> std::io::Result<()>,
+    sink: &mut dyn AlertSink,
     summary: &mut Summary,
     paced: bool,
 ) -> std::io::Result<()> {
@@ -372,7 +386,7 @@ fn flush(
     for (i, a) in out.drain(..).enumerate() {
         summary.alerts += 1;
         // Paced replays flush each batch so alerts show when they happen.
-        sink(&a, paced && i + 1 == n)?;
+        sink.send(&a, paced && i + 1 == n)?;
     }
     Ok(())
 }

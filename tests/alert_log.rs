@@ -11,11 +11,9 @@ mod common;
 
 use common::*;
 use feedwatch::alert::Alert;
-use feedwatch::alert::sink::{
-    AlertLog, AppendLog, Fsync, LogOptions, SinkCounters, Sinks, SinksConfig,
-};
 use feedwatch::config::Config;
-use feedwatch::inject::Records;
+use feedwatch::scenario::inject::Records;
+use feedwatch::sink::{AlertLog, AppendLog, Fsync, LogOptions, SinkCounters, Sinks, SinksConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -185,7 +183,7 @@ fn a_torn_tail_is_cut_on_open_and_the_next_line_is_whole() {
         .open(&path)
         .unwrap();
     assert_eq!(
-        feedwatch::alert::sink::log::repair_tail(&mut f).unwrap(),
+        feedwatch::sink::log::repair_tail(&mut f).unwrap(),
         torn.len() as u64
     );
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);

@@ -2,7 +2,7 @@
 //! the three real Binance BTC recordings of 2024-08-08 (spot BTC/USDT, USD-M
 //! BTC/USDT, COIN-M BTC/USD; `fixtures/replay/`), replayed together so each
 //! venue has the other two as peers. The clean recordings raise none of
-//! these kinds; each fault below is injected by code (`feedwatch::inject`),
+//! these kinds; each fault below is injected by code (`feedwatch::scenario::inject`),
 //! not recorded, and is found within the bound stated in its test and
 //! resolves after it ends.
 
@@ -12,8 +12,8 @@ use common::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::inject::{self, Records};
 use feedwatch::model::{Nanos, SECOND};
+use feedwatch::scenario::inject::{self, Records};
 use std::collections::HashMap;
 
 const KINDS: [Kind; 4] = [

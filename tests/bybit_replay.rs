@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use feedwatch::alert::{Alert, Kind, Phase, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::fixture::{Record, RecordKind};
 use feedwatch::model::{MILLI, Nanos, Venue};
+use feedwatch::record::{Record, RecordKind};
 
 const CONN: &str = "bybit-linear-1";
 

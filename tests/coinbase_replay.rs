@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use feedwatch::alert::{Alert, Kind, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::fixture::{Record, RecordKind};
 use feedwatch::model::{Nanos, SECOND, Venue};
+use feedwatch::record::{Record, RecordKind};
 
 fn fixture(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

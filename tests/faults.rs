@@ -1,15 +1,15 @@
 //! Faults injected by code into the real spot BTC/USDT recording
 //! (2024-08-08 23:54 to 08-09 00:05 UTC) are each found, at the right time,
 //! and resolve when the fault ends. Every fault here is injected, not
-//! recorded: see `feedwatch::inject`.
+//! recorded: see `feedwatch::scenario::inject`.
 
 mod common;
 
 use common::*;
 use feedwatch::alert::{Alert, Kind, Severity, State};
 use feedwatch::config::Config;
-use feedwatch::inject;
 use feedwatch::model::{Nanos, SECOND};
+use feedwatch::scenario::inject;
 
 fn find<'a>(alerts: &'a [Alert], kind: Kind, state: State, stream: &str) -> Vec<&'a Alert> {
     alerts
@@ -95,7 +95,7 @@ fn injected_dropped_depth_update_is_a_gap_at_the_next_update() {
     let next_depth = recs
         .iter()
         .filter(|r| r.recv_ns > dropped_at)
-        .find(|r| matches!(&r.kind, feedwatch::fixture::RecordKind::Frame(t) if t.contains("depthUpdate")))
+        .find(|r| matches!(&r.kind, feedwatch::record::RecordKind::Frame(t) if t.contains("depthUpdate")))
         .unwrap()
         .recv_ns;
     let alerts = run(&recs);

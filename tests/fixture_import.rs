@@ -3,8 +3,9 @@
 //! events and REST snapshots mapped as `fixtures/README.md` documents.
 
 use feedwatch::fixture::import::{HFTBACKTEST_URL, ImportFormat, import};
-use feedwatch::fixture::{FixtureError, FixtureReader, Record, RecordKind};
+use feedwatch::fixture::{FixtureError, FixtureReader};
 use feedwatch::model::Venue;
+use feedwatch::record::{Record, RecordKind};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 

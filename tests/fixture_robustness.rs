@@ -3,8 +3,9 @@
 //! the good lines after it are still read.
 
 use feedwatch::fixture::import::{ImportFormat, import};
-use feedwatch::fixture::{FixtureError, FixtureReader, Merger, Record, RecordKind};
+use feedwatch::fixture::{FixtureError, FixtureReader, Merger};
 use feedwatch::model::Venue;
+use feedwatch::record::{Record, RecordKind};
 use std::path::{Path, PathBuf};
 
 fn temp_dir(test: &str) -> PathBuf {

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use feedwatch::alert::{Alert, Kind, Phase, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::fixture::{Record, RecordKind};
 use feedwatch::model::{MILLI, Nanos, Venue, format_rfc3339_ms};
+use feedwatch::record::{Record, RecordKind};
 use serde_json::Value;
 
 fn fixture(path: &str) -> String {

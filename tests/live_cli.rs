@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use feedwatch::fixture::RecordKind;
+use feedwatch::record::RecordKind;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

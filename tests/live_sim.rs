@@ -1,7 +1,7 @@
 //! The live consumer against the local exchange simulator, all on
 //! 127.0.0.1 with ports chosen by the OS. The simulator serves slices of the
 //! real spot BTC/USDT recording (fixtures/replay/, 2024-08-08); every fault
-//! here is injected (by `feedwatch::inject` or the simulator's `--faults`),
+//! here is injected (by `feedwatch::scenario::inject` or the simulator's `--faults`),
 //! never recorded. Every wait is bounded.
 
 mod common;
@@ -10,10 +10,10 @@ use common::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};
-use feedwatch::fixture::RecordKind;
-use feedwatch::inject::{self, Records};
 use feedwatch::model::{Nanos, SECOND};
+use feedwatch::record::RecordKind;
 use feedwatch::replay::{Speed, replay};
+use feedwatch::scenario::inject::{self, Records};
 use feedwatch::sim::{self, Faults, SimConfig, SimCounters};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
     let counters = Arc::new(Counters::default());
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let sink_alerts = alerts.clone();
-    let sink: feed::AlertSink = Box::new(move |a: &Alert| {
+    let sink: feedwatch::sink::BoxSink = Box::new(move |a: &Alert, _: bool| {
         sink_alerts.lock().unwrap().push(a.to_json());
         Ok(())
     });

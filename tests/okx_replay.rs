@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use feedwatch::alert::{Alert, Kind, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
-use feedwatch::fixture::{Record, RecordKind};
 use feedwatch::model::{MILLI, Nanos, Venue};
+use feedwatch::record::{Record, RecordKind};
 
 const REAL: &str = include_str!("../fixtures/okx/OKX.ws.1.0");
 const DOC_SNAPSHOT: &str = include_str!("../fixtures/okx/schemas/ws_books_snapshot.json");

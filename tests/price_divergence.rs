@@ -1,7 +1,7 @@
 //! Live `price_divergence` on real recordings: the 2024-08-08 Binance BTC
 //! recordings (spot BTCUSDT, USD-M BTCUSDT, COIN-M BTCUSD_PERP: one
 //! consensus of three venues with the default quote family and spot and
-//! perp mixed) with faults injected by code (`feedwatch::inject`), never
+//! perp mixed) with faults injected by code (`feedwatch::scenario::inject`), never
 //! presented as recorded.
 
 mod common;
@@ -10,8 +10,8 @@ use common::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::eval::{eval_dir, eval_file};
-use feedwatch::inject::{self, Records};
 use feedwatch::model::{Nanos, SECOND, Venue};
+use feedwatch::scenario::inject::{self, Records};
 use std::collections::BTreeSet;
 
 const RECORDINGS: [&str; 3] = [
@@ -38,7 +38,7 @@ fn recordings(secs: i64) -> Vec<Records> {
 
 /// Merges recordings by receive time (input order breaks ties).
 fn merge(inputs: Vec<Records>) -> Records {
-    let mut all: Vec<(usize, feedwatch::fixture::Record<'static>)> = inputs
+    let mut all: Vec<(usize, feedwatch::record::Record<'static>)> = inputs
         .into_iter()
         .enumerate()
         .flat_map(|(i, r)| r.into_iter().map(move |x| (i, x)))

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use feedwatch::inject;
 use feedwatch::model::SECOND;
+use feedwatch::scenario::inject;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};

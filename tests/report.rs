@@ -9,8 +9,8 @@ mod browser;
 
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
-use feedwatch::eval::Scenario;
 use feedwatch::replay::{Input, Options, replay_input};
+use feedwatch::scenario::Scenario;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

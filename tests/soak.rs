@@ -133,7 +133,7 @@ struct Feed {
 fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
     let counters = Arc::new(Counters::default());
     // Alerts are counted by the engine; the sink only has to be cheap.
-    let sink: feed::AlertSink = Box::new(|_: &Alert| Ok(()));
+    let sink: feedwatch::sink::BoxSink = Box::new(|_: &Alert, _: bool| Ok(()));
     let (stop, rx) = oneshot::channel::<()>();
     let opts = RunOptions {
         record_dir: record,
@@ -674,7 +674,7 @@ async fn replicas_reach_the_engine() {
     let mut alias_frames = 0u64;
     for file in &summary.recorded {
         for rec in read_records(file) {
-            if let feedwatch::fixture::RecordKind::Frame(t) = &rec.kind {
+            if let feedwatch::record::RecordKind::Frame(t) = &rec.kind {
                 alias_frames += u64::from(t.contains("0012usd"));
             }
             engine.on_record(&rec, &mut out);

@@ -12,9 +12,9 @@ mod common;
 
 use common::*;
 use feedwatch::alert::Alert;
-use feedwatch::alert::sink::{SinkStats, Sinks, SinksConfig, WebhookConfig};
 use feedwatch::config::Config;
 use feedwatch::replay::{Speed, replay};
+use feedwatch::sink::{SinkStats, Sinks, SinksConfig, WebhookConfig};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

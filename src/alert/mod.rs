@@ -7,7 +7,6 @@
 
 mod incident;
 mod lifecycle;
-pub mod sink;
 
 pub use incident::{IncidentKey, Incidents};
 pub use lifecycle::{Cause, IncidentConfig, Phase};

@@ -9,9 +9,11 @@
 //! never read an oversized message into memory (tungstenite refuses it
 //! from the frame header).
 
-use super::{Counters, FeedConfig, Gate, Item, Plan, Registry, http};
-use crate::engine::DELIBERATE_CLOSE;
+use super::{Counters, FeedConfig, Gate, Item, Plan, Registry};
 use crate::model::{Symbol, Venue};
+use crate::net::backoff::MAX_RETRY_AFTER;
+use crate::net::{Backoff, http};
+use crate::record::DELIBERATE_CLOSE;
 use crate::venues::Resync;
 use futures::{SinkExt, StreamExt};
 use std::future::Future;
@@ -23,47 +25,6 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-
-/// Longest `Retry-After` honoured (a ban longer than this is retried then).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// Capped exponential backoff with full jitter: attempt `n` waits a uniform
-/// time in `[0, min(max, initial * 2^(n-1))]`.
-pub(crate) struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-    rng: u64,
-}
-
-impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration, seed: u64) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            attempt: 0,
-            // xorshift needs a non-zero state.
-            rng: seed | 1,
-        }
-    }
-
-    /// The next attempt number and its delay.
-    pub(crate) fn next(&mut self) -> (u32, Duration) {
-        self.attempt = self.attempt.saturating_add(1);
-        let shift = self.attempt.saturating_sub(1).min(30);
-        let bound = self.initial.saturating_mul(1u32 << shift).min(self.max);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let frac = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
-        (self.attempt, bound.mul_f64(frac))
-    }
-
-    /// A connection that delivered data resets the schedule.
-    pub(crate) fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -137,7 +98,7 @@ impl Drop for Registered {
 }
 
 /// Runs one planned connection until `stop` turns true. Sessions are named
-/// `<id_prefix>#<n>` (see [`crate::engine::conn_family`]).
+/// `<id_prefix>#<n>` (see [`crate::record::conn_family`]).
 pub(crate) async fn run(
     plan: Plan,
     cfg: Arc<FeedConfig>,
@@ -171,7 +132,7 @@ pub(crate) async fn run(
                 match opened {
                     Ok(ws) => (conn, ws),
                     Err(f) => {
-                        let (attempt, delay) = next_delay(&mut backoff, f.retry_after);
+                        let (attempt, delay) = backoff.next_after(f.retry_after);
                         let plan_text = format!(
                             "{}; reconnect attempt {attempt}, next try in {:.3} s",
                             f.reason,
@@ -227,7 +188,7 @@ pub(crate) async fn run(
                 reason,
                 retry_after,
             } => {
-                let (attempt, delay) = next_delay(&mut backoff, retry_after);
+                let (attempt, delay) = backoff.next_after(retry_after);
                 let plan_text = format!(
                     "{reason}; reconnect attempt {attempt}, next try in {:.3} s",
                     delay.as_secs_f64()
@@ -242,17 +203,6 @@ pub(crate) async fn run(
             }
         }
     }
-}
-
-/// The backoff's next attempt and delay, never sooner than a server's
-/// `Retry-After`.
-fn next_delay(backoff: &mut Backoff, retry_after: Option<Duration>) -> (u32, Duration) {
-    let (attempt, jitter) = backoff.next();
-    let delay = match retry_after {
-        Some(ra) => ra.min(MAX_RETRY_AFTER).max(jitter),
-        None => jitter,
-    };
-    (attempt, delay)
 }
 
 fn ws_config(cfg: &FeedConfig) -> WebSocketConfig {
@@ -537,27 +487,5 @@ async fn read(
                 return Ended { outcome: Outcome::Shutdown, frames };
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_is_jittered_below_a_doubling_capped_bound() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000), 42);
-        let mut delays = Vec::new();
-        for n in 1..=8u32 {
-            let (attempt, d) = b.next();
-            assert_eq!(attempt, n);
-            let bound = Duration::from_millis((100u64 << (n - 1)).min(1000));
-            assert!(d <= bound, "attempt {n}: {d:?} > {bound:?}");
-            delays.push(d);
-        }
-        // Full jitter: not all the same.
-        assert!(delays.windows(2).any(|w| w[0] != w[1]));
-        b.reset();
-        assert_eq!(b.next().0, 1);
     }
 }

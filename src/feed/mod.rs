@@ -16,8 +16,6 @@
 
 pub mod config;
 mod conn;
-pub mod http;
-pub mod limit;
 pub mod recorder;
 
 pub use config::FeedConfig;
@@ -25,11 +23,12 @@ pub use recorder::Recorder;
 
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
 use crate::config::Config;
-use crate::engine::{Engine, ResyncRequest, Stats};
-use crate::fixture::{Record, RecordKind};
+use crate::engine::{Engine, Observer, ResyncRequest, Stats};
 use crate::model::{MILLI, Nanos, SECOND, Symbol, Venue};
+use crate::net::limit::RateLimit;
+use crate::record::{Record, RecordKind};
+use crate::sink::BoxSink;
 use crate::venues::{self, Channel, Protocol};
-use limit::RateLimit;
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::fmt;
@@ -66,6 +65,9 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Records that reached the engine.
     pub delivered: AtomicU64,
+    /// Records waiting in the engine queue (a gauge, set by the engine
+    /// thread after every step).
+    pub queued: AtomicU64,
     /// Book resyncs the engine asked for.
     pub resync_requests: AtomicU64,
     /// REST snapshots fetched and queued.
@@ -87,19 +89,16 @@ impl Counters {
     }
 }
 
-/// Where alerts go: called once per alert, in order, from the engine thread.
-pub type AlertSink = Box<dyn FnMut(&Alert) -> std::io::Result<()> + Send>;
-
 /// Options of one run beyond the config.
-#[derive(Debug, Default, Clone)]
+#[derive(Default)]
 pub struct RunOptions {
     /// Record every record the engine sees into this directory.
     pub record_dir: Option<PathBuf>,
     /// Counters to update (shared with the caller).
     pub counters: Arc<Counters>,
-    /// The desk server's hub: fed from the engine thread (alerts, a
-    /// throttled status, the queue depth), never blocking it.
-    pub hub: Option<Arc<crate::serve::Hub>>,
+    /// Watches the engine from the engine thread after every step (the
+    /// desk server's status); it must never block it.
+    pub observer: Option<Box<dyn Observer + Send>>,
 }
 
 /// What a live run did.
@@ -383,13 +382,6 @@ fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
     Ok(out)
 }
 
-/// Installs the ring crypto provider for rustls once (a second install
-/// fails harmlessly; none or two providers would panic at the first wss
-/// connect).
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// Runs the live consumer until `shutdown` completes, then closes every
 /// connection (a `close` record each), drains the queue, flushes alerts and
 /// completes the recording. Alerts go to `sink` as they are raised.
@@ -397,9 +389,9 @@ pub async fn run_with(
     cfg: Config,
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
-    sink: AlertSink,
+    sink: BoxSink,
 ) -> Result<FeedSummary, FeedError> {
-    install_crypto();
+    crate::net::install_crypto();
     let started = Instant::now();
     let plans = plans(&cfg.feed)?;
     let recorder = match &opts.record_dir {
@@ -422,13 +414,7 @@ pub async fn run_with(
     let engine_counters = counters.clone();
     let registry: Registry = Arc::default();
     let engine_registry = registry.clone();
-    let hub = opts.hub.clone();
-    if let Some(h) = &hub {
-        h.set_feed(crate::serve::FeedInfo {
-            counters: counters.clone(),
-            queue_capacity: cfg.feed.queue_capacity,
-        });
-    }
+    let observer = opts.observer;
     // The engine thread says so when alerts can no longer be written
     // (stdout closed): the run then stops as if asked to, rather than
     // watching venues nobody hears about.
@@ -445,7 +431,7 @@ pub async fn run_with(
             recorder,
             engine_counters,
             engine_registry,
-            hub,
+            observer,
         )
     });
 
@@ -488,9 +474,6 @@ pub async fn run_with(
         _ = sink_failed.notified() => {
             tracing::error!("alerts cannot be written: stopping");
         }
-    }
-    if let Some(h) = &opts.hub {
-        h.set_closing();
     }
     let _ = tick_stop_tx.send(true);
     let _ = ticker.await;
@@ -595,7 +578,7 @@ fn route_resyncs(reqs: &mut Vec<ResyncRequest>, registry: &Registry, counters: &
 
 /// Where the engine thread's alerts go, and how it says they cannot.
 struct AlertOut {
-    sink: AlertSink,
+    sink: BoxSink,
     /// Notified once when the sink fails.
     failed: Arc<tokio::sync::Notify>,
 }
@@ -608,15 +591,13 @@ fn engine_loop(
     mut recorder: Option<Recorder>,
     counters: Arc<Counters>,
     registry: Registry,
-    hub: Option<Arc<crate::serve::Hub>>,
+    mut observer: Option<Box<dyn Observer + Send>>,
 ) -> Result<FeedSummary, FeedError> {
     let AlertOut {
         mut sink,
         failed: sink_failed,
     } = alerts_out;
-    use crate::replay::Observer;
     let capacity = cfg.feed.queue_capacity;
-    let mut observer = hub.map(crate::serve::HubObserver::new);
     // The ticker stamps a message every tick: a longer gap between two
     // stamps means nothing of ours ran meanwhile (process, VM or runtime
     // paused), which the engine must know before it judges the venues.
@@ -699,20 +680,17 @@ fn engine_loop(
         route_resyncs(&mut resyncs, &registry, &counters);
         for a in out.drain(..) {
             summary.alerts += 1;
-            if let Some(o) = &observer {
-                o.hub().alert(&a);
-            }
             if sink_error.is_none()
-                && let Err(e) = sink(&a)
+                && let Err(e) = sink.send(&a, true)
             {
                 tracing::error!("cannot write alerts: {e}");
                 sink_error = Some(e);
                 sink_failed.notify_one();
             }
         }
+        counters.queued.store(rx.len() as u64, Ordering::Relaxed);
         if let Some(o) = observer.as_mut() {
             // Cheap unless a status is due (an engine clock compare).
-            o.hub().set_queue_depth(rx.len());
             o.observe(&engine);
         }
     }

@@ -8,8 +8,10 @@
 //! It must never change a record, never lose one on rotation, and never
 //! hold more than one open file.
 
-use crate::fixture::{Compression, FixtureError, FixtureWriter, Record};
+use crate::fixture::{Compression, FixtureError, FixtureWriter};
+
 use crate::model::Nanos;
+use crate::record::Record;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -106,8 +108,9 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::{FixtureReader, RecordKind};
+    use crate::fixture::FixtureReader;
     use crate::model::Venue;
+    use crate::record::RecordKind;
     use std::borrow::Cow;
 
     #[test]

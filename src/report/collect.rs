@@ -11,8 +11,8 @@
 use super::series::Series;
 use crate::alert::{Alert, Kind, Phase, Severity, State};
 use crate::engine::Engine;
+use crate::engine::Observer;
 use crate::model::{Nanos, SECOND};
-use crate::replay::Observer;
 use std::collections::BTreeMap;
 
 /// Alerts kept for the table; the rest are counted.

@@ -12,13 +12,15 @@ use super::ServeConfig;
 use crate::alert::{Alert, State};
 use crate::engine::Engine;
 use crate::engine::EngineStatus;
+use crate::engine::Observer;
 use crate::feed::Counters;
 use crate::model::{Nanos, SECOND, format_rfc3339_ms};
-use crate::replay::Observer;
+use crate::sink::{AlertSink, BoxSink, Tee};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -120,7 +122,6 @@ pub struct Hub {
     feed: OnceLock<FeedInfo>,
     /// Engine clock (ns) as last observed.
     clock: AtomicI64,
-    queue_depth: AtomicUsize,
     dropped_clients: AtomicU64,
     seen_data: AtomicBool,
     closing: AtomicBool,
@@ -156,7 +157,6 @@ impl Hub {
             inner: Mutex::new(Inner::default()),
             feed: OnceLock::new(),
             clock: AtomicI64::new(0),
-            queue_depth: AtomicUsize::new(0),
             dropped_clients: AtomicU64::new(0),
             seen_data: AtomicBool::new(false),
             closing: AtomicBool::new(false),
@@ -186,14 +186,36 @@ impl Hub {
         self.feed.get()
     }
 
-    /// Records the engine queue's depth now (live; a relaxed store).
-    pub fn set_queue_depth(&self, depth: usize) {
-        self.queue_depth.store(depth, Ordering::Relaxed);
+    /// The live engine queue's depth as the engine thread last set it
+    /// (0 when not live).
+    pub fn queue_depth(&self) -> usize {
+        self.feed()
+            .map_or(0, |f| Counters::get(&f.counters.queued) as usize)
     }
 
-    /// The engine queue's depth as last recorded.
-    pub fn queue_depth(&self) -> usize {
-        self.queue_depth.load(Ordering::Relaxed)
+    /// Hooks this hub into a live run: it learns the feed's counters and
+    /// queue size, watches the engine through a [`HubObserver`], takes
+    /// every alert before `sink` does, and reports closing as soon as
+    /// `shutdown` completes. Returns the sink and the shutdown the run
+    /// should use.
+    pub fn attach<F: Future<Output = ()>>(
+        self: &Arc<Self>,
+        opts: &mut crate::feed::RunOptions,
+        queue_capacity: usize,
+        sink: BoxSink,
+        shutdown: F,
+    ) -> (BoxSink, impl Future<Output = ()> + use<F>) {
+        self.set_feed(FeedInfo {
+            counters: opts.counters.clone(),
+            queue_capacity,
+        });
+        opts.observer = Some(Box::new(HubObserver::new(self.clone())));
+        let hub = self.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.set_closing();
+        };
+        (Box::new(Tee(HubSink(self.clone()), sink)), shutdown)
     }
 
     /// Clients connected now.
@@ -433,6 +455,17 @@ fn status_json(g: &mut Inner) -> Arc<str> {
     };
     g.status_json = Some(j.clone());
     j
+}
+
+/// The hub as an alert sink: numbers and queues each alert to the clients
+/// (never fails, never blocks).
+pub struct HubSink(pub Arc<Hub>);
+
+impl AlertSink for HubSink {
+    fn send(&mut self, alert: &Alert, _flush: bool) -> std::io::Result<()> {
+        self.0.alert(alert);
+        Ok(())
+    }
 }
 
 /// Feeds a hub from an engine (a replay's [`Observer`], or the live engine

@@ -23,7 +23,7 @@ pub trait MetricsSource: Send + Sync {
 
 /// The alert sinks' counters (log writes, webhook deliveries, dead
 /// letters) as metric families.
-impl MetricsSource for crate::alert::sink::SinkCounters {
+impl MetricsSource for crate::sink::SinkCounters {
     fn render(&self, out: &mut String) {
         let s = self.snapshot();
         let counters: [(&str, &str, u64); 11] = [

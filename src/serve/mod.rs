@@ -13,12 +13,12 @@ pub mod hub;
 pub mod metrics;
 pub mod server;
 
+use crate::sink::{BoxSink, Tee};
 pub use config::ServeConfig;
-pub use hub::{FeedInfo, Hub, HubObserver, HubOptions};
+pub use hub::{FeedInfo, Hub, HubObserver, HubOptions, HubSink};
 pub use metrics::{MetricType, MetricsSource};
 pub use server::{ServeError, Server, ServerOptions};
 
-use crate::alert::Alert;
 use crate::config::Config;
 use crate::replay::{Input, Options, ReplayError, Speed, Summary, replay_input};
 use std::future::Future;
@@ -91,8 +91,24 @@ pub async fn serve_while<T>(
     Ok(out)
 }
 
-/// Where a served replay's alerts go besides the hub: `(alert, flush)`.
-pub type ReplaySink = Box<dyn FnMut(&Alert, bool) -> std::io::Result<()> + Send>;
+/// Runs the live consumer, with `hub` (the desk server's) watching it when
+/// there is one: see [`Hub::attach`].
+pub async fn run_feed(
+    cfg: Config,
+    mut opts: crate::feed::RunOptions,
+    hub: Option<&Arc<Hub>>,
+    shutdown: impl Future<Output = ()>,
+    sink: BoxSink,
+) -> Result<crate::feed::FeedSummary, crate::feed::FeedError> {
+    match hub {
+        Some(hub) => {
+            let cap = cfg.feed.queue_capacity;
+            let (sink, shutdown) = hub.attach(&mut opts, cap, sink, shutdown);
+            crate::feed::run_with(cfg, opts, shutdown, sink).await
+        }
+        None => crate::feed::run_with(cfg, opts, shutdown, sink).await,
+    }
+}
 
 /// Replays `input` on a blocking thread with `hub` watching (alerts to the
 /// hub, then to `sink`; status throttled by [`HubObserver`]). The hub keeps
@@ -102,14 +118,11 @@ pub async fn replay(
     input: Input,
     speed: Speed,
     hub: Arc<Hub>,
-    mut sink: ReplaySink,
+    sink: BoxSink,
 ) -> Result<Summary, ReplayError> {
     let job = tokio::task::spawn_blocking(move || {
         let mut observer = HubObserver::new(hub.clone());
-        let mut both = |a: &Alert, flush: bool| {
-            hub.alert(a);
-            sink(a, flush)
-        };
+        let mut both = Tee(HubSink(hub.clone()), sink);
         let opts = Options {
             speed: Some(speed),
             progress: false,
@@ -134,7 +147,7 @@ pub async fn replay_served(
     input: Input,
     speed: Speed,
     desk: Desk,
-    sink: ReplaySink,
+    sink: BoxSink,
     shutdown: impl Future<Output = ()>,
     report: impl FnOnce(&Summary),
 ) -> Result<Option<Summary>, anyhow::Error> {

@@ -23,8 +23,10 @@ pub mod rest;
 
 pub use faults::Faults;
 
-use crate::fixture::{Merger, RecordKind};
+use crate::fixture::Merger;
+
 use crate::model::Nanos;
+use crate::record::RecordKind;
 use crate::replay::Speed;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashSet;

@@ -152,7 +152,7 @@ impl Router {
     /// the client asked for. Returns how many streams got their first
     /// frame now.
     pub fn route(&mut self, text: &str, out: &mut Vec<String>) -> u64 {
-        let stream = crate::inject::string_field(text, "stream").unwrap_or("");
+        let stream = crate::scenario::inject::string_field(text, "stream").unwrap_or("");
         if self.replicas == 0 {
             // The plain filter: no table needed.
             if self.wants(stream) {

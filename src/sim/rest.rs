@@ -12,8 +12,10 @@
 //! derived, never invented. It never reads more than a bounded request
 //! head and never panics on what a client sends.
 
-use crate::fixture::{Merger, RecordKind};
+use crate::fixture::Merger;
+
 use crate::model::{Level, Nanos, Payload, Venue};
+use crate::record::RecordKind;
 use crate::venues::{Adapter, adapter_for, query_param};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -111,7 +113,7 @@ fn derive(paths: &[PathBuf], request: &str, at: Nanos) -> Option<String> {
         }
         let is_snapshot = matches!(&rec.kind, RecordKind::Rest { request, .. } if book.is_none() && key(request) == want);
         let is_diff = matches!(&rec.kind, RecordKind::Frame(t) if book.is_some()
-            && crate::inject::string_field(t, "stream").is_some_and(|s| s.starts_with(&stream_prefix)));
+            && crate::scenario::inject::string_field(t, "stream").is_some_and(|s| s.starts_with(&stream_prefix)));
         if !(is_snapshot || is_diff) {
             continue;
         }

@@ -8,8 +8,8 @@ use feedwatch::engine::Engine;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::fixture::reader::FixtureReader;
 use feedwatch::fixture::writer::FixtureWriter;
-use feedwatch::inject::Records;
 use feedwatch::model::{Nanos, Venue};
+use feedwatch::scenario::inject::Records;
 use std::path::{Path, PathBuf};
 
 /// The repository's fixtures folder.
@@ -161,8 +161,8 @@ pub fn first_ns(records: &Records) -> Nanos {
 /// steady source of real alerts for the sink and server tests.
 #[allow(dead_code)]
 pub fn spot_with_periodic_faults() -> Records {
-    use feedwatch::inject;
     use feedwatch::model::SECOND;
+    use feedwatch::scenario::inject;
     let mut recs =
         read_records(&fixtures().join("replay/binance-spot-btcusdt-2024-08-08.fixture.zst"));
     let t0 = first_ns(&recs);

@@ -20,9 +20,8 @@
 use super::SinkCounters;
 use super::log::{AppendLog, Fsync, LogOptions};
 use crate::alert::{Alert, Severity, State};
-use crate::feed::http::{self, HttpError};
 use crate::model::format_rfc3339_ms;
-use backon::BackoffBuilder;
+use crate::net::http::{self, HttpError};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -108,7 +107,7 @@ impl Webhook {
             std::thread::Builder::new()
                 .name("feedwatch-webhook".into())
                 .spawn(move || {
-                    crate::feed::install_crypto();
+                    crate::net::install_crypto();
                     let w = Worker {
                         opts,
                         dead,
@@ -290,12 +289,12 @@ impl Worker {
     }
 
     async fn deliver(&mut self, job: Job) {
-        let mut backoff = backon::ExponentialBuilder::default()
-            .with_min_delay(self.opts.backoff_initial)
-            .with_max_delay(self.opts.backoff_max)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff = crate::net::Backoff::new(
+            self.opts.backoff_initial,
+            self.opts.backoff_max,
+            // Jitter differs per alert so retries of many spread out.
+            job.queued_at.elapsed().subsec_nanos().into(),
+        );
         let give_up_at = job.queued_at + self.opts.max_retry;
         let mut attempts: u32 = 0;
         loop {
@@ -342,10 +341,7 @@ impl Worker {
                 self.dead.write(&job, &why, attempts);
                 return;
             }
-            let mut delay = backoff.next().unwrap_or(self.opts.backoff_max);
-            if let Some(s) = after_s {
-                delay = delay.max(Duration::from_secs(s));
-            }
+            let (_, mut delay) = backoff.next_after(after_s.map(Duration::from_secs));
             // One last attempt at the give-up time, not a wait beyond it.
             delay = delay.min(give_up_at - now);
             if attempts == 1 || attempts.is_power_of_two() {

@@ -1,6 +1,7 @@
-//! Where alerts go: stdout (JSON lines), a durable alert log and a webhook,
-//! several at once, behind one fan-out ([`Sinks`]) that replay, run and demo
-//! all use.
+//! Where alerts go. Everything that takes alerts implements one trait,
+//! [`AlertSink`]: the fan-out of stdout (JSON lines), a durable alert log
+//! and a webhook ([`Sinks`], used by replay, run and demo), the desk
+//! server's hub, and any closure `FnMut(&Alert, bool)` (tests, the report).
 //!
 //! Each alert is serialized once and handed to the log first, then the
 //! webhook queue, then stdout: an alert seen on stdout is already in the
@@ -24,6 +25,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use log::{AlertLog, AppendLog, Fsync, LogOptions};
+
+/// Something that takes alerts, one at a time, in the order the engine
+/// raised them. `flush` asks that this one be visible now (a live alert, or
+/// the last of a paced replay's batch); a sink may buffer otherwise. An
+/// error stops the command that feeds it (a closed stdout), so a sink that
+/// can keep going on its own failures (the log, the webhook) returns `Ok`.
+pub trait AlertSink {
+    /// Takes one alert.
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()>;
+}
+
+impl<F: FnMut(&Alert, bool) -> io::Result<()>> AlertSink for F {
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
+        self(alert, flush)
+    }
+}
+
+/// A sink owned by another thread (the live engine thread).
+pub type BoxSink = Box<dyn AlertSink + Send>;
+
+impl AlertSink for BoxSink {
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
+        (**self).send(alert, flush)
+    }
+}
+
+/// Two sinks in turn: every alert goes to `first`, then to `second`
+/// (the desk hub, then the fan-out). The first error stops the alert.
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: AlertSink, B: AlertSink> AlertSink for Tee<A, B> {
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
+        self.0.send(alert, flush)?;
+        self.1.send(alert, flush)
+    }
+}
 pub use webhook::{Webhook, WebhookOptions};
 
 /// `[sinks]`: which sinks get the alerts.
@@ -206,7 +243,7 @@ impl SinksConfig {
             if w.url.is_empty() {
                 return Err("sinks.webhook.url is required (https://... or http://...)".into());
             }
-            if let Err(e) = crate::feed::http::check_url(&w.url) {
+            if let Err(e) = crate::net::http::check_url(&w.url) {
                 return Err(format!("sinks.webhook.url: {e}"));
             }
             if !(1..=10_000_000).contains(&w.queue) {
@@ -469,11 +506,11 @@ impl Sinks {
         drop(self);
         flushed.map(|()| counters.snapshot())
     }
+}
 
-    /// The fan-out as the live consumer's sink: stdout flushed at every
-    /// alert. Dropped with the engine at shutdown, which closes it.
-    pub fn into_alert_sink(mut self) -> crate::feed::AlertSink {
-        Box::new(move |a: &Alert| self.write(a, true))
+impl AlertSink for Sinks {
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
+        self.write(alert, flush)
     }
 }
 

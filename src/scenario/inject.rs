@@ -10,8 +10,8 @@
 //! Frames are edited as text, touching only the field the fault is about, so
 //! everything else in an injected frame stays byte for byte as recorded.
 
-use crate::fixture::{Record, RecordKind};
 use crate::model::{Nanos, Venue};
+use crate::record::{Record, RecordKind};
 use std::borrow::Cow;
 
 /// Records owned by the caller (the form faults are injected into).
