@@ -1,10 +1,10 @@
-//! The `feedwatch` command line: parses arguments, loads config, wires files
-//! and stdout to the library, and reports errors in words a user can act on.
-//! No detection logic lives here.
+//! The `feedwatch` command line. Each command lives in its own file under
+//! `src/cli/`, which parses its arguments, loads config, wires files and
+//! stdout to the library, and reports errors in words a user can act on.
+//! No detection logic lives here or there.
 //!
 //! This file only installs logging, hands the parsed command to
-//! [`cli::Cli::run`] and turns its outcome into the exit status; each
-//! command lives in its own file under `src/cli/`.
+//! [`cli::Cli::run`] and turns its outcome into the exit status.
 
 mod cli;
 

@@ -96,6 +96,7 @@ pub fn run(args: Args) -> Result<()> {
             eprint!("{summary}");
             Ok(())
         }
+        // The io::Error itself, so that main sees a closed stdout.
         Err(DemoError::Feed(FeedError::Sink(e))) => Err(e.into()),
         Err(e) => Err(e.into()),
     }

@@ -62,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
     let closed = sinks.close();
     let summary = match result {
         Ok(s) => s,
+        // The io::Error itself, so that main sees a closed stdout.
         Err(ReplayError::Sink(e)) => return Err(e.into()),
         Err(e) => return Err(e.into()),
     };

@@ -49,6 +49,7 @@ pub fn run(args: Args) -> Result<()> {
             eprint!("{summary}");
             Ok(())
         }
+        // The io::Error itself, so that main sees a closed stdout.
         Err(FeedError::Sink(e)) => Err(e.into()),
         Err(e) => Err(e.into()),
     }
