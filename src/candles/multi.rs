@@ -226,6 +226,40 @@ pub struct MultiReport {
     pub verdicts: VerdictCounts,
 }
 
+/// The summary `feedwatch scan-candles` prints on stderr for several
+/// sources: counts and verdicts, one line per source, then the first ten
+/// bad rows.
+impl std::fmt::Display for MultiReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = &self.verdicts;
+        writeln!(
+            f,
+            "feedwatch scan-candles: {} candles from {} source(s), {} alerts, {} bad rows; abnormal candles: {} ({} confirmed by peers, {} venue alone, {} unconfirmed, {} with other assets' market-wide move, {} without peers)",
+            self.candles,
+            self.sources.len(),
+            self.alerts.len(),
+            self.bad_row_count,
+            v.abnormal,
+            v.confirmed,
+            v.divergent,
+            v.unconfirmed,
+            v.market_wide,
+            v.without_peers
+        )?;
+        for s in &self.sources {
+            writeln!(
+                f,
+                "  {} {} {}: {} candles from {} file(s), {} bad rows, {} peer source(s)",
+                s.venue, s.symbol, s.stream, s.candles, s.files, s.bad_rows, s.peers
+            )?;
+        }
+        for r in self.bad_rows.iter().take(10) {
+            writeln!(f, "  {r}")?;
+        }
+        Ok(())
+    }
+}
+
 /// One source during the scan.
 struct Source {
     venue: Venue,

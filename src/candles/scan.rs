@@ -31,6 +31,25 @@ pub struct ScanReport {
     pub last_open: Option<Nanos>,
 }
 
+/// The summary `feedwatch scan-candles` prints on stderr for one source:
+/// counts, then the first ten bad rows.
+impl std::fmt::Display for ScanReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "feedwatch scan-candles: {} candles from {} file(s), {} alerts, {} bad rows",
+            self.candles,
+            self.files,
+            self.alerts.len(),
+            self.bad_rows.len()
+        )?;
+        for r in self.bad_rows.iter().take(10) {
+            writeln!(f, "  {r}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Scans exchange candle files (`kline_<interval>` stream: every interval
 /// is expected).
 pub fn scan_files(

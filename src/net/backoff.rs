@@ -31,7 +31,7 @@ impl Backoff {
     }
 
     /// The next attempt number and its delay.
-    pub fn next(&mut self) -> (u32, Duration) {
+    fn step(&mut self) -> (u32, Duration) {
         self.attempt = self.attempt.saturating_add(1);
         let shift = self.attempt.saturating_sub(1).min(30);
         let bound = self.initial.saturating_mul(1u32 << shift).min(self.max);
@@ -45,7 +45,7 @@ impl Backoff {
     /// The next attempt number and its delay, never sooner than a
     /// server's `Retry-After` (itself capped at an hour).
     pub fn next_after(&mut self, retry_after: Option<Duration>) -> (u32, Duration) {
-        let (attempt, jitter) = self.next();
+        let (attempt, jitter) = self.step();
         let delay = match retry_after {
             Some(ra) => ra.min(MAX_RETRY_AFTER).max(jitter),
             None => jitter,
@@ -68,7 +68,7 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000), 42);
         let mut delays = Vec::new();
         for n in 1..=8u32 {
-            let (attempt, d) = b.next();
+            let (attempt, d) = b.step();
             assert_eq!(attempt, n);
             let bound = Duration::from_millis((100u64 << (n - 1)).min(1000));
             assert!(d <= bound, "attempt {n}: {d:?} > {bound:?}");
@@ -77,7 +77,7 @@ mod tests {
         // Full jitter: not all the same.
         assert!(delays.windows(2).any(|w| w[0] != w[1]));
         b.reset();
-        assert_eq!(b.next().0, 1);
+        assert_eq!(b.step().0, 1);
     }
 
     #[test]
