@@ -26,9 +26,7 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;

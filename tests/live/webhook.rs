@@ -8,9 +8,7 @@
 //! injected by code (crossed best bid/offer, silenced trade and depth
 //! streams), replayed through `feedwatch::replay::replay`.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::alert::sink::{SinkStats, Sinks, SinksConfig, WebhookConfig};
 use feedwatch::config::Config;

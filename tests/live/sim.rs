@@ -4,9 +4,7 @@
 //! here is injected (by `feedwatch::inject` or the simulator's `--faults`),
 //! never recorded. Every wait is bounded.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};

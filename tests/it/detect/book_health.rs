@@ -6,9 +6,7 @@
 //! not recorded, and is found within the bound stated in its test and
 //! resolves after it ends.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;

@@ -4,8 +4,7 @@
 //! lists every alert a plain replay emits, and which a real browser lays
 //! out.
 
-#[path = "common/browser.rs"]
-mod browser;
+use crate::util::browser;
 
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;

@@ -4,9 +4,7 @@
 //! perp mixed) with faults injected by code (`feedwatch::inject`), never
 //! presented as recorded.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::eval::{eval_dir, eval_file};

@@ -7,9 +7,7 @@
 //! injected by code (crossed best bid/offer, silenced trade and depth
 //! streams), run through the engine.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::alert::sink::{
     AlertLog, AppendLog, Fsync, LogOptions, SinkCounters, Sinks, SinksConfig,

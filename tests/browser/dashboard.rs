@@ -7,8 +7,7 @@
 //! is checked on its own. `the_desk_server_shows_the_outage_live` runs the
 //! real thing (`feedwatch replay --serve`), which needs the desk server.
 
-#[path = "common/browser.rs"]
-mod browser;
+use crate::util::browser;
 
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;

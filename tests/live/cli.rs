@@ -6,9 +6,7 @@
 
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::fixture::RecordKind;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

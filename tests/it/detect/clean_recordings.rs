@@ -2,9 +2,7 @@
 //! where there are two) are clean: replayed per market and all together they
 //! raise nothing above info, and every frame parses.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::config::Config;
 use feedwatch::replay::{Speed, replay};
 

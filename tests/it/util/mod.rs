@@ -1,6 +1,10 @@
-//! Shared helpers for the end-to-end tests: load real recordings from
-//! `fixtures/`, run them through the engine, and look at the alerts.
+//! Shared helpers for the integration tests (`tests/it`, `tests/live`,
+//! `tests/browser`, each including this module as `util`): load real
+//! recordings from `fixtures/`, run them through the engine, and look at
+//! the alerts. Each binary uses some of them.
 #![allow(dead_code)]
+
+pub mod browser;
 
 use feedwatch::alert::{Alert, Severity};
 use feedwatch::config::Config;

@@ -2,9 +2,7 @@
 //! (byte-identical stdout), a writer round trip, and bad input that is
 //! counted and never stops a replay.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::inject;
 use feedwatch::model::SECOND;
 use std::io::Write;

@@ -12,9 +12,9 @@ use feedwatch::engine::Engine;
 use feedwatch::fixture::{Record, RecordKind};
 use feedwatch::model::{MILLI, Nanos, Venue};
 
-const REAL: &str = include_str!("../fixtures/okx/OKX.ws.1.0");
-const DOC_SNAPSHOT: &str = include_str!("../fixtures/okx/schemas/ws_books_snapshot.json");
-const DOC_UPDATE: &str = include_str!("../fixtures/okx/schemas/ws_books_update.json");
+const REAL: &str = include_str!("../../../fixtures/okx/OKX.ws.1.0");
+const DOC_SNAPSHOT: &str = include_str!("../../../fixtures/okx/schemas/ws_books_snapshot.json");
+const DOC_UPDATE: &str = include_str!("../../../fixtures/okx/schemas/ws_books_update.json");
 
 /// `1652459225.5037491` -> ns, exactly (no float rounding).
 fn epoch_ns(s: &str) -> Nanos {
@@ -159,7 +159,7 @@ fn doc_example_seq_chain_is_clean_and_injected_break_is_a_book_gap() {
     assert_eq!(gaps[0].stream.as_deref(), Some("depth"));
 }
 
-const DOC_REST_BOOK: &str = include_str!("../fixtures/okx/schemas/http_get_order_book.json");
+const DOC_REST_BOOK: &str = include_str!("../../../fixtures/okx/schemas/http_get_order_book.json");
 
 /// A doc example update re-sequenced by code.
 fn update(prev: u64, seq: u64, t: Nanos) -> Record<'static> {
