@@ -21,7 +21,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 /// 2021-05-19 and 2025-10-10 crashes and the calm 2025-04-15 window, a month
 /// of BTC-PERP 2021-12-31..2022-02-01 with 45,031 candles, and candles built
 /// from Gemini and Coinbase trades on 2025-10-10); the test
-/// `calibrate_on_real_files` in `tests/scan_candles.rs` re-runs this.
+/// `calibrate_on_real_files` in `tests/it/scan/candles.rs` re-runs this.
 ///
 /// abnormal_candle opens at these defaults (wick_k 6 / 8 / 10 in brackets):
 ///

@@ -2,27 +2,11 @@
 //! (byte-identical stdout), a writer round trip, and bad input that is
 //! counted and never stops a replay.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::model::SECOND;
 use feedwatch::scenario::inject;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn feedwatch(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "feedwatch {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -50,7 +34,7 @@ fn import_then_replay_via_the_cli() {
     let src = fixtures().join("binance-hftbacktest/spot");
     let a = src.join("btcusdt_20240808.gz");
     let b = src.join("btcusdt_20240809.gz");
-    feedwatch(&[
+    feedwatch_ok(&[
         "import",
         "--from",
         "hftbacktest",
@@ -61,7 +45,7 @@ fn import_then_replay_via_the_cli() {
         p(&a),
         p(&b),
     ]);
-    let r = feedwatch(&["replay", p(&out)]);
+    let r = feedwatch_ok(&["replay", p(&out)]);
     // Clean recording: no alert above info on stdout, a summary on stderr.
     for line in String::from_utf8(r.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -76,10 +60,10 @@ fn import_then_replay_via_the_cli() {
 fn replay_is_byte_identical_twice_and_at_two_speeds() {
     let dir = temp_dir("cli_determinism");
     let f = injected_fixture(&dir);
-    let a = feedwatch(&["replay", p(&f)]).stdout;
-    let b = feedwatch(&["replay", "--speed", "max", p(&f)]).stdout;
+    let a = feedwatch_ok(&["replay", p(&f)]).stdout;
+    let b = feedwatch_ok(&["replay", "--speed", "max", p(&f)]).stdout;
     // 650 s of recording at 2000x: about a third of a second of pacing.
-    let c = feedwatch(&["replay", "--speed", "2000", p(&f)]).stdout;
+    let c = feedwatch_ok(&["replay", "--speed", "2000", p(&f)]).stdout;
     let text = String::from_utf8(a.clone()).unwrap();
     // The injected silence takes out every stream of the venue at once.
     assert!(text.contains("\"kind\":\"venue_outage\""), "{text}");
@@ -97,17 +81,17 @@ fn a_fixture_rewritten_by_the_writer_gives_the_same_alerts() {
     write_records(&recs, &g);
     let h = dir.join("rewritten.fixture");
     write_records(&read_records(&g), &h);
-    let a = feedwatch(&["replay", p(&f)]).stdout;
+    let a = feedwatch_ok(&["replay", p(&f)]).stdout;
     assert!(!a.is_empty());
-    assert_eq!(a, feedwatch(&["replay", p(&g)]).stdout);
-    assert_eq!(a, feedwatch(&["replay", p(&h)]).stdout);
+    assert_eq!(a, feedwatch_ok(&["replay", p(&g)]).stdout);
+    assert_eq!(a, feedwatch_ok(&["replay", p(&h)]).stdout);
 }
 
 #[test]
 fn bad_lines_and_frames_are_counted_and_never_stop_a_replay() {
     let dir = temp_dir("cli_bad_input");
     let f = injected_fixture(&dir);
-    let good = feedwatch(&["replay", p(&f)]).stdout;
+    let good = feedwatch_ok(&["replay", p(&f)]).stdout;
     // The same records, plain, with damage spliced in by code (injected).
     let plain = dir.join("plain.fixture");
     write_records(&read_records(&f), &plain);
@@ -148,7 +132,7 @@ fn bad_lines_and_frames_are_counted_and_never_stop_a_replay() {
     .unwrap();
     let bad = dir.join("damaged.fixture");
     std::fs::write(&bad, &damaged).unwrap();
-    let r = feedwatch(&["replay", p(&bad)]);
+    let r = feedwatch_ok(&["replay", p(&bad)]);
     assert_eq!(r.stdout, good, "damage changed the alerts");
     let err = String::from_utf8(r.stderr).unwrap();
     assert!(err.contains("malformed=2"), "{err}");
@@ -166,7 +150,7 @@ fn a_truncated_compressed_fixture_is_reported_not_fatal() {
     let bytes = std::fs::read(&g).unwrap();
     let cut = dir.join("cut.fixture.gz");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let r = feedwatch(&["replay", p(&cut)]);
+    let r = feedwatch_ok(&["replay", p(&cut)]);
     let err = String::from_utf8(r.stderr).unwrap();
     assert!(err.contains("fixture read errors: 1"), "{err}");
     assert!(err.contains("truncated"), "{err}");
@@ -175,10 +159,7 @@ fn a_truncated_compressed_fixture_is_reported_not_fatal() {
 #[test]
 fn wrong_arguments_get_clear_errors() {
     let bad = |args: &[&str], needle: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = feedwatch(args);
         assert!(!out.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");

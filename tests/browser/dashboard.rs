@@ -7,8 +7,7 @@
 //! is checked on its own. `the_desk_server_shows_the_outage_live` runs the
 //! real thing (`feedwatch replay --serve`), which needs the desk server.
 
-#[path = "common/browser.rs"]
-mod browser;
+use crate::util::{aws_outage, browser};
 
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
@@ -29,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
 fn scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")
+    aws_outage()
 }
 
 /// What the browser must end up showing while spot is out: the venue

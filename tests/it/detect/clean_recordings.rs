@@ -2,11 +2,8 @@
 //! where there are two) are clean: replayed per market and all together they
 //! raise nothing above info, and every frame parses.
 
-mod common;
-
-use common::*;
-use feedwatch::config::Config;
-use feedwatch::replay::{Speed, replay};
+use crate::util::*;
+use feedwatch::replay::Input;
 
 /// Imports the given markets and replays them merged, as the CLI does.
 fn replay_markets(
@@ -20,12 +17,7 @@ fn replay_markets(
             paths.push(import_connection(&dir, venue, &files));
         }
     }
-    let mut alerts = Vec::new();
-    let mut sink = |a: &feedwatch::alert::Alert, _: bool| {
-        alerts.push(a.clone());
-        Ok(())
-    };
-    let summary = replay(Config::default(), &paths, Speed::Max, &mut sink).unwrap();
+    let (alerts, summary) = replay_alerts(&Input::Files(paths));
     assert_eq!(summary.read_error_count, 0, "{:?}", summary.read_errors);
     (alerts, summary.engine)
 }
@@ -78,12 +70,7 @@ fn bundled_replay_recordings_together_are_quiet() {
     .iter()
     .map(|n| dir.join(n))
     .collect();
-    let mut alerts = Vec::new();
-    let mut sink = |a: &feedwatch::alert::Alert, _: bool| {
-        alerts.push(a.clone());
-        Ok(())
-    };
-    let summary = replay(Config::default(), &paths, Speed::Max, &mut sink).unwrap();
+    let (alerts, summary) = replay_alerts(&Input::Files(paths));
     assert_eq!(summary.read_error_count, 0, "{:?}", summary.read_errors);
     assert_eq!(summary.engine.malformed, 0);
     assert_eq!(

@@ -15,7 +15,7 @@
 //! - `replicas_reach_the_engine` (quick): a few aliases, recorded and
 //!   replayed, every alias stream reaches the engine.
 //!
-//! Run: `cargo test --release --test soak -- --ignored --nocapture`;
+//! Run: `cargo test --release --test live soak:: -- --ignored --nocapture`;
 //! `FEEDWATCH_SOAK_S` sets the duration (default 600 s),
 //! `FEEDWATCH_SOAK_ALIASES` the aliases per venue (default 222: 223
 //! symbols per venue, 669 in all, 2,676 subscribed streams of which 2,007
@@ -26,12 +26,9 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
-use feedwatch::engine::Engine;
 use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};
 use feedwatch::replay::Speed;
 use feedwatch::sim::{self, Faults, SimConfig, SimCounters, replicate};
@@ -39,7 +36,6 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -79,10 +75,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn get(c: &AtomicU64) -> u64 {
-    Counters::get(c)
 }
 
 /// The recorded symbol and its `n` aliases.
@@ -212,11 +204,14 @@ async fn start_in_process(n: u32, looped: bool) -> InProcess {
 
 impl InProcess {
     fn frames_sent(&self) -> u64 {
-        self.counters.iter().map(|c| get(&c.frames_sent)).sum()
+        self.counters.iter().map(|c| counter(&c.frames_sent)).sum()
     }
 
     fn streams_served(&self) -> u64 {
-        self.counters.iter().map(|c| get(&c.streams_served)).sum()
+        self.counters
+            .iter()
+            .map(|c| counter(&c.streams_served))
+            .sum()
     }
 
     async fn stop(self) {
@@ -378,9 +373,9 @@ fn sample(t0: Instant, c: &Counters) -> Sample {
         rss_kib: rss_kib("self"),
         cpu_ticks: cpu_ticks("self"),
         wait_ns: runq_wait_ns(),
-        frames: get(&c.frames),
-        dropped: get(&c.dropped),
-        opens: get(&c.opens),
+        frames: counter(&c.frames),
+        dropped: counter(&c.dropped),
+        opens: counter(&c.opens),
     }
 }
 
@@ -558,7 +553,7 @@ async fn soak(secs: u64, n: u32, child_sims: bool) {
         sim_streams >= data_streams && data_streams >= 2000,
         format!("{sim_streams} streams served, {data_streams} expected"),
     );
-    let received = get(&c.frames);
+    let received = counter(&c.frames);
     check(
         summary.dropped == 0,
         format!(
@@ -627,18 +622,9 @@ async fn soak_in_process() {
     soak(secs, n, false).await;
 }
 
-/// A temporary folder unique to this process, removed when dropped.
-struct Tmp(PathBuf);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_reach_the_engine() {
-    let tmp = Tmp(temp_dir("soak_replicas"));
+    let tmp = Tmp::new("soak_replicas");
     // 12 aliases per market, 39 symbols, 117 streams with recorded frames
     // (trade, bookTicker, depth; the recordings have no klines).
     let n = 12u32;
@@ -665,23 +651,23 @@ async fn replicas_reach_the_engine() {
     assert_eq!(sims.streams_served(), data_streams);
     sims.stop().await;
     assert_eq!(summary.dropped, 0);
-    assert_eq!(summary.engine.frames, get(&c.frames));
+    assert_eq!(summary.engine.frames, counter(&c.frames));
 
     // The recording replays into an engine that knows exactly the
     // recorded and alias streams, with every frame parsed.
-    let mut engine = Engine::new(Config::default());
-    let mut out = Vec::new();
+    let mut d = Drive::default();
     let mut alias_frames = 0u64;
     for file in &summary.recorded {
-        for rec in read_records(file) {
+        let recs = read_records(file);
+        for rec in &recs {
             if let feedwatch::record::RecordKind::Frame(t) = &rec.kind {
                 alias_frames += u64::from(t.contains("0012usd"));
             }
-            engine.on_record(&rec, &mut out);
         }
+        d.records(&recs);
     }
-    assert_eq!(engine.stream_count() as u64, data_streams);
-    let stats = engine.stats();
+    assert_eq!(d.engine.stream_count() as u64, data_streams);
+    let stats = d.engine.stats();
     assert_eq!(stats.malformed, 0, "{:?}", stats.error_samples);
     assert_eq!(stats.unknown, 0);
     assert!(alias_frames > 0, "no frame of the 12th aliases recorded");

@@ -6,26 +6,14 @@
 
 use std::borrow::Cow;
 
-use feedwatch::alert::{Alert, Kind, State};
-use feedwatch::config::Config;
-use feedwatch::engine::Engine;
+use crate::util::{capture_records, drive, opened};
+use feedwatch::alert::Kind;
 use feedwatch::model::{MILLI, Nanos, Venue};
 use feedwatch::record::{Record, RecordKind};
 
-const REAL: &str = include_str!("../fixtures/okx/OKX.ws.1.0");
-const DOC_SNAPSHOT: &str = include_str!("../fixtures/okx/schemas/ws_books_snapshot.json");
-const DOC_UPDATE: &str = include_str!("../fixtures/okx/schemas/ws_books_update.json");
-
-/// `1652459225.5037491` -> ns, exactly (no float rounding).
-fn epoch_ns(s: &str) -> Nanos {
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut digits = frac.to_string();
-    digits.truncate(9);
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    secs.parse::<i64>().unwrap() * 1_000_000_000 + digits.parse::<i64>().unwrap()
-}
+const REAL: &str = include_str!("../../../fixtures/okx/OKX.ws.1.0");
+const DOC_SNAPSHOT: &str = include_str!("../../../fixtures/okx/schemas/ws_books_snapshot.json");
+const DOC_UPDATE: &str = include_str!("../../../fixtures/okx/schemas/ws_books_update.json");
 
 fn rec(recv_ns: Nanos, kind: RecordKind<'static>) -> Record<'static> {
     Record {
@@ -38,46 +26,13 @@ fn rec(recv_ns: Nanos, kind: RecordKind<'static>) -> Record<'static> {
 
 /// The capture as records: opened, sent and received lines.
 fn real_records() -> Vec<Record<'static>> {
-    let mut out = Vec::new();
-    for line in REAL.lines() {
-        if let Some((url, t)) = line.split_once(" <-> ") {
-            out.push(rec(
-                epoch_ns(t),
-                RecordKind::Open {
-                    url: Cow::Borrowed(url),
-                },
-            ));
-        } else if let Some((_, rest)) = line.split_once(" <- ") {
-            let (t, sent) = rest.split_once(": ").unwrap();
-            out.push(rec(epoch_ns(t), RecordKind::Sent(Cow::Borrowed(sent))));
-        } else {
-            let (t, frame) = line.split_once(": ").unwrap();
-            out.push(rec(epoch_ns(t), RecordKind::Frame(Cow::Borrowed(frame))));
-        }
-    }
-    out
-}
-
-fn run(records: &[Record<'_>]) -> (Engine, Vec<Alert>) {
-    let mut e = Engine::new(Config::default());
-    let mut alerts = Vec::new();
-    for r in records {
-        e.on_record(r, &mut alerts);
-    }
-    (e, alerts)
-}
-
-fn opened(alerts: &[Alert], kind: Kind) -> Vec<&Alert> {
-    alerts
-        .iter()
-        .filter(|a| a.kind == kind && a.state == State::Open)
-        .collect()
+    capture_records(REAL, Venue::Okx, "okx-1")
 }
 
 #[test]
 fn real_okx_capture_reaches_the_engine() {
     let recs = real_records();
-    let (e, alerts) = run(&recs);
+    let (e, alerts) = drive(&recs);
     let s = e.stats();
     assert_eq!(s.frames, 410);
     assert_eq!(s.control_records, 4);
@@ -107,7 +62,7 @@ fn injected_dropped_real_book_update_raises_book_checksum() {
         .unwrap();
     let dropped_at = recs[victim].recv_ns;
     recs.remove(victim); // injected: one update lost
-    let (_, alerts) = run(&recs);
+    let (_, alerts) = drive(&recs);
     let bad = opened(&alerts, Kind::BookChecksum);
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].symbol.as_deref(), Some("BTC/USDT"));
@@ -142,7 +97,7 @@ fn doc_example_seq_chain_is_clean_and_injected_break_is_a_book_gap() {
     // Receive times just after the doc example's book time.
     let t0 = 1_597_026_383_085 * MILLI + 5 * MILLI;
     let clean = doc_chain(20, t0);
-    let (e, alerts) = run(&clean);
+    let (e, alerts) = drive(&clean);
     assert_eq!(e.stats().events.get("depth"), Some(&21));
     assert_eq!(e.stats().events.get("snapshot"), Some(&1));
     assert_eq!(e.stats().malformed, 0);
@@ -152,14 +107,14 @@ fn doc_example_seq_chain_is_clean_and_injected_break_is_a_book_gap() {
     // prevSeqId names an id the book never saw.
     let mut broken = doc_chain(20, t0);
     broken.remove(10);
-    let (_, alerts) = run(&broken);
+    let (_, alerts) = drive(&broken);
     let gaps = opened(&alerts, Kind::BookGap);
     assert_eq!(gaps.len(), 1, "{alerts:?}");
     assert_eq!(gaps[0].symbol.as_deref(), Some("BTC/USDT"));
     assert_eq!(gaps[0].stream.as_deref(), Some("depth"));
 }
 
-const DOC_REST_BOOK: &str = include_str!("../fixtures/okx/schemas/http_get_order_book.json");
+const DOC_REST_BOOK: &str = include_str!("../../../fixtures/okx/schemas/http_get_order_book.json");
 
 /// A doc example update re-sequenced by code.
 fn update(prev: u64, seq: u64, t: Nanos) -> Record<'static> {
@@ -196,7 +151,7 @@ fn rest_sync() -> Vec<Record<'static>> {
 #[test]
 fn rest_snapshot_bridges_on_okx_rule_and_injected_straddle_break_is_a_gap() {
     let mut recs = rest_sync();
-    let (e, alerts) = run(&recs);
+    let (e, alerts) = drive(&recs);
     assert_eq!(e.stats().rest, 1);
     assert_eq!(e.stats().events.get("snapshot"), Some(&1));
     assert_eq!(e.stats().events.get("depth"), Some(&3));
@@ -206,7 +161,7 @@ fn rest_snapshot_bridges_on_okx_rule_and_injected_straddle_break_is_a_gap() {
     // Injected: the update that should straddle the snapshot starts after
     // it (prevSeqId 123461 > snapshot seqId 123460): updates were lost.
     recs[1] = update(123_461, 123_462, recs[1].recv_ns);
-    let (_, alerts) = run(&recs);
+    let (_, alerts) = drive(&recs);
     let gaps = opened(&alerts, Kind::BookGap);
     assert_eq!(gaps.len(), 1, "{alerts:?}");
     assert_eq!(gaps[0].symbol.as_deref(), Some("BTC/USDT"));

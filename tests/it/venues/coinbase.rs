@@ -5,78 +5,25 @@
 //! and a sequence break injected by code into the Advanced Trade session
 //! must raise `book_gap`.
 
-use std::borrow::Cow;
-use std::path::PathBuf;
-
+use crate::util::{count_alerts, drive, fixture_text, frame_record};
 use feedwatch::alert::{Alert, Kind, State};
-use feedwatch::config::Config;
-use feedwatch::engine::Engine;
 use feedwatch::model::{Nanos, SECOND, Venue};
-use feedwatch::record::{Record, RecordKind};
+use feedwatch::record::Record;
 
 fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/coinbase")
-        .join(rel);
-    std::fs::read_to_string(p).unwrap()
+    fixture_text(&format!("coinbase/{rel}"))
 }
 
-/// Epoch seconds with a fraction (`1618677817.061845`) to ns.
-fn secs_ns(s: &str) -> Nanos {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut f = frac.to_string();
-    f.truncate(9);
-    while f.len() < 9 {
-        f.push('0');
-    }
-    whole.parse::<i64>().unwrap() * SECOND + f.parse::<i64>().unwrap()
-}
-
-/// Records of a cryptofeed capture: `<url> <-> <t>` open, `<url> <- <t>:
-/// <json>` sent, `<t>: <json>` received.
+/// Records of the cryptofeed capture (one connection).
 fn capture_records(text: &str) -> Vec<Record<'_>> {
-    let mut recs = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let (recv_ns, kind) = if let Some((url, t)) = line.split_once(" <-> ") {
-            (
-                secs_ns(t),
-                RecordKind::Open {
-                    url: Cow::Borrowed(url),
-                },
-            )
-        } else if let Some((_, rest)) = line.split_once(" <- ") {
-            let (t, json) = rest.split_once(": ").unwrap();
-            (secs_ns(t), RecordKind::Sent(Cow::Borrowed(json)))
-        } else {
-            let (t, json) = line.split_once(": ").unwrap();
-            (secs_ns(t), RecordKind::Frame(Cow::Borrowed(json)))
-        };
-        recs.push(Record {
-            recv_ns,
-            venue: Venue::Coinbase,
-            conn: Cow::Borrowed("coinbase-legacy"),
-            kind,
-        });
-    }
-    recs
-}
-
-fn count(alerts: &[Alert], kind: Kind, state: State) -> usize {
-    alerts
-        .iter()
-        .filter(|a| a.kind == kind && a.state == state)
-        .count()
+    crate::util::capture_records(text, Venue::Coinbase, "coinbase-legacy")
 }
 
 #[test]
 fn real_legacy_capture_reaches_the_engine() {
     let text = fixture("COINBASE.ws.28.0");
     let recs = capture_records(&text);
-    let mut engine = Engine::new(Config::default());
-    let mut alerts = Vec::new();
-    for r in &recs {
-        engine.on_record(r, &mut alerts);
-    }
+    let (engine, alerts) = drive(&recs);
     let st = engine.stats();
     // Expected counts by plain string search over the capture.
     let n = |needle: &str| text.lines().filter(|l| l.contains(needle)).count() as u64;
@@ -97,7 +44,7 @@ fn real_legacy_capture_reaches_the_engine() {
     );
     assert_eq!(st.events.get("quote"), Some(&n(r#""type":"ticker""#)));
     // The legacy level2 channel carries no sequence: nothing to break.
-    assert_eq!(count(&alerts, Kind::BookGap, State::Open), 0);
+    assert_eq!(count_alerts(&alerts, Kind::BookGap, State::Open), 0);
 }
 
 /// The doc examples as one Advanced Trade connection, sequence numbers and
@@ -114,19 +61,12 @@ fn at_session(frames: &[String], start: Nanos) -> Vec<(Nanos, String)> {
         .collect()
 }
 
-fn run_session(session: &[(Nanos, String)]) -> (Engine, Vec<Alert>) {
-    let mut engine = Engine::new(Config::default());
-    let mut alerts = Vec::new();
-    for (t, f) in session {
-        let rec = Record {
-            recv_ns: *t,
-            venue: Venue::Coinbase,
-            conn: Cow::Borrowed("coinbase-at"),
-            kind: RecordKind::Frame(Cow::Borrowed(f)),
-        };
-        engine.on_record(&rec, &mut alerts);
-    }
-    (engine, alerts)
+fn run_session(session: &[(Nanos, String)]) -> (feedwatch::engine::Engine, Vec<Alert>) {
+    let recs: Vec<Record<'_>> = session
+        .iter()
+        .map(|(t, f)| frame_record(*t, Venue::Coinbase, "coinbase-at", f))
+        .collect();
+    drive(&recs)
 }
 
 fn doc_frames() -> Vec<String> {
@@ -159,7 +99,7 @@ fn advanced_trade_doc_session_reaches_the_engine_without_gaps() {
     assert_eq!(st.events.get("quote"), Some(&1));
     assert_eq!(st.events.get("candle"), Some(&1));
     assert_eq!(st.events.get("integrity"), None);
-    assert_eq!(count(&alerts, Kind::BookGap, State::Open), 0);
+    assert_eq!(count_alerts(&alerts, Kind::BookGap, State::Open), 0);
 }
 
 #[test]

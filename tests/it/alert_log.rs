@@ -7,9 +7,7 @@
 //! injected by code (crossed best bid/offer, silenced trade and depth
 //! streams), run through the engine.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::scenario::inject::Records;

@@ -6,21 +6,15 @@
 //! code (injected) raises `book_checksum` on its pair, and the next
 //! snapshot resolves it.
 
-use std::borrow::Cow;
-
+use crate::util::{Drive, fixture_text, frame_record, open_record};
 use feedwatch::alert::{Alert, Kind, Phase, State};
-use feedwatch::config::Config;
 use feedwatch::engine::Engine;
 use feedwatch::model::{MILLI, Nanos, Venue, format_rfc3339_ms};
-use feedwatch::record::{Record, RecordKind};
+use feedwatch::record::Record;
 use serde_json::Value;
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/fixtures/kraken/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    fixture_text(&format!("kraken/{path}"))
 }
 
 /// A v1 frame's levels as v2 level objects, texts unchanged.
@@ -94,27 +88,19 @@ fn v2_frames() -> Vec<(Nanos, String)> {
 }
 
 fn run(frames: &[(Nanos, String)]) -> (Engine, Vec<Alert>) {
-    let mut engine = Engine::new(Config::default());
-    let mut alerts = Vec::new();
-    let open = Record {
-        recv_ns: frames[0].0,
-        venue: Venue::Kraken,
-        conn: Cow::Borrowed("kraken-1"),
-        kind: RecordKind::Open {
-            url: Cow::Borrowed("wss://ws.kraken.com/v2"),
-        },
-    };
-    engine.on_record(&open, &mut alerts);
-    for (t, f) in frames {
-        let rec = Record {
-            recv_ns: *t,
-            venue: Venue::Kraken,
-            conn: Cow::Borrowed("kraken-1"),
-            kind: RecordKind::Frame(Cow::Borrowed(f)),
-        };
-        engine.on_record(&rec, &mut alerts);
-    }
-    (engine, alerts)
+    let open = open_record(
+        frames[0].0,
+        Venue::Kraken,
+        "kraken-1",
+        "wss://ws.kraken.com/v2",
+    );
+    let recs: Vec<Record<'_>> = frames
+        .iter()
+        .map(|(t, f)| frame_record(*t, Venue::Kraken, "kraken-1", f))
+        .collect();
+    let mut d = Drive::default();
+    d.record(&open).records(&recs);
+    d.done()
 }
 
 fn book_faults(alerts: &[Alert]) -> Vec<&Alert> {

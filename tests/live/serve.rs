@@ -4,6 +4,7 @@
 //! hub; desk clients, `/status` and `/metrics` are checked against what the
 //! replay itself emitted and what the engine says.
 
+use crate::util::{aws_outage, json};
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
@@ -15,7 +16,6 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,9 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 const GUARD: Duration = Duration::from_secs(60);
 
 fn scenario() -> Input {
-    Input::Scenario(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml"),
-    )
+    Input::Scenario(aws_outage())
 }
 
 async fn start(hub: &Arc<Hub>, token: Option<&str>) -> Server {
@@ -107,7 +105,7 @@ fn replay(
         let mut alerts = Vec::new();
         let mut sink = |a: &Alert, _: bool| {
             hub.alert(a);
-            alerts.push(serde_json::from_str::<Value>(&a.to_json()).unwrap());
+            alerts.push(json(a));
             Ok(())
         };
         let opts = Options {

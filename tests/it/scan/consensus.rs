@@ -5,6 +5,7 @@
 //! trades of the same day. Faults are injected by code over copies of the
 //! real rows and named after their injection; the fixtures are never edited.
 
+use crate::util::{feedwatch, unresolved};
 use feedwatch::alert::{Alert, Kind, Severity, State};
 use feedwatch::candles::multi::MultiReport;
 use feedwatch::candles::{SourceSpec, scan_files, scan_sources};
@@ -20,9 +21,7 @@ const GEMINI_BTC: &str = "gemini_1m_from_trades_2025-10-10_BTCUSD.csv";
 const GEMINI_ETH: &str = "gemini_1m_from_trades_2025-10-10_ETHUSD.csv";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/candles")
-        .join(name)
+    crate::util::fixture(&format!("candles/{name}"))
 }
 
 fn binance(path: PathBuf) -> SourceSpec {
@@ -78,10 +77,7 @@ fn binance_row(open_time: &str) -> Vec<f64> {
 }
 
 fn abnormal(alerts: &[Alert]) -> Vec<&Alert> {
-    alerts
-        .iter()
-        .filter(|a| a.kind == Kind::AbnormalCandle && a.state != State::Resolved)
-        .collect()
+    unresolved(alerts, Kind::AbnormalCandle)
 }
 
 fn ev_str<'a>(a: &'a Alert, key: &str) -> &'a str {
@@ -505,13 +501,9 @@ fn sensitive_checks_on_the_crash_find_only_market_moves_where_peers_traded() {
     );
 }
 
-/// Writes the injected rows to a fresh temp file named after the injection.
+/// Writes the injected rows to a temp file named after the injection.
 fn write_injected(injection: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("feedwatch-scan-consensus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{injection}.csv"));
-    std::fs::write(&p, text).unwrap();
-    p
+    crate::util::write_injected("scan-consensus", injection, text)
 }
 
 #[test]
@@ -674,13 +666,6 @@ fn separate_quote_families_or_markets_have_no_peers() {
                 .all(|a| a.severity == Severity::Warning && a.evidence.get("consensus").is_none())
         );
     }
-}
-
-fn feedwatch(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! code over the real rows and named after its injection; the unmodified
 //! files are never edited.
 
+use crate::util::unresolved;
 use feedwatch::alert::{Alert, Incidents, Kind, Severity, State};
 use feedwatch::candles::csv::{BadRows, CsvCandle, read_file};
 use feedwatch::candles::{ScanError, scan_files, scan_files_stream};
@@ -13,9 +14,7 @@ use std::path::PathBuf;
 const CALM: &str = "BTCUSDT-UM-1m-2025-04-15_aws_apne1.csv";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/candles")
-        .join(name)
+    crate::util::fixture(&format!("candles/{name}"))
 }
 
 fn lines(name: &str) -> Vec<String> {
@@ -26,13 +25,9 @@ fn lines(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Writes injected rows to a fresh temp file named after the injection.
+/// Writes injected rows to a temp file named after the injection.
 fn write_injected(injection: &str, rows: &[String]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("feedwatch-scan-candles-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{injection}.csv"));
-    std::fs::write(&p, rows.join("\n") + "\n").unwrap();
-    p
+    crate::util::write_injected("scan-candles", injection, &(rows.join("\n") + "\n"))
 }
 
 fn sym() -> Symbol {
@@ -65,13 +60,6 @@ fn row_time(row: &str) -> String {
     format_rfc3339_ms(field(row, 0).parse::<i64>().unwrap() * MILLI)
 }
 
-fn opens(alerts: &[Alert], kind: Kind) -> Vec<&Alert> {
-    alerts
-        .iter()
-        .filter(|a| a.kind == kind && a.state != State::Resolved)
-        .collect()
-}
-
 #[test]
 fn injected_missing_stretch_names_the_missing_range() {
     let mut rows = lines(CALM);
@@ -79,7 +67,7 @@ fn injected_missing_stretch_names_the_missing_range() {
     let removed: Vec<String> = rows.drain(51..56).collect();
     let p = write_injected("missing_stretch_5_rows", &rows);
     let r = scan(&[p]);
-    let gaps = opens(&r.alerts, Kind::CandleGap);
+    let gaps = unresolved(&r.alerts, Kind::CandleGap);
     assert_eq!(gaps.len(), 1, "{:#?}", r.alerts);
     let g = gaps[0];
     assert_eq!(g.state, State::Open);
@@ -120,7 +108,7 @@ fn injected_high_below_close_is_candle_invalid() {
     rows[i] = set_field(&rows[i], 2, &high);
     let p = write_injected("high_below_close", &rows);
     let r = scan(&[p]);
-    let inv = opens(&r.alerts, Kind::CandleInvalid);
+    let inv = unresolved(&r.alerts, Kind::CandleInvalid);
     assert_eq!(inv.len(), 1, "{:#?}", r.alerts);
     assert_eq!(inv[0].severity, Severity::Critical);
     assert_eq!(
@@ -146,14 +134,14 @@ fn injected_three_percent_wick_on_calm_minute_is_abnormal() {
     rows[41] = set_field(&rows[41], 2, &format!("{:.1}", close * 1.03));
     let p = write_injected("wick_3pct_line41", &rows);
     let r = scan(&[p]);
-    let ab = opens(&r.alerts, Kind::AbnormalCandle);
+    let ab = unresolved(&r.alerts, Kind::AbnormalCandle);
     assert_eq!(ab.len(), 1, "{:#?}", r.alerts);
     assert_eq!(
         ab[0].evidence.get("open_time").unwrap(),
         row_time(&rows[41]).as_str()
     );
     assert!(ab[0].summary.contains("upper wick"), "{}", ab[0].summary);
-    assert!(opens(&r.alerts, Kind::CandleInvalid).is_empty());
+    assert!(unresolved(&r.alerts, Kind::CandleInvalid).is_empty());
 }
 
 #[test]
@@ -219,7 +207,7 @@ fn injected_duplicate_row_is_candle_gap() {
     let dup = rows[40].clone();
     rows.insert(41, dup.clone());
     let r = scan(&[write_injected("duplicate_line40", &rows)]);
-    let gaps = opens(&r.alerts, Kind::CandleGap);
+    let gaps = unresolved(&r.alerts, Kind::CandleGap);
     assert_eq!(gaps.len(), 1, "{:#?}", r.alerts);
     assert_eq!(gaps[0].evidence.get("fault").unwrap(), "duplicate");
     assert_eq!(
@@ -233,7 +221,7 @@ fn injected_swapped_rows_are_out_of_order() {
     let mut rows = lines(CALM);
     rows.swap(60, 61);
     let r = scan(&[write_injected("swap_lines60_61", &rows)]);
-    let gaps = opens(&r.alerts, Kind::CandleGap);
+    let gaps = unresolved(&r.alerts, Kind::CandleGap);
     assert_eq!(gaps.len(), 1, "{:#?}", r.alerts);
     assert_eq!(gaps[0].evidence.get("fault").unwrap(), "out_of_order");
     assert_eq!(
@@ -418,7 +406,7 @@ fn iso_timestamp_month_file_and_trade_built_files_read() {
         as_trades.candles,
         lines(g.file_name().unwrap().to_str().unwrap()).len() - 1
     );
-    assert!(opens(&as_trades.alerts, Kind::CandleGap).is_empty());
+    assert!(unresolved(&as_trades.alerts, Kind::CandleGap).is_empty());
     // The same file as exchange klines does report its empty minutes.
     let as_klines = scan_files(
         &CandleConfig::default(),
@@ -428,7 +416,7 @@ fn iso_timestamp_month_file_and_trade_built_files_read() {
         &[g],
     )
     .unwrap();
-    assert!(!opens(&as_klines.alerts, Kind::CandleGap).is_empty());
+    assert!(!unresolved(&as_klines.alerts, Kind::CandleGap).is_empty());
 }
 
 #[test]
@@ -457,7 +445,7 @@ fn six_percent_wick_on_trade_built_btc_flagged_after_five_candles() {
     };
     assert!(run(None).is_empty(), "{:#?}", run(None));
     let out = run(Some(6));
-    let ab = opens(&out, Kind::AbnormalCandle);
+    let ab = unresolved(&out, Kind::AbnormalCandle);
     assert_eq!(ab.len(), 1, "{out:#?}");
     assert_eq!(
         ab[0].evidence.get("open_time").unwrap(),

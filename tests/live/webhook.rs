@@ -8,9 +8,7 @@
 //! injected by code (crossed best bid/offer, silenced trade and depth
 //! streams), replayed through `feedwatch::replay::replay`.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::replay::{Speed, replay};
@@ -45,7 +43,7 @@ fn replay_into(sinks: &mut [&mut Sinks]) -> Vec<Value> {
         &[injected_fixture().to_path_buf()],
         Speed::Max,
         &mut |a: &Alert, flush: bool| {
-            sent.push(serde_json::from_str::<Value>(&a.to_json()).unwrap());
+            sent.push(json(a));
             for s in sinks.iter_mut() {
                 s.write(a, flush)?;
             }

@@ -6,15 +6,12 @@
 //! not recorded, and is found within the bound stated in its test and
 //! resolves after it ends.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::engine::Engine;
 use feedwatch::model::{Nanos, SECOND};
 use feedwatch::scenario::inject::{self, Records};
-use std::collections::HashMap;
 
 const KINDS: [Kind; 4] = [
     Kind::FeedFrozen,
@@ -31,16 +28,9 @@ fn recording(name: &str) -> Records {
     read_records(&fixtures().join("replay").join(name))
 }
 
-/// Recordings merged by receive time.
-fn merged(parts: Vec<Records>) -> Records {
-    let mut recs: Records = parts.into_iter().flatten().collect();
-    recs.sort_by_key(|r| r.recv_ns);
-    recs
-}
-
 /// The three recordings merged by receive time.
 fn all_markets() -> Records {
-    merged(vec![recording(SPOT), recording(USDM), recording(COINM)])
+    merge(vec![recording(SPOT), recording(USDM), recording(COINM)])
 }
 
 /// Start of the merged recordings (the spot recording starts first).
@@ -67,7 +57,7 @@ fn with_spot_fault(fault: impl Fn(&mut Records, Nanos, Nanos) -> inject::Injecte
         "injected into only {} frames",
         inj.touched
     );
-    let mut recs = merged(vec![spot, recording(USDM), recording(COINM)]);
+    let mut recs = merge(vec![spot, recording(USDM), recording(COINM)]);
     recs.retain(|r| r.recv_ns < t0 + UNTIL_S * SECOND);
     recs
 }
@@ -77,31 +67,6 @@ fn after_fault(t: Nanos) -> f64 {
     secs_between(start() + FAULT_AT_S * SECOND, t)
 }
 
-/// Runs records through a fresh engine, ending each connection after its
-/// last record (the end of a recording is not silence), as a replay does.
-fn run_ended(records: &Records) -> Vec<Alert> {
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        last.insert(&r.conn, i);
-    }
-    let mut e = Engine::new(Config::default());
-    let mut out = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        e.on_record(r, &mut out);
-        if last.get(&*r.conn) == Some(&i) {
-            e.end_connection(&r.conn);
-        }
-    }
-    out
-}
-
-fn of(alerts: &[Alert], kind: Kind) -> Vec<&Alert> {
-    alerts.iter().filter(|a| a.kind == kind).collect()
-}
-
-/// The one incident of `kind` on `venue`/`stream`: its open and its
-/// recovery (the move to monitoring), after which it must resolve once the
-/// probation has passed clean.
 fn one_incident<'a>(
     alerts: &'a [Alert],
     kind: Kind,
@@ -224,7 +189,7 @@ fn injected_spot_freeze_is_frozen_within_15s_while_peers_move_and_resolves() {
         assert!(open.summary.contains("frozen"), "{}", open.summary);
     }
     // A frozen stream still delivers: no silence, and nothing else pages.
-    assert!(of(&alerts, Kind::FeedSilent).is_empty());
+    assert!(of_kind(&alerts, Kind::FeedSilent).is_empty());
     nothing_else(
         &alerts,
         &[
@@ -253,10 +218,10 @@ fn a_quiet_market_frozen_on_every_venue_together_raises_no_frozen_alert() {
         assert!(a.touched > 1000 && b.touched > 50, "{name}: {a:?} {b:?}");
         parts.push(r);
     }
-    let mut recs = merged(parts);
+    let mut recs = merge(parts);
     recs.retain(|r| r.recv_ns < t0 + UNTIL_S * SECOND);
     let alerts = run_ended(&recs);
-    let frozen = of(&alerts, Kind::FeedFrozen);
+    let frozen = of_kind(&alerts, Kind::FeedFrozen);
     assert!(frozen.is_empty(), "{}", show(&frozen));
 }
 
@@ -421,9 +386,9 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
         }
     }
     assert!(
-        of(&out, Kind::FeedFrozen).is_empty(),
+        of_kind(&out, Kind::FeedFrozen).is_empty(),
         "{}",
-        show(&of(&out, Kind::FeedFrozen))
+        show(&of_kind(&out, Kind::FeedFrozen))
     );
     // 2. Binance moves again while Bybit keeps repeating: Bybit is frozen.
     let moving_from = t;
@@ -447,7 +412,10 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
             );
         }
     }
-    let frozen: Vec<Alert> = of(&out, Kind::FeedFrozen).into_iter().cloned().collect();
+    let frozen: Vec<Alert> = of_kind(&out, Kind::FeedFrozen)
+        .into_iter()
+        .cloned()
+        .collect();
     assert_eq!(
         frozen.len(),
         1,
@@ -489,7 +457,7 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
         &[quote("BTC/USDT", 60_011.0, 60_011.1)],
         &mut out,
     );
-    let recovered: Vec<&Alert> = of(&out, Kind::FeedFrozen)
+    let recovered: Vec<&Alert> = of_kind(&out, Kind::FeedFrozen)
         .into_iter()
         .filter(|a| a.phase == Phase::Monitoring)
         .collect();

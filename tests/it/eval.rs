@@ -4,6 +4,7 @@
 //! above goes unexplained; a scenario whose fault is taken out is missed,
 //! so the score can fail.
 
+use crate::util::temp_dir;
 use feedwatch::config::Config;
 use feedwatch::eval::{eval_dir, eval_file};
 use std::path::Path;
@@ -44,8 +45,7 @@ fn the_scenario_suite_is_detected_in_full_without_false_alarms() {
 
 #[test]
 fn a_label_without_its_fault_is_missed_and_an_unlabelled_fault_is_a_false_alarm() {
-    let tmp = std::env::temp_dir().join(format!("feedwatch-eval-test-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = temp_dir("eval_labels");
     let recording = scenarios().join("../replay/binance-spot-btcusdt-2024-08-08.fixture.zst");
     let recording = recording.display();
     // Labelled, not injected.
@@ -127,8 +127,7 @@ fn candle_scenarios_score_the_consensus_scan() {
     let candles = scenarios().join("../candles");
     let binance = candles.join("BTCUSDT-UM-1m-2025-10-10_crash.csv");
     let gemini = candles.join("gemini_1m_from_trades_2025-10-10_BTCUSD.csv");
-    let tmp = std::env::temp_dir().join(format!("feedwatch-eval-candles-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = temp_dir("eval_candles");
     // Injected: the 19:45 UTC candle's high 3% above its close (a calm
     // minute before the crash, in which Gemini traded).
     let minute_ms: i64 = 1_760_125_500_000;

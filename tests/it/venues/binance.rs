@@ -6,17 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 
+use crate::util::fixture;
 use feedwatch::model::{Event, Payload, StreamKind, Venue};
 use feedwatch::venues::binance::BinanceAdapter;
 use feedwatch::venues::{Adapter, Control};
-
-fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
-}
 
 /// Lines of a gzip fixture.
 fn gz_lines(rel: &str) -> Vec<String> {

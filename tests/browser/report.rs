@@ -4,36 +4,22 @@
 //! lists every alert a plain replay emits, and which a real browser lays
 //! out.
 
-#[path = "common/browser.rs"]
-mod browser;
+use crate::util::{aws_outage, browser, json};
 
-use feedwatch::alert::Alert;
-use feedwatch::config::Config;
-use feedwatch::replay::{Input, Options, replay_input};
+use feedwatch::replay::Input;
 use feedwatch::scenario::Scenario;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/aws-spot-outage.toml")
+    aws_outage()
 }
 
 /// The alerts a plain replay of the scenario emits, as JSON.
 fn replay_alerts(path: &Path) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut sink = |a: &Alert, _: bool| -> std::io::Result<()> {
-        out.push(serde_json::from_str(&a.to_json()).unwrap());
-        Ok(())
-    };
-    replay_input(
-        Config::default(),
-        &Input::Scenario(path.to_path_buf()),
-        Options::default(),
-        &mut sink,
-    )
-    .unwrap();
-    out
+    let (alerts, _) = crate::util::replay_alerts(&Input::Scenario(path.to_path_buf()));
+    alerts.iter().map(json).collect()
 }
 
 /// Undoes the page's HTML escaping of an attribute value or cell text.

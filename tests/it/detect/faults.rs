@@ -3,9 +3,7 @@
 //! and resolve when the fault ends. Every fault here is injected, not
 //! recorded: see `feedwatch::scenario::inject`.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::model::{Nanos, SECOND};

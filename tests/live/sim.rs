@@ -4,40 +4,21 @@
 //! here is injected (by `feedwatch::scenario::inject` or the simulator's `--faults`),
 //! never recorded. Every wait is bounded.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::Alert;
 use feedwatch::config::Config;
 use feedwatch::feed::{self, Counters, FeedSummary, RunOptions};
 use feedwatch::model::{Nanos, SECOND};
 use feedwatch::record::RecordKind;
-use feedwatch::replay::{Speed, replay};
+use feedwatch::replay::{Input, Speed};
 use feedwatch::scenario::inject::{self, Records};
 use feedwatch::sim::{self, Faults, SimConfig, SimCounters};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// A temporary folder unique to this process, removed when dropped (tests
-/// of several checkouts may share one target folder).
-struct Tmp(std::path::PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        Tmp(temp_dir(&format!("{name}-{}", std::process::id())))
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Frames of the first `secs` seconds of the real spot recording (no REST
 /// snapshot or connection records: the simulator serves frames only).
@@ -90,7 +71,7 @@ async fn start_sim(fixture: &Path, speed: Speed, faults: &str) -> Sim {
 
 impl Sim {
     fn counters_fault_closes(&self) -> u64 {
-        get(&self.counters.fault_closes)
+        counter(&self.counters.fault_closes)
     }
 
     async fn stop(mut self) {
@@ -183,10 +164,6 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn get(c: &AtomicU64) -> u64 {
-    Counters::get(c)
-}
-
 /// All records of the recording files, in order.
 fn recorded(files: &[PathBuf]) -> Records {
     let mut out = Vec::new();
@@ -197,14 +174,9 @@ fn recorded(files: &[PathBuf]) -> Records {
     out
 }
 
-fn replay_alerts(files: &[PathBuf]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut sink = |a: &Alert, _flush: bool| -> std::io::Result<()> {
-        out.push(a.to_json());
-        Ok(())
-    };
-    replay(Config::default(), files, Speed::Max, &mut sink).unwrap();
-    out
+fn replay_json(files: &[PathBuf]) -> Vec<String> {
+    let (alerts, _) = replay_alerts(&Input::Files(files.to_vec()));
+    alerts.iter().map(Alert::to_json).collect()
 }
 
 fn closes(records: &Records) -> Vec<(Nanos, String, String)> {
@@ -276,14 +248,14 @@ async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_
     let f = start_feed(feed_config(sim.addr), Some(rec_dir.clone()));
     let c = f.counters.clone();
     wait_for("every frame", Duration::from_secs(60), || {
-        get(&c.frames) >= want.len() as u64
+        counter(&c.frames) >= want.len() as u64
     })
     .await;
     let (summary, live) = f.stop().await;
     sim.stop().await;
 
-    assert_eq!(get(&c.frames), want.len() as u64);
-    assert_eq!(get(&c.frame_bytes), want_bytes);
+    assert_eq!(counter(&c.frames), want.len() as u64);
+    assert_eq!(counter(&c.frame_bytes), want_bytes);
     assert_eq!(summary.dropped, 0);
     assert_eq!(summary.engine.frames, want.len() as u64);
     assert_eq!(summary.opens, 1);
@@ -304,11 +276,11 @@ async fn simulated_frames_arrive_byte_for_byte_and_the_recording_replays_to_the_
     assert!(rec.windows(2).all(|w| w[0].recv_ns < w[1].recv_ns));
 
     // The recording replays to exactly the alerts the live run raised.
-    let replayed = replay_alerts(&summary.recorded);
+    let replayed = replay_json(&summary.recorded);
     assert_eq!(replayed, live, "replay of the recording differs from live");
     // The injected silence was seen live, on the streams the source
     // fixture's own replay names (the pace differs, so times do not).
-    let source_alerts = replay_alerts(&[source]);
+    let source_alerts = replay_json(&[source]);
     let source_silent = silent_streams(&source_alerts);
     let live_silent = silent_streams(&live);
     assert!(!source_silent.is_empty());
@@ -371,7 +343,7 @@ async fn after_the_simulator_closes_the_consumer_records_why_and_reconnects_with
     let c = f.counters.clone();
     // The second connection gets the whole fixture again.
     wait_for("reconnect and all frames", Duration::from_secs(20), || {
-        get(&c.opens) >= 2 && get(&c.frames) >= 200 + want.len() as u64
+        counter(&c.opens) >= 2 && counter(&c.frames) >= 200 + want.len() as u64
     })
     .await;
     let (summary, _) = f.stop().await;
@@ -421,7 +393,7 @@ async fn a_16_mib_frame_is_refused_without_harm_and_the_consumer_reconnects() {
     let f = start_feed(cfg, Some(tmp.join("rec")));
     let c = f.counters.clone();
     wait_for("reconnect and all frames", Duration::from_secs(20), || {
-        get(&c.opens) >= 2 && get(&c.frames) >= 50 + want.len() as u64
+        counter(&c.opens) >= 2 && counter(&c.frames) >= 50 + want.len() as u64
     })
     .await;
     let (summary, _) = f.stop().await;
@@ -448,7 +420,7 @@ async fn garbage_frames_are_counted_never_fatal() {
     let f = start_feed(feed_config(sim.addr), None);
     let c = f.counters.clone();
     wait_for("every frame", Duration::from_secs(20), || {
-        get(&c.frames) >= want.len() as u64
+        counter(&c.frames) >= want.len() as u64
     })
     .await;
     let (summary, _) = f.stop().await;
@@ -475,13 +447,13 @@ async fn a_429_handshake_is_retried_no_sooner_than_retry_after() {
     let f = start_feed(feed_config(sim.addr), None);
     let c = f.counters.clone();
     wait_for("every frame", Duration::from_secs(20), || {
-        get(&c.frames) >= want.len() as u64
+        counter(&c.frames) >= want.len() as u64
     })
     .await;
     let waited = started.elapsed();
     let (summary, _) = f.stop().await;
     sim.stop().await;
-    assert_eq!(get(&c.connect_failures), 1);
+    assert_eq!(counter(&c.connect_failures), 1);
     assert_eq!(summary.opens, 1);
     // The backoff alone (<= 200 ms) would have retried sooner.
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
@@ -500,7 +472,7 @@ async fn a_half_open_socket_is_dropped_after_the_ping_timeout() {
     let f = start_feed(cfg, Some(tmp.join("rec")));
     let c = f.counters.clone();
     wait_for("reconnect and all frames", Duration::from_secs(20), || {
-        get(&c.opens) >= 2 && get(&c.frames) >= 100 + want.len() as u64
+        counter(&c.opens) >= 2 && counter(&c.frames) >= 100 + want.len() as u64
     })
     .await;
     let (summary, live) = f.stop().await;
@@ -538,13 +510,13 @@ async fn refused_connections_are_retried_until_one_is_served() {
     let f = start_feed(feed_config(sim.addr), None);
     let c = f.counters.clone();
     wait_for("every frame", Duration::from_secs(20), || {
-        get(&c.frames) >= want.len() as u64
+        counter(&c.frames) >= want.len() as u64
     })
     .await;
     let (summary, _) = f.stop().await;
-    assert_eq!(get(&sim.counters.refused), 2);
+    assert_eq!(counter(&sim.counters.refused), 2);
     sim.stop().await;
-    assert_eq!(get(&c.connect_failures), 2);
+    assert_eq!(counter(&c.connect_failures), 2);
     assert_eq!(summary.opens, 1);
     assert_eq!(summary.engine.frames, want.len() as u64);
 }
@@ -576,10 +548,14 @@ async fn a_stalled_feed_on_a_live_socket_alerts_then_is_resubscribed() {
     .await;
     // The silence is raised while the first socket still answers pings;
     // the stalled stream is then resubscribed and the silence resolves.
-    assert_eq!(get(&c.opens), 1, "pongs kept the socket: no reconnect yet");
+    assert_eq!(
+        counter(&c.opens),
+        1,
+        "pongs kept the socket: no reconnect yet"
+    );
     wait_for("reconnect and resolution", Duration::from_secs(20), || {
         let a = alerts.lock().unwrap();
-        get(&c.opens) >= 2 && stale_alerts(&a).iter().any(|x| recovered(x))
+        counter(&c.opens) >= 2 && stale_alerts(&a).iter().any(|x| recovered(x))
     })
     .await;
     let (summary, live) = f.stop().await;
@@ -633,11 +609,7 @@ fn alerts_of<'a>(alerts: &'a [String], kind: &str) -> Vec<&'a String> {
 
 /// Replays recording files through one engine, returning it and its alerts.
 fn replay_engine(files: &[PathBuf]) -> (feedwatch::engine::Engine, Vec<String>) {
-    let mut engine = feedwatch::engine::Engine::new(Config::default());
-    let mut out = Vec::new();
-    for rec in recorded(files) {
-        engine.on_record(&rec, &mut out);
-    }
+    let (engine, out) = drive(&recorded(files));
     (engine, out.iter().map(Alert::to_json).collect())
 }
 
@@ -663,21 +635,21 @@ async fn books_sync_from_a_rest_snapshot_and_resync_after_a_lost_connection() {
     wait_for(
         "two sessions, two snapshots",
         Duration::from_secs(30),
-        || get(&c.opens) >= 2 && get(&c.rest_fetched) >= 2,
+        || counter(&c.opens) >= 2 && counter(&c.rest_fetched) >= 2,
     )
     .await;
     // Then until the fixture is served out (30 s at 10x) and quiet.
     let mut last = 0;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = get(&c.frames);
+        let now = counter(&c.frames);
         if now == last && now > 1000 {
             break;
         }
         last = now;
     }
-    let served = get(&sim.counters.frames_sent);
-    assert_eq!(get(&c.frames), served);
+    let served = counter(&sim.counters.frames_sent);
+    assert_eq!(counter(&c.frames), served);
     assert!(
         served < 1000 + frames,
         "the second session joined mid-way: {served}"
@@ -685,7 +657,7 @@ async fn books_sync_from_a_rest_snapshot_and_resync_after_a_lost_connection() {
     assert!(served > frames / 2, "{served} of {frames}");
     let (summary, live) = f.stop().await;
     sim.stop().await;
-    assert_eq!(get(&c.rest_failed), 0);
+    assert_eq!(counter(&c.rest_failed), 0);
     assert_eq!(summary.dropped, 0);
 
     // One snapshot per session, each recorded on its own connection.
@@ -744,19 +716,22 @@ async fn a_reconnect_storm_never_exceeds_the_connect_rate() {
     // Sample the simulator's accepted connections every 5 ms.
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let deadline = started + Duration::from_secs(20);
-    while get(&c.frames) < want.len() as u64 {
+    while counter(&c.frames) < want.len() as u64 {
         assert!(
             std::time::Instant::now() < deadline,
             "no data after the storm"
         );
-        samples.push((started.elapsed().as_secs_f64(), get(&sim.counters.accepted)));
+        samples.push((
+            started.elapsed().as_secs_f64(),
+            counter(&sim.counters.accepted),
+        ));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let (summary, _) = f.stop().await;
-    assert_eq!(get(&sim.counters.refused), 50);
+    assert_eq!(counter(&sim.counters.refused), 50);
     sim.stop().await;
     assert_eq!(summary.opens, 1);
-    assert_eq!(get(&c.connect_failures), 50);
+    assert_eq!(counter(&c.connect_failures), 50);
     // In any window, at most the burst plus the rate times its length
     // (plus one for sampling at the window's edges).
     for (i, &(t1, n1)) in samples.iter().enumerate() {
@@ -791,7 +766,7 @@ async fn an_aging_connection_is_replaced_before_it_is_closed() {
     let f = start_feed(cfg, Some(tmp.join("rec")));
     let c = f.counters.clone();
     wait_for("a replacement with data", Duration::from_secs(20), || {
-        get(&c.opens) >= 2 && get(&c.rest_fetched) >= 2
+        counter(&c.opens) >= 2 && counter(&c.rest_fetched) >= 2
     })
     .await;
     let (summary, live) = f.stop().await;

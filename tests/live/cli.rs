@@ -6,30 +6,12 @@
 
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::record::RecordKind;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// A temporary folder unique to this process, removed when dropped (tests
-/// of several checkouts may share one target folder).
-struct Tmp(std::path::PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        Tmp(temp_dir(&format!("{name}-{}", std::process::id())))
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills the child when dropped (a failed assertion must not leave it).
 struct Guard(Child);

@@ -8,20 +8,16 @@
 //! The recording has no receive times: each record is stamped with its
 //! frame's `ts` plus 5 ms.
 
-use std::borrow::Cow;
-
+use crate::util::{Drive, count_alerts, fixture_text, frame_record, open_record};
 use feedwatch::alert::{Alert, Kind, Phase, State};
-use feedwatch::config::Config;
 use feedwatch::engine::Engine;
 use feedwatch::model::{MILLI, Nanos, Venue};
-use feedwatch::record::{Record, RecordKind};
+use feedwatch::record::Record;
 
 const CONN: &str = "bybit-linear-1";
 
 fn real_frames() -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/bybit/2024-12-01_XRPUSDT_ob500.data");
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = fixture_text("bybit/2024-12-01_XRPUSDT_ob500.data");
     text.lines().map(str::to_string).collect()
 }
 
@@ -31,44 +27,28 @@ fn ts_ns(frame: &str) -> Nanos {
     v["ts"].as_i64().unwrap() * MILLI
 }
 
-fn record(recv_ns: Nanos, venue: Venue, frame: &str) -> Record<'static> {
-    Record {
-        recv_ns,
-        venue,
-        conn: Cow::Borrowed(CONN),
-        kind: RecordKind::Frame(Cow::Owned(frame.to_string())),
-    }
+fn record(recv_ns: Nanos, venue: Venue, frame: &str) -> Record<'_> {
+    frame_record(recv_ns, venue, CONN, frame)
 }
 
 /// Runs frames (stamped `ts + 5 ms`, never going backwards) through a fresh
 /// engine after an `open` record; returns the engine and its alerts.
 fn run(venue: Venue, frames: &[String]) -> (Engine, Vec<Alert>) {
-    let mut engine = Engine::new(Config::default());
-    let mut alerts = Vec::new();
+    let mut d = Drive::default();
     let first = frames.first().map(|f| ts_ns(f)).unwrap_or(0);
-    let open = Record {
-        recv_ns: first,
+    d.record(&open_record(
+        first,
         venue,
-        conn: Cow::Borrowed(CONN),
-        kind: RecordKind::Open {
-            url: Cow::Borrowed("wss://stream.bybit.com/v5/public/linear"),
-        },
-    };
-    engine.on_record(&open, &mut alerts);
+        CONN,
+        "wss://stream.bybit.com/v5/public/linear",
+    ));
     let mut last = first;
     for f in frames {
         last = last.max(ts_ns(f) + 5 * MILLI);
-        engine.on_record(&record(last, venue, f), &mut alerts);
+        d.record(&record(last, venue, f));
     }
-    engine.end_connection(CONN);
-    (engine, alerts)
-}
-
-fn count(alerts: &[Alert], kind: Kind, state: State) -> usize {
-    alerts
-        .iter()
-        .filter(|a| a.kind == kind && a.state == state)
-        .count()
+    d.end(CONN);
+    d.done()
 }
 
 #[test]
@@ -82,9 +62,13 @@ fn real_book_reaches_the_engine_without_a_gap() {
     assert_eq!(s.events.get("depth"), Some(&49));
     assert_eq!((s.malformed, s.unknown, s.unsupported), (0, 0, 0), "{s:?}");
     assert_eq!(engine.stream_count(), 1);
-    assert_eq!(count(&alerts, Kind::BookGap, State::Open), 0, "{alerts:?}");
     assert_eq!(
-        count(&alerts, Kind::BookCrossed, State::Open),
+        count_alerts(&alerts, Kind::BookGap, State::Open),
+        0,
+        "{alerts:?}"
+    );
+    assert_eq!(
+        count_alerts(&alerts, Kind::BookCrossed, State::Open),
         0,
         "{alerts:?}"
     );
@@ -149,14 +133,22 @@ fn injected_restart_snapshot_is_a_reset_not_a_gap() {
     assert_eq!(s.events.get("integrity"), Some(&1));
     assert_eq!(s.events.get("snapshot"), Some(&2));
     assert_eq!(s.events.get("depth"), Some(&50));
-    assert_eq!(count(&alerts, Kind::BookGap, State::Open), 0, "{alerts:?}");
+    assert_eq!(
+        count_alerts(&alerts, Kind::BookGap, State::Open),
+        0,
+        "{alerts:?}"
+    );
 
     // Injected control: without a restart, a delta that jumps ahead of the
     // last real one (20254918 -> 20254925) is a gap.
     let mut frames = real_frames();
     frames.push(frames[1].replace(r#""u":20254870,"#, r#""u":20254925,"#));
     let (_, alerts) = run(Venue::BybitLinear, &frames);
-    assert_eq!(count(&alerts, Kind::BookGap, State::Open), 1, "{alerts:?}");
+    assert_eq!(
+        count_alerts(&alerts, Kind::BookGap, State::Open),
+        1,
+        "{alerts:?}"
+    );
 }
 
 #[test]
@@ -174,16 +166,12 @@ fn doc_frames_of_every_channel_reach_the_engine() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut engine = Engine::new(Config::default());
-    let mut alerts = Vec::new();
+    let mut d = Drive::default();
     let t0: Nanos = 1_709_891_679_020 * MILLI;
     for (i, f) in frames.iter().enumerate() {
-        engine.on_record(
-            &record(t0 + i as Nanos * MILLI, Venue::BybitSpot, f),
-            &mut alerts,
-        );
+        d.record(&record(t0 + i as Nanos * MILLI, Venue::BybitSpot, f));
     }
-    let s = engine.stats();
+    let s = d.engine.stats();
     assert_eq!(s.events.get("quote"), Some(&1));
     assert_eq!(s.events.get("trade"), Some(&1));
     assert_eq!(s.events.get("candle"), Some(&1));

@@ -4,9 +4,7 @@
 //! perp mixed) with faults injected by code (`feedwatch::scenario::inject`), never
 //! presented as recorded.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
 use feedwatch::config::Config;
 use feedwatch::eval::{eval_dir, eval_file};
@@ -36,24 +34,6 @@ fn recordings(secs: i64) -> Vec<Records> {
         .collect()
 }
 
-/// Merges recordings by receive time (input order breaks ties).
-fn merge(inputs: Vec<Records>) -> Records {
-    let mut all: Vec<(usize, feedwatch::record::Record<'static>)> = inputs
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, r)| r.into_iter().map(move |x| (i, x)))
-        .collect();
-    all.sort_by_key(|(i, r)| (r.recv_ns, *i));
-    all.into_iter().map(|(_, r)| r).collect()
-}
-
-fn divergence(alerts: &[Alert]) -> Vec<&Alert> {
-    alerts
-        .iter()
-        .filter(|a| a.kind == Kind::PriceDivergence)
-        .collect()
-}
-
 #[test]
 fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
     let mut inputs = recordings(240);
@@ -63,7 +43,7 @@ fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
     assert!(inj.touched > 1000, "shifted only {} frames", inj.touched);
     let last_shifted: Nanos = inj.last_ns.unwrap();
     let alerts = run(&merge(inputs));
-    let d = divergence(&alerts);
+    let d = of_kind(&alerts, Kind::PriceDivergence);
     assert!(!d.is_empty(), "no price_divergence");
     // Only the shifted venue, only after the shift.
     assert!(
@@ -153,9 +133,9 @@ fn two_venues_cannot_say_which_one_is_wrong() {
     );
     let alerts = run(&merge(inputs));
     assert!(
-        divergence(&alerts).is_empty(),
+        of_kind(&alerts, Kind::PriceDivergence).is_empty(),
         "{}",
-        show(&divergence(&alerts))
+        show(&of_kind(&alerts, Kind::PriceDivergence))
     );
 }
 
@@ -167,7 +147,7 @@ fn one_bad_print_is_info_and_no_page() {
     let inj = inject::bad_print(&mut inputs[2], at, "@trade", 6.0);
     let printed = inj.first_ns.unwrap();
     let alerts = run(&merge(inputs));
-    let d = divergence(&alerts);
+    let d = of_kind(&alerts, Kind::PriceDivergence);
     // Open, monitoring at the next assessment, resolved after the probation.
     assert_eq!(d.len(), 3, "{}", show(&d));
     assert_eq!(d[2].state, State::Resolved);
@@ -193,9 +173,9 @@ fn a_bad_print_with_one_peer_left_is_unconfirmed() {
     inject::bad_print(&mut inputs[2], t0 + 420 * SECOND, "@trade", 6.0);
     let alerts = run(&merge(inputs));
     assert!(
-        divergence(&alerts).is_empty(),
+        of_kind(&alerts, Kind::PriceDivergence).is_empty(),
         "{}",
-        show(&divergence(&alerts))
+        show(&of_kind(&alerts, Kind::PriceDivergence))
     );
 }
 
@@ -222,8 +202,8 @@ fn the_clean_recordings_raise_no_price_divergence_at_all() {
     // far inside the 50 bps floor, so not even an info.
     let alerts = run(&merge(recordings(700)));
     assert!(
-        divergence(&alerts).is_empty(),
+        of_kind(&alerts, Kind::PriceDivergence).is_empty(),
         "{}",
-        show(&divergence(&alerts))
+        show(&of_kind(&alerts, Kind::PriceDivergence))
     );
 }

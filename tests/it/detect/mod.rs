@@ -1,0 +1,6 @@
+//! Detectors end to end over real recordings, with faults injected by code.
+
+mod book_health;
+mod clean_recordings;
+mod faults;
+mod price_divergence;

@@ -1,0 +1,4 @@
+//! Candle scans: one source (`scan-candles`) and across venues (consensus).
+
+mod candles;
+mod consensus;
