@@ -223,7 +223,7 @@ pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
 pub fn protocol_for(venue: Venue) -> Option<Box<dyn Protocol>> {
     match venue {
         Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            binance::protocol::BinanceProtocol::new(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
+            binance::BinanceProtocol::new(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
         }
         Venue::Coinbase => coinbase::protocol(venue),
         Venue::Kraken => kraken::protocol(venue),

@@ -22,7 +22,7 @@
 //! builds the events, so the two can never disagree on a result.
 
 mod fast;
-pub mod protocol;
+mod protocol;
 mod wire;
 
 use std::borrow::Cow;
@@ -33,6 +33,7 @@ use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Level, MILLI, Nanos, Payload, Quote, StreamKind,
     Symbol, Trade, Venue, parse_interval,
 };
+pub use protocol::BinanceProtocol;
 use wire::{Body, Data, Frame, Side, State};
 
 /// Parser for Binance combined-stream and raw-stream frames of one venue

@@ -44,10 +44,10 @@ mod wire;
 use std::collections::HashMap;
 
 pub use book::{MAX_DECIMAL_LEN, VALID_DEPTHS, checksum};
-pub use protocol::{DEFAULT_BOOK_DEPTH, KrakenProtocol, URL, kraken_canonical};
+pub use protocol::{DEFAULT_BOOK_DEPTH, KrakenProtocol, URL, kraken_canonical, protocol};
 
 use super::symbols::SymbolCache;
-use super::{Adapter, Control, ParseError, Protocol};
+use super::{Adapter, Control, ParseError};
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, SECOND,
     StreamKind, Symbol, Trade, Venue,
@@ -66,12 +66,6 @@ pub const MAX_CANDLE_STREAMS: usize = 8192;
 /// Most level texts the reused scratch keeps between frames (two full
 /// sides of the deepest book).
 const MAX_KEPT_TEXTS: usize = 2 * 1000;
-
-/// The Kraken protocol (endpoint, subscriptions, ping) for `venue`, or
-/// `None` when `venue` is not Kraken.
-pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
-    (venue == Venue::Kraken).then(|| Box::new(KrakenProtocol::default()) as Box<dyn Protocol>)
-}
 
 /// Parser for Kraken WebSocket v2 public market data.
 pub struct KrakenAdapter {
