@@ -34,7 +34,8 @@ mod wire;
 use std::collections::HashMap;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError, split_concatenated};
-use super::{Adapter, Control, ParseError};
+use super::{Adapter, Control, ParseError, Protocol, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, MILLI, Nanos, Payload, Quote,
     StreamKind, Symbol, Trade, Venue,
@@ -46,6 +47,32 @@ use wire::{Ctx, Data, Frame, MaybeNum, Row};
 /// tickers of new symbols still give quotes when a push carries all four
 /// fields (snapshots do), but their partial deltas cannot be completed.
 pub const MAX_TICKER_SYMBOLS: usize = 10_000;
+
+/// Bybit spot: what the rest of feedwatch needs to know about it.
+const SPOT: VenueSpec = VenueSpec {
+    venue: Venue::BybitSpot,
+    exchange: "bybit",
+    market: Market::Spot,
+    main_quote: "USDT",
+    hosting: None,
+    // Bybit re-sends an unchanged top of book every 3 s: a gap up to that
+    // (plus delivery jitter) is its rhythm in a calm market.
+    book_quiet_cadence_s: 3.5,
+    sparse_klines: false,
+    rest_depth: None,
+    adapter: |venue| Box::new(BybitAdapter::new(venue)),
+    protocol: |venue| protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
+};
+
+/// Bybit spot and linear (the formats are the same; linear is perpetuals).
+pub const SPECS: &[VenueSpec] = &[
+    SPOT,
+    VenueSpec {
+        venue: Venue::BybitLinear,
+        market: Market::Perp,
+        ..SPOT
+    },
+];
 
 /// Parser for Bybit v5 public frames of one venue ([`Venue::BybitSpot`] or
 /// [`Venue::BybitLinear`]; the formats are the same).

@@ -54,7 +54,8 @@ mod wire;
 use std::collections::BTreeMap;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError};
-use super::{Adapter, Control, ParseError};
+use super::{Adapter, Control, ParseError, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, StreamKind,
     Symbol, Trade, Venue,
@@ -62,6 +63,21 @@ use crate::model::{
 pub use protocol::{CoinbaseProtocol, URL, protocol};
 pub use time::{epoch_secs_ns, rfc3339_ns};
 use wire::{AtCandle, AtEvent, Frame, Scalar};
+
+/// Coinbase: what the rest of feedwatch needs to know about it.
+pub const SPECS: &[VenueSpec] = &[VenueSpec {
+    venue: Venue::Coinbase,
+    exchange: "coinbase",
+    market: Market::Spot,
+    main_quote: "USD",
+    // Coinbase documents AWS us-east-1 (and was down with it on 2025-10-20).
+    hosting: Some("aws:us-east-1"),
+    book_quiet_cadence_s: 0.0,
+    sparse_klines: false,
+    rest_depth: None,
+    adapter: |_| Box::new(CoinbaseAdapter::new()),
+    protocol,
+}];
 
 /// Candle bucket length on the `candles` channel, seconds.
 pub const CANDLE_SECS: u32 = 300;

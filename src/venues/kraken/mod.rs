@@ -47,7 +47,8 @@ pub use book::{MAX_DECIMAL_LEN, VALID_DEPTHS, checksum};
 pub use protocol::{DEFAULT_BOOK_DEPTH, KrakenProtocol, URL, kraken_canonical, protocol};
 
 use super::symbols::SymbolCache;
-use super::{Adapter, Control, ParseError};
+use super::{Adapter, Control, ParseError, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, SECOND,
     StreamKind, Symbol, Trade, Venue,
@@ -57,6 +58,22 @@ use wire::{
     AckResult, BookItem, Envelope, OhlcItem, RawLevel, TickerItem, TradeItem, describe_error,
     parse_time, raw_decimal,
 };
+
+/// Kraken: what the rest of feedwatch needs to know about it.
+pub const SPECS: &[VenueSpec] = &[VenueSpec {
+    venue: Venue::Kraken,
+    exchange: "kraken",
+    market: Market::Spot,
+    main_quote: "USD",
+    hosting: None,
+    book_quiet_cadence_s: 0.0,
+    // The v2 `ohlc` channel only sends on trades: a quiet interval has no
+    // candle, and its absence is not a gap.
+    sparse_klines: true,
+    rest_depth: None,
+    adapter: |_| Box::new(KrakenAdapter::new()),
+    protocol,
+}];
 
 /// Most symbols whose books are kept for checksums.
 pub const MAX_BOOKS: usize = 2048;

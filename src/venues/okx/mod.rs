@@ -27,7 +27,7 @@ mod wire;
 use std::collections::HashMap;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError};
-use super::{Adapter, Control, ParseError};
+use super::{Adapter, Control, ParseError, Protocol, VenueSpec};
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, MILLI, Nanos, Payload, Quote,
     StreamKind, Symbol, Trade, Venue,
@@ -37,6 +37,21 @@ use wire::{BookMsg, Data, Frame, RawBookMsg, Shape, Str, TradeMsg, parse_f64};
 
 pub use checksum::crc32;
 pub use protocol::{BUSINESS_URL, Market, OkxProtocol, PUBLIC_URL, endpoint_for, protocol};
+
+/// OKX (spot instruments): what the rest of feedwatch needs to know about
+/// it.
+pub const SPECS: &[VenueSpec] = &[VenueSpec {
+    venue: Venue::Okx,
+    exchange: "okx",
+    market: crate::model::Market::Spot,
+    main_quote: "USDT",
+    hosting: None,
+    book_quiet_cadence_s: 0.0,
+    sparse_klines: false,
+    rest_depth: None,
+    adapter: |_| Box::new(OkxAdapter::new()),
+    protocol: |venue| protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
+}];
 
 /// Most instruments whose unsequenced book the adapter keeps as strings for
 /// checksum verification; past it, new instruments go unchecked.
