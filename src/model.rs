@@ -21,10 +21,11 @@ pub const MILLI: Nanos = 1_000_000;
 ///
 /// Known venues have a variant each: an id only. What a venue *is* (its
 /// exchange, market, cadences, adapter, protocol) is its `VenueSpec` in
-/// `venues/<name>/`; a new venue adds its variant, its id in
-/// [`Venue::id`] and its place in [`KNOWN_VENUES`] here. `Other` carries a venue id given by the
-/// user for history files (for example `gemini`); ids are validated by
-/// [`Venue::parse`] and live for the whole process, so the type stays `Copy`.
+/// `venues/<name>/`; a new venue adds its variant, its id in [`Venue::id`]
+/// and its place in [`KNOWN_VENUES`] here. `Other` carries a venue id given
+/// by the user for history files (for example `gemini`); ids are validated
+/// by [`Venue::parse`] and live for the whole process, so the type stays
+/// `Copy`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Venue {
     /// Binance spot (`stream.binance.com`).
