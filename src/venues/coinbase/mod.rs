@@ -1,7 +1,7 @@
 //! Coinbase market data: Advanced Trade WebSocket frames
 //! (`wss://advanced-trade-ws.coinbase.com`), the legacy Exchange feed
 //! (`ws-feed.pro.coinbase.com`, for old recordings) and the REST product
-//! book, turned into normalized [`Event`]s; plus the [`Protocol`] that
+//! book, turned into normalized [`Event`]s; plus the [`CoinbaseProtocol`] that
 //! subscribes to them.
 //!
 //! Advanced Trade channels handled: `l2_data` (book snapshot and updates,
