@@ -55,10 +55,10 @@ fn venue_of(path: &PathBuf) -> Result<Venue, DemoError> {
     let bad = |why: String| DemoError::Fixture(format!("{}: {why}", path.display()));
     let mut m = Merger::open(std::slice::from_ref(path)).map_err(|e| bad(e.to_string()))?;
     match m.next_record() {
-        Some(Ok(r)) => match r.venue {
-            Venue::Other(id) => Err(bad(format!("venue `{id}` has no live protocol"))),
-            v => Ok(v),
-        },
+        Some(Ok(r)) if crate::venues::protocol_for(r.venue).is_none() => {
+            Err(bad(format!("venue `{}` has no live protocol", r.venue)))
+        }
+        Some(Ok(r)) => Ok(r.venue),
         Some(Err(e)) => Err(bad(e.to_string())),
         None => Err(bad("empty fixture".into())),
     }

@@ -1,5 +1,6 @@
-//! The normalized vocabulary every other module speaks: venues, symbols,
-//! timestamps and the market-data events that venue adapters produce.
+//! The normalized vocabulary every other module speaks: venues (as ids),
+//! markets, symbols, timestamps and the market-data events that venue
+//! adapters produce.
 //!
 //! Nothing here does I/O or knows any venue's wire format; adapters translate
 //! into these types and the engine only ever sees these types.
@@ -18,9 +19,13 @@ pub const MILLI: Nanos = 1_000_000;
 
 /// A market-data venue as the alert feed names it.
 ///
-/// Known venues have a variant each. `Other` carries a venue id given by the
-/// user for history files (for example `gemini`); ids are validated by
-/// [`Venue::parse`] and live for the whole process, so the type stays `Copy`.
+/// Known venues have a variant each: an id only. What a venue *is* (its
+/// exchange, market, cadences, adapter, protocol) is its `VenueSpec` in
+/// `venues/<name>/`; a new venue adds its variant, its id in [`Venue::id`]
+/// and its place in [`KNOWN_VENUES`] here. `Other` carries a venue id given
+/// by the user for history files (for example `gemini`); ids are validated
+/// by [`Venue::parse`] and live for the whole process, so the type stays
+/// `Copy`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Venue {
     /// Binance spot (`stream.binance.com`).
@@ -105,12 +110,35 @@ impl fmt::Display for Venue {
     }
 }
 
+/// Spot or perpetual: which market a venue trades (each venue's spec says
+/// which).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Market {
+    /// Spot.
+    Spot,
+    /// Perpetual or other derivative.
+    Perp,
+}
+
+impl Market {
+    /// The name used in alerts (`spot`, `perp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Market::Spot => "spot",
+            Market::Perp => "perp",
+        }
+    }
+}
+
 /// A venue id that is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown venue `{0}` (known: binance-spot, binance-usdm, binance-coinm, coinbase, kraken, okx, bybit-spot, bybit-linear)"
-)]
+#[error("unknown venue `{0}` (known: {known})", known = known_ids())]
 pub struct UnknownVenue(pub String);
+
+/// The built-in venue ids, comma-separated, in [`KNOWN_VENUES`] order.
+fn known_ids() -> String {
+    KNOWN_VENUES.map(Venue::id).join(", ")
+}
 
 /// A canonical instrument name, `BASE/QUOTE` (e.g. `BTC/USDT`). Shared and
 /// cheap to clone: adapters intern one per venue symbol.
@@ -408,6 +436,10 @@ mod tests {
         assert!(Venue::parse("gemini").is_err());
         assert_eq!(Venue::parse_any("gemini").map(|v| v.id()), Ok("gemini"));
         assert!(Venue::parse_any("Bad Venue").is_err());
+        assert_eq!(
+            Venue::parse("nowhere").unwrap_err().to_string(),
+            "unknown venue `nowhere` (known: binance-spot, binance-usdm, binance-coinm, coinbase, kraken, okx, bybit-spot, bybit-linear)"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! used), and allocates nothing per evaluation once its scratch buffer has
 //! grown to the number of venues of a pair.
 
+pub use crate::model::Market;
 use crate::model::{Nanos, SECOND, Venue};
+use crate::venues;
 use serde::{Deserialize, Serialize};
 
 /// Scale factor that turns a median absolute deviation into a standard
@@ -189,7 +191,7 @@ impl ConsensusConfig {
         Some(PairKey {
             base: base.to_ascii_uppercase(),
             family: self.family_of(quote).to_ascii_uppercase(),
-            market: (!self.mix_spot_perp).then(|| Market::of_venue(venue)),
+            market: (!self.mix_spot_perp).then(|| venues::market_of(venue)),
         })
     }
 
@@ -197,27 +199,6 @@ impl ConsensusConfig {
     pub fn freshness_ns(&self) -> Nanos {
         // Validated configs are far inside i64; a bad one saturates.
         (self.freshness_secs * SECOND as f64) as Nanos
-    }
-}
-
-/// Spot or perpetual: only matters when `mix_spot_perp` is off.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Market {
-    /// Spot.
-    Spot,
-    /// Perpetual or other derivative.
-    Perp,
-}
-
-impl Market {
-    /// The market of a venue: Binance USD-M / COIN-M and Bybit linear are
-    /// perpetuals; other venues, including user-named history venues, are
-    /// taken as spot.
-    pub fn of_venue(v: Venue) -> Market {
-        match v {
-            Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::BybitLinear => Market::Perp,
-            _ => Market::Spot,
-        }
     }
 }
 
@@ -229,7 +210,8 @@ pub struct PairKey {
     pub base: String,
     /// Quote family name (`USD` for USD/USDT/USDC by default).
     pub family: String,
-    /// The market, or `None` when spot and perp share one consensus.
+    /// The market (the venue spec's), or `None` when spot and perp share
+    /// one consensus.
     pub market: Option<Market>,
 }
 

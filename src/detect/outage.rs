@@ -17,6 +17,7 @@
 //! to the number of venues.
 
 use crate::model::{Nanos, SECOND, Venue};
+use crate::venues;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -44,18 +45,10 @@ pub struct OutageConfig {
 
 impl Default for OutageConfig {
     fn default() -> Self {
-        let hosting = [
-            // Binance's 2025-04-15 incident report: AWS Tokyo.
-            ("binance-spot", "aws:ap-northeast-1"),
-            ("binance-usdm", "aws:ap-northeast-1"),
-            ("binance-coinm", "aws:ap-northeast-1"),
-            // Coinbase documents AWS us-east-1 (and was down with it on
-            // 2025-10-20).
-            ("coinbase", "aws:us-east-1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        // What the venues' own incident reports named (their specs).
+        let hosting = venues::specs()
+            .filter_map(|s| Some((s.venue.id().to_string(), s.hosting?.to_string())))
+            .collect();
         OutageConfig {
             venue_share: 0.75,
             min_streams: 2,
@@ -150,22 +143,6 @@ pub struct Burst {
     pub local: bool,
 }
 
-/// The exchange a venue belongs to (Binance's spot and futures are one).
-pub fn exchange_of(v: Venue) -> &'static str {
-    match v {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => "binance",
-        Venue::BybitSpot | Venue::BybitLinear => "bybit",
-        other => other.id(),
-    }
-}
-
-fn market_of(v: Venue) -> &'static str {
-    match v {
-        Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::BybitLinear => "perp",
-        _ => "spot",
-    }
-}
-
 fn tags_of(cfg: &OutageConfig, v: Venue) -> Vec<Tag> {
     let mut t = Vec::with_capacity(3);
     if let Some(h) = cfg.hosting.get(v.id()) {
@@ -176,11 +153,11 @@ fn tags_of(cfg: &OutageConfig, v: Venue) -> Vec<Tag> {
     }
     t.push(Tag {
         dimension: "exchange",
-        value: exchange_of(v).to_string(),
+        value: venues::exchange_of(v).to_string(),
     });
     t.push(Tag {
         dimension: "market",
-        value: market_of(v).to_string(),
+        value: venues::market_of(v).name().to_string(),
     });
     t
 }
@@ -223,7 +200,7 @@ pub fn burst(cfg: &OutageConfig, health: &[VenueHealth], held: &[(Venue, Nanos)]
         }
     }
     let (_, tag, share_of_group, share_of_failures, group_size) = best?;
-    let exchanges: Vec<&str> = members.iter().map(|v| exchange_of(*v)).collect();
+    let exchanges: Vec<&str> = members.iter().map(|v| venues::exchange_of(*v)).collect();
     let independent = exchanges.iter().any(|e| *e != exchanges[0]);
     let local = members.len() == watched.len() && independent && tag.dimension != "hosting";
     Some(Burst {

@@ -5,6 +5,7 @@
 //! (zero queue, no message cap) or spin (zero backoff).
 
 use crate::model::Venue;
+use crate::venues;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -75,16 +76,9 @@ impl Default for FeedConfig {
     fn default() -> Self {
         let both = |q: &str| vec![format!("BTC/{q}"), format!("ETH/{q}")];
         // BTC and ETH everywhere, in each venue's main quote.
-        let symbols = BTreeMap::from([
-            ("binance-spot".to_string(), both("USDT")),
-            ("binance-usdm".to_string(), both("USDT")),
-            ("binance-coinm".to_string(), both("USD")),
-            ("coinbase".to_string(), both("USD")),
-            ("kraken".to_string(), both("USD")),
-            ("okx".to_string(), both("USDT")),
-            ("bybit-spot".to_string(), both("USDT")),
-            ("bybit-linear".to_string(), both("USDT")),
-        ]);
+        let symbols = venues::specs()
+            .map(|s| (s.venue.id().to_string(), both(s.main_quote)))
+            .collect();
         FeedConfig {
             symbols,
             endpoints: BTreeMap::new(),

@@ -1,10 +1,19 @@
-//! Venue adapters: one file (or folder) per venue behind the [`Adapter`]
-//! trait, registered in [`adapter_for`].
+//! Venue adapters and everything else that differs per venue: one folder
+//! per venue, every folder of one shape, listed once in [`REGISTRY`].
+//!
+//! A folder `venues/<name>/` holds `mod.rs` (the [`Adapter`]: frame text to
+//! normalized [`Event`]s, and the folder's [`VenueSpec`]s), `protocol.rs`
+//! (the [`Protocol`]: URL, subscribe frames, ping, resync), `wire.rs`
+//! (serde wire structs) and `tests.rs`, plus files for concepts of its own
+//! (a checksum, a string book, a byte scanner, a time parser). Code outside
+//! this module never matches on a venue: it asks [`spec`] (or the lookups
+//! built on it here) for the fact it needs. Adding a venue is its folder,
+//! one line in [`REGISTRY`], and its id in `model::Venue`.
 //!
 //! An adapter turns one raw frame into normalized [`Event`]s. It is pure and
 //! total: any input gives events or a [`ParseError`], never a panic, and it
-//! never does I/O. Connection details (URLs, subscribe messages, pings) live
-//! beside the parser so that adding a venue touches one place.
+//! never does I/O. Nothing here does I/O: protocols build text the live
+//! feed sends. This module imports only `model` and `state`.
 
 pub mod binance;
 pub mod bybit;
@@ -14,7 +23,7 @@ pub mod okx;
 pub mod symbols;
 pub(crate) mod wire;
 
-use crate::model::{Event, Venue};
+use crate::model::{Event, Market, StreamKind, Venue};
 
 /// Why a frame gave no events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,64 +189,172 @@ pub enum Resync {
     Frames(Vec<String>),
 }
 
-/// Whether `venue`'s candle stream skips intervals without trades (no
-/// candle is pushed for them), so a missing interval is not a gap: Kraken's
-/// v2 `ohlc` channel only sends on trades; the other venues push every
-/// interval.
+/// What the rest of feedwatch needs to know about one venue: the facts
+/// that code outside `src/venues/` would otherwise match on the venue for,
+/// and how to build the venue's [`Adapter`] and [`Protocol`]. Each venue
+/// folder returns its specs (`SPECS`, one per [`Venue`] it serves);
+/// [`REGISTRY`] lists the folders.
+#[derive(Clone, Copy, Debug)]
+pub struct VenueSpec {
+    /// The venue.
+    pub venue: Venue,
+    /// The exchange it belongs to, an outage tag: Binance's spot and futures
+    /// venues are one exchange, `binance`.
+    pub exchange: &'static str,
+    /// Spot or perpetual: an outage tag, and which venues' prices are
+    /// compared when spot and perp are not mixed.
+    pub market: Market,
+    /// The quote currency of the venue's main markets: the live feed watches
+    /// `BTC/<quote>` and `ETH/<quote>` there by default.
+    pub main_quote: &'static str,
+    /// Hosting provider and region (an outage tag), where the venue's own
+    /// incident reports named them; the default of `[outage] hosting`.
+    pub hosting: Option<&'static str>,
+    /// How long (seconds) the venue may by design leave a top-of-book or
+    /// depth stream without a message while nothing changes (Bybit re-sends
+    /// an unchanged top of book every 3 s); 0 where it documents no such
+    /// cadence. See [`VenueSpec::quiet_cadence_s`].
+    pub book_quiet_cadence_s: f64,
+    /// Whether the venue's candle stream skips intervals without trades (no
+    /// candle is pushed for them), so a missing interval is not a gap.
+    pub sparse_klines: bool,
+    /// Where books are rebuilt from a REST depth snapshot, if they are.
+    pub rest_depth: Option<RestDepth>,
+    /// A fresh adapter for the venue.
+    pub adapter: fn(Venue) -> Box<dyn Adapter>,
+    /// The venue's connection protocol (`None`: a venue read from
+    /// recordings only, with no live feed).
+    pub protocol: fn(Venue) -> Option<Box<dyn Protocol>>,
+}
+
+/// A venue's production REST depth snapshot endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestDepth {
+    /// Scheme and authority of the production REST API
+    /// (`https://api.binance.com`).
+    pub base: &'static str,
+    /// Path of the depth request, without its query (`/api/v3/depth`).
+    pub path: &'static str,
+}
+
+impl VenueSpec {
+    /// How long (seconds) the venue may by design leave a stream of `kind`
+    /// without a message in a calm market, whatever a busy hour taught the
+    /// stream: [`VenueSpec::book_quiet_cadence_s`] for best bid/offer and
+    /// book streams, 0 for the others.
+    pub fn quiet_cadence_s(&self, kind: StreamKind) -> f64 {
+        match kind {
+            StreamKind::Bbo | StreamKind::Depth | StreamKind::PartialDepth => {
+                self.book_quiet_cadence_s
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// Every venue with an adapter: one line per venue folder.
+pub const REGISTRY: &[&[VenueSpec]] = &[
+    binance::SPECS,
+    coinbase::SPECS,
+    kraken::SPECS,
+    okx::SPECS,
+    bybit::SPECS,
+];
+
+/// Every registered venue's spec, in registry order.
+pub fn specs() -> impl Iterator<Item = &'static VenueSpec> {
+    REGISTRY.iter().flat_map(|folder| folder.iter())
+}
+
+/// The spec of `venue`, or `None` for a venue no folder serves (a history
+/// venue such as `gemini`).
+pub fn spec(venue: Venue) -> Option<&'static VenueSpec> {
+    specs().find(|s| s.venue == venue)
+}
+
+/// The exchange `venue` belongs to: its spec's, else (a history venue) its
+/// own id.
+pub fn exchange_of(venue: Venue) -> &'static str {
+    spec(venue).map_or(venue.id(), |s| s.exchange)
+}
+
+/// The market of `venue`: its spec's; history venues are taken as spot.
+pub fn market_of(venue: Venue) -> Market {
+    spec(venue).map_or(Market::Spot, |s| s.market)
+}
+
+/// Whether `venue`'s candle stream skips intervals without trades (see
+/// [`VenueSpec::sparse_klines`]); `false` for history venues.
 pub fn klines_skip_quiet_intervals(venue: Venue) -> bool {
-    venue == Venue::Kraken
+    spec(venue).is_some_and(|s| s.sparse_klines)
 }
 
 /// How long (seconds) `venue` may by design leave a stream of `kind`
-/// without a message while nothing changes: Bybit re-sends an unchanged
-/// top of book every 3 s, so a gap up to that (plus delivery jitter) is its
-/// rhythm in a calm market, whatever a busy hour taught the stream. 0 where
-/// the venue documents no such cadence.
-pub fn quiet_cadence_s(venue: Venue, kind: crate::model::StreamKind) -> f64 {
-    use crate::model::StreamKind;
-    match (venue, kind) {
-        (
-            Venue::BybitSpot | Venue::BybitLinear,
-            StreamKind::Bbo | StreamKind::Depth | StreamKind::PartialDepth,
-        ) => 3.5,
-        _ => 0.0,
-    }
+/// without a message while nothing changes (see
+/// [`VenueSpec::quiet_cadence_s`]); 0 for history venues.
+pub fn quiet_cadence_s(venue: Venue, kind: StreamKind) -> f64 {
+    spec(venue).map_or(0.0, |s| s.quiet_cadence_s(kind))
 }
 
-/// The adapter for `venue`, or `None` where none exists yet.
+/// The adapter for `venue`, or `None` where none exists.
 pub fn adapter_for(venue: Venue) -> Option<Box<dyn Adapter>> {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            Some(Box::new(binance::BinanceAdapter::new(venue)))
-        }
-        Venue::Coinbase => Some(Box::new(coinbase::CoinbaseAdapter::new())),
-        Venue::BybitSpot | Venue::BybitLinear => Some(Box::new(bybit::BybitAdapter::new(venue))),
-        Venue::Kraken => Some(Box::new(kraken::KrakenAdapter::new())),
-        Venue::Okx => Some(Box::new(okx::OkxAdapter::new())),
-        _ => None,
-    }
+    spec(venue).map(|s| (s.adapter)(venue))
 }
 
-/// The connection [`Protocol`] for `venue`, or `None` where none exists yet
+/// The connection [`Protocol`] for `venue`, or `None` where none exists
 /// (the live feed skips such venues with an error naming them).
 pub fn protocol_for(venue: Venue) -> Option<Box<dyn Protocol>> {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            binance::protocol::BinanceProtocol::new(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
-        }
-        Venue::Coinbase => coinbase::protocol(venue),
-        Venue::Kraken => kraken::protocol(venue),
-        Venue::Okx => okx::protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
-        Venue::BybitSpot | Venue::BybitLinear => {
-            bybit::protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>)
-        }
-        Venue::Other(_) => None,
-    }
+    spec(venue).and_then(|s| (s.protocol)(venue))
 }
 
 #[cfg(test)]
 mod protocol_tests {
     use super::*;
+    use crate::model::KNOWN_VENUES;
+
+    #[test]
+    fn every_known_venue_is_registered_once() {
+        for v in KNOWN_VENUES {
+            assert_eq!(specs().filter(|s| s.venue == v).count(), 1, "{v}");
+            let s = spec(v).unwrap();
+            assert_eq!(adapter_for(v).unwrap().venue(), v);
+            assert_eq!(protocol_for(v).unwrap().venue(), v);
+            assert!(!s.exchange.is_empty() && !s.main_quote.is_empty(), "{v}");
+        }
+        assert_eq!(specs().count(), KNOWN_VENUES.len());
+        let gemini = Venue::parse_any("gemini").unwrap();
+        assert!(spec(gemini).is_none() && adapter_for(gemini).is_none());
+        assert_eq!(exchange_of(gemini), "gemini");
+        assert_eq!(market_of(gemini), Market::Spot);
+        assert_eq!(quiet_cadence_s(gemini, StreamKind::Bbo), 0.0);
+    }
+
+    #[test]
+    fn facts_per_venue() {
+        let exchange: Vec<&str> = KNOWN_VENUES.iter().map(|v| exchange_of(*v)).collect();
+        assert_eq!(
+            exchange,
+            [
+                "binance", "binance", "binance", "coinbase", "kraken", "okx", "bybit", "bybit"
+            ]
+        );
+        let perp: Vec<Venue> = KNOWN_VENUES
+            .into_iter()
+            .filter(|v| market_of(*v) == Market::Perp)
+            .collect();
+        assert_eq!(
+            perp,
+            [Venue::BinanceUsdm, Venue::BinanceCoinm, Venue::BybitLinear]
+        );
+        for v in KNOWN_VENUES {
+            let bybit = matches!(v, Venue::BybitSpot | Venue::BybitLinear);
+            for kind in [StreamKind::Bbo, StreamKind::Depth, StreamKind::PartialDepth] {
+                assert_eq!(quiet_cadence_s(v, kind), if bybit { 3.5 } else { 0.0 });
+            }
+            assert_eq!(quiet_cadence_s(v, StreamKind::Trade), 0.0);
+            assert_eq!(klines_skip_quiet_intervals(v), v == Venue::Kraken);
+        }
+    }
 
     #[test]
     fn books_of_subscribe_venues_resync_by_unsubscribing_and_subscribing() {

@@ -22,18 +22,62 @@
 //! builds the events, so the two can never disagree on a result.
 
 mod fast;
-pub mod protocol;
+mod protocol;
 mod wire;
 
 use std::borrow::Cow;
 
 use super::symbols::{SymbolCache, binance_canonical};
-use super::{Adapter, Control, ParseError};
+use super::{Adapter, Control, ParseError, Protocol, RestDepth, VenueSpec};
 use crate::model::{
-    Candle, DepthDiff, DepthSnapshot, Event, Level, MILLI, Nanos, Payload, Quote, StreamKind,
-    Symbol, Trade, Venue, parse_interval,
+    Candle, DepthDiff, DepthSnapshot, Event, Level, MILLI, Market, Nanos, Payload, Quote,
+    StreamKind, Symbol, Trade, Venue, parse_interval,
 };
+pub use protocol::BinanceProtocol;
 use wire::{Body, Data, Frame, Side, State};
+
+/// Binance spot: what the rest of feedwatch needs to know about it.
+const SPOT: VenueSpec = VenueSpec {
+    venue: Venue::BinanceSpot,
+    exchange: "binance",
+    market: Market::Spot,
+    main_quote: "USDT",
+    // Binance's 2025-04-15 incident report: AWS Tokyo.
+    hosting: Some("aws:ap-northeast-1"),
+    book_quiet_cadence_s: 0.0,
+    sparse_klines: false,
+    rest_depth: Some(RestDepth {
+        base: "https://api.binance.com",
+        path: "/api/v3/depth",
+    }),
+    adapter: |venue| Box::new(BinanceAdapter::new(venue)),
+    protocol: |venue| BinanceProtocol::new(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
+};
+
+/// The three Binance venues (the futures ones differ from spot in market
+/// and REST endpoint only).
+pub const SPECS: &[VenueSpec] = &[
+    SPOT,
+    VenueSpec {
+        venue: Venue::BinanceUsdm,
+        market: Market::Perp,
+        rest_depth: Some(RestDepth {
+            base: "https://fapi.binance.com",
+            path: "/fapi/v1/depth",
+        }),
+        ..SPOT
+    },
+    VenueSpec {
+        venue: Venue::BinanceCoinm,
+        market: Market::Perp,
+        main_quote: "USD",
+        rest_depth: Some(RestDepth {
+            base: "https://dapi.binance.com",
+            path: "/dapi/v1/depth",
+        }),
+        ..SPOT
+    },
+];
 
 /// Parser for Binance combined-stream and raw-stream frames of one venue
 /// (spot, USD-M or COIN-M; the wire formats differ only in optional fields).

@@ -6,6 +6,8 @@
 //! the subscription. Pure: builds text, never does I/O, never panics.
 
 use crate::model::Venue;
+#[cfg(doc)]
+use crate::venues::RestDepth;
 use crate::venues::{Channel, Protocol, Resync};
 use std::time::Duration;
 
@@ -110,18 +112,17 @@ impl Protocol for BinanceProtocol {
     }
 
     /// Binance diff-depth books are rebuilt from a REST snapshot (its
-    /// documented procedure); 1,000 levels, the most that every Binance
+    /// documented procedure) at the spec's [`RestDepth`]; 1,000 levels, the most that every Binance
     /// market serves at a moderate request weight.
     fn resync(&self, canonical: &str) -> Option<Resync> {
         let sym = self.venue_symbol(canonical)?;
-        let (base, path) = match self.venue {
-            Venue::BinanceUsdm => ("https://fapi.binance.com", "/fapi/v1/depth"),
-            Venue::BinanceCoinm => ("https://dapi.binance.com", "/dapi/v1/depth"),
-            _ => ("https://api.binance.com", "/api/v3/depth"),
-        };
+        let rest = super::SPECS
+            .iter()
+            .find(|s| s.venue == self.venue)?
+            .rest_depth?;
         Some(Resync::Rest {
-            base: base.to_string(),
-            request: format!("{path}?symbol={sym}&limit=1000"),
+            base: rest.base.to_string(),
+            request: format!("{}?symbol={sym}&limit=1000", rest.path),
         })
     }
 }

@@ -28,23 +28,51 @@
 //! All Bybit times are milliseconds and become [`Nanos`] with checked
 //! arithmetic.
 
+mod protocol;
 mod wire;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError, split_concatenated};
-use super::{Adapter, Channel, Control, ParseError, Protocol};
+use super::{Adapter, Control, ParseError, Protocol, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, MILLI, Nanos, Payload, Quote,
     StreamKind, Symbol, Trade, Venue,
 };
+pub use protocol::{ARGS_PER_REQUEST, BOOK_DEPTH, BybitProtocol, protocol};
 use wire::{Ctx, Data, Frame, MaybeNum, Row};
 
 /// Most symbols whose last ticker best bid/offer is remembered. Past it,
 /// tickers of new symbols still give quotes when a push carries all four
 /// fields (snapshots do), but their partial deltas cannot be completed.
 pub const MAX_TICKER_SYMBOLS: usize = 10_000;
+
+/// Bybit spot: what the rest of feedwatch needs to know about it.
+const SPOT: VenueSpec = VenueSpec {
+    venue: Venue::BybitSpot,
+    exchange: "bybit",
+    market: Market::Spot,
+    main_quote: "USDT",
+    hosting: None,
+    // Bybit re-sends an unchanged top of book every 3 s: a gap up to that
+    // (plus delivery jitter) is its rhythm in a calm market.
+    book_quiet_cadence_s: 3.5,
+    sparse_klines: false,
+    rest_depth: None,
+    adapter: |venue| Box::new(BybitAdapter::new(venue)),
+    protocol: |venue| protocol(venue).map(|p| Box::new(p) as Box<dyn Protocol>),
+};
+
+/// Bybit spot and linear (the formats are the same; linear is perpetuals).
+pub const SPECS: &[VenueSpec] = &[
+    SPOT,
+    VenueSpec {
+        venue: Venue::BybitLinear,
+        market: Market::Perp,
+        ..SPOT
+    },
+];
 
 /// Parser for Bybit v5 public frames of one venue ([`Venue::BybitSpot`] or
 /// [`Venue::BybitLinear`]; the formats are the same).
@@ -585,98 +613,6 @@ impl Adapter for BybitAdapter {
         Err(self.unknown(format!(
             "REST response to `{request}`: Bybit books come from WebSocket snapshots"
         )))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// connection protocol
-
-/// Order book depth subscribed for [`Channel::Book`]: 50 levels (pushed
-/// every 20 ms on spot and linear) cover the top of book that the detectors
-/// watch, at a rate that shows gaps quickly.
-pub const BOOK_DEPTH: u32 = 50;
-
-/// Topics per subscribe request: Bybit spot accepts at most 10 args per
-/// request; the same bound is used on linear.
-pub const ARGS_PER_REQUEST: usize = 10;
-
-/// How to reach Bybit v5 public streams for one venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BybitProtocol {
-    venue: Venue,
-}
-
-/// The protocol for [`Venue::BybitSpot`] or [`Venue::BybitLinear`]; `None`
-/// for other venues.
-pub fn protocol(venue: Venue) -> Option<BybitProtocol> {
-    matches!(venue, Venue::BybitSpot | Venue::BybitLinear).then_some(BybitProtocol { venue })
-}
-
-impl BybitProtocol {
-    /// The topics for one venue symbol and channel.
-    fn topic(&self, sym: &str, ch: Channel) -> String {
-        match ch {
-            Channel::Trades => format!("publicTrade.{sym}"),
-            Channel::Book => format!("orderbook.{BOOK_DEPTH}.{sym}"),
-            // Level 1 exists on both categories, comes every 10 ms, and is
-            // sent as whole snapshots: no partial state to keep.
-            Channel::Bbo => format!("orderbook.1.{sym}"),
-            Channel::Candles1m => format!("kline.1.{sym}"),
-        }
-    }
-}
-
-impl Protocol for BybitProtocol {
-    fn venue(&self) -> Venue {
-        self.venue
-    }
-
-    fn url(&self) -> String {
-        match self.venue {
-            Venue::BybitLinear => "wss://stream.bybit.com/v5/public/linear".into(),
-            _ => "wss://stream.bybit.com/v5/public/spot".into(),
-        }
-    }
-
-    /// `BTC/USDT` -> `BTCUSDT`. On linear, `X/USDC` is the USDC perpetual
-    /// `XPERP`.
-    fn venue_symbol(&self, canonical: &str) -> Option<String> {
-        let (base, quote) = canonical.split_once('/')?;
-        let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !ok(base) || !ok(quote) {
-            return None;
-        }
-        let (base, quote) = (base.to_ascii_uppercase(), quote.to_ascii_uppercase());
-        if self.venue == Venue::BybitLinear && quote == "USDC" {
-            return Some(format!("{base}PERP"));
-        }
-        Some(format!("{base}{quote}"))
-    }
-
-    fn subscribe(&self, symbols: &[&str], channels: &[Channel]) -> Vec<String> {
-        let topics: Vec<String> = symbols
-            .iter()
-            .filter_map(|s| self.venue_symbol(s))
-            .flat_map(|s| channels.iter().map(move |c| (s.clone(), *c)))
-            .map(|(s, c)| self.topic(&s, c))
-            .collect();
-        topics
-            .chunks(ARGS_PER_REQUEST)
-            .map(|args| serde_json::json!({ "op": "subscribe", "args": args }).to_string())
-            .collect()
-    }
-
-    /// Bybit drops connections that send nothing; its docs ask for
-    /// `{"op":"ping"}` every 20 s.
-    fn ping(&self) -> Option<(Duration, String)> {
-        Some((Duration::from_secs(20), r#"{"op":"ping"}"#.to_string()))
-    }
-
-    /// Bybit documents no hard topic cap per public connection (spot limits
-    /// args per request, linear the total length of args); 200 topics keeps
-    /// each connection's burst of snapshots small.
-    fn max_streams_per_connection(&self) -> usize {
-        200
     }
 }
 

@@ -8,7 +8,9 @@
 
 use super::*;
 use crate::state::book::{Applied, Book};
+use crate::venues::{Channel, Protocol};
 use proptest::prelude::*;
+use std::time::Duration;
 
 // --- real frames -------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 //! Coinbase market data: Advanced Trade WebSocket frames
 //! (`wss://advanced-trade-ws.coinbase.com`), the legacy Exchange feed
 //! (`ws-feed.pro.coinbase.com`, for old recordings) and the REST product
-//! book, turned into normalized [`Event`]s; plus the [`Protocol`] that
+//! book, turned into normalized [`Event`]s; plus the [`CoinbaseProtocol`] that
 //! subscribes to them.
 //!
 //! Advanced Trade channels handled: `l2_data` (book snapshot and updates,
@@ -47,19 +47,37 @@
 //! the whole frame parsed. Memory is bounded: the symbol cache, book and
 //! candle tables have fixed capacities.
 
+mod protocol;
 mod time;
 mod wire;
 
 use std::collections::BTreeMap;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError};
-use super::{Adapter, Channel, Control, ParseError, Protocol};
+use super::{Adapter, Control, ParseError, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, StreamKind,
     Symbol, Trade, Venue,
 };
+pub use protocol::{CoinbaseProtocol, URL, protocol};
 pub use time::{epoch_secs_ns, rfc3339_ns};
 use wire::{AtCandle, AtEvent, Frame, Scalar};
+
+/// Coinbase: what the rest of feedwatch needs to know about it.
+pub const SPECS: &[VenueSpec] = &[VenueSpec {
+    venue: Venue::Coinbase,
+    exchange: "coinbase",
+    market: Market::Spot,
+    main_quote: "USD",
+    // Coinbase documents AWS us-east-1 (and was down with it on 2025-10-20).
+    hosting: Some("aws:us-east-1"),
+    book_quiet_cadence_s: 0.0,
+    sparse_klines: false,
+    rest_depth: None,
+    adapter: |_| Box::new(CoinbaseAdapter::new()),
+    protocol,
+}];
 
 /// Candle bucket length on the `candles` channel, seconds.
 pub const CANDLE_SECS: u32 = 300;
@@ -812,89 +830,6 @@ impl Adapter for CoinbaseAdapter {
         });
         Ok(Control::Data)
     }
-}
-
-/// How to subscribe to Coinbase Advanced Trade market data.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoinbaseProtocol;
-
-/// Production endpoint of the Advanced Trade market-data WebSocket.
-pub const URL: &str = "wss://advanced-trade-ws.coinbase.com";
-
-impl Protocol for CoinbaseProtocol {
-    fn venue(&self) -> Venue {
-        Venue::Coinbase
-    }
-
-    fn url(&self) -> String {
-        URL.to_string()
-    }
-
-    /// `BTC/USD` -> `BTC-USD`.
-    fn venue_symbol(&self, canonical: &str) -> Option<String> {
-        let (base, quote) = canonical.split_once('/')?;
-        let raw = format!("{base}-{quote}");
-        coinbase_canonical(&raw).ok()?;
-        Some(raw.to_ascii_uppercase())
-    }
-
-    /// One frame per channel (the API takes one channel per message), plus
-    /// `heartbeats`, without which quiet channels are closed after 60-90 s.
-    /// `Channel::Candles1m` maps to `candles`, whose buckets are 5 minutes
-    /// (the only size the channel offers).
-    fn subscribe(&self, symbols: &[&str], channels: &[Channel]) -> Vec<String> {
-        let ids: Vec<String> = symbols
-            .iter()
-            .filter_map(|s| self.venue_symbol(s))
-            .collect();
-        if ids.is_empty() {
-            return Vec::new();
-        }
-        // Product ids are validated alphanumeric with one '-': no escaping.
-        let list = ids
-            .iter()
-            .map(|s| format!("\"{s}\""))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut frames: Vec<String> = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
-        for ch in channels {
-            let name = match ch {
-                Channel::Trades => "market_trades",
-                Channel::Book => "level2",
-                Channel::Bbo => "ticker",
-                Channel::Candles1m => "candles",
-            };
-            if seen.contains(&name) {
-                continue;
-            }
-            seen.push(name);
-            frames.push(format!(
-                r#"{{"type":"subscribe","product_ids":[{list}],"channel":"{name}"}}"#
-            ));
-        }
-        if !frames.is_empty() {
-            frames.push(r#"{"type":"subscribe","channel":"heartbeats"}"#.to_string());
-        }
-        frames
-    }
-
-    /// None: the `heartbeats` subscription keeps the connection open.
-    fn ping(&self) -> Option<(std::time::Duration, String)> {
-        None
-    }
-
-    /// A conservative bound: every message of a connection shares one
-    /// sequence count and one socket, and a busy `level2` product alone
-    /// sends hundreds of updates a second.
-    fn max_streams_per_connection(&self) -> usize {
-        100
-    }
-}
-
-/// The Coinbase [`Protocol`], for `Venue::Coinbase` only.
-pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
-    (venue == Venue::Coinbase).then(|| Box::new(CoinbaseProtocol) as Box<dyn Protocol>)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::venues::Channel;
 
 const L2_SNAPSHOT: &str =
     include_str!("../../../fixtures/coinbase/schemas/ws_l2_data_snapshot.json");

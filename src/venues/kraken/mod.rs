@@ -44,10 +44,11 @@ mod wire;
 use std::collections::HashMap;
 
 pub use book::{MAX_DECIMAL_LEN, VALID_DEPTHS, checksum};
-pub use protocol::{DEFAULT_BOOK_DEPTH, KrakenProtocol, URL, kraken_canonical};
+pub use protocol::{DEFAULT_BOOK_DEPTH, KrakenProtocol, URL, kraken_canonical, protocol};
 
 use super::symbols::SymbolCache;
-use super::{Adapter, Control, ParseError, Protocol};
+use super::{Adapter, Control, ParseError, VenueSpec};
+use crate::model::Market;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, SECOND,
     StreamKind, Symbol, Trade, Venue,
@@ -58,6 +59,22 @@ use wire::{
     parse_time, raw_decimal,
 };
 
+/// Kraken: what the rest of feedwatch needs to know about it.
+pub const SPECS: &[VenueSpec] = &[VenueSpec {
+    venue: Venue::Kraken,
+    exchange: "kraken",
+    market: Market::Spot,
+    main_quote: "USD",
+    hosting: None,
+    book_quiet_cadence_s: 0.0,
+    // The v2 `ohlc` channel only sends on trades: a quiet interval has no
+    // candle, and its absence is not a gap.
+    sparse_klines: true,
+    rest_depth: None,
+    adapter: |_| Box::new(KrakenAdapter::new()),
+    protocol,
+}];
+
 /// Most symbols whose books are kept for checksums.
 pub const MAX_BOOKS: usize = 2048;
 /// Most (symbol, interval) pairs whose forming candle is remembered.
@@ -66,12 +83,6 @@ pub const MAX_CANDLE_STREAMS: usize = 8192;
 /// Most level texts the reused scratch keeps between frames (two full
 /// sides of the deepest book).
 const MAX_KEPT_TEXTS: usize = 2 * 1000;
-
-/// The Kraken protocol (endpoint, subscriptions, ping) for `venue`, or
-/// `None` when `venue` is not Kraken.
-pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
-    (venue == Venue::Kraken).then(|| Box::new(KrakenProtocol::default()) as Box<dyn Protocol>)
-}
 
 /// Parser for Kraken WebSocket v2 public market data.
 pub struct KrakenAdapter {

@@ -18,6 +18,12 @@ pub const URL: &str = "wss://ws.kraken.com/v2";
 /// covers 10 levels, and 10 is the cheapest depth that carries them.
 pub const DEFAULT_BOOK_DEPTH: usize = 10;
 
+/// The Kraken protocol (endpoint, subscriptions, ping) for `venue`, or
+/// `None` when `venue` is not Kraken.
+pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
+    (venue == Venue::Kraken).then(|| Box::new(KrakenProtocol::default()) as Box<dyn Protocol>)
+}
+
 /// Kraken v2 subscriptions for one venue connection.
 #[derive(Clone, Debug)]
 pub struct KrakenProtocol {

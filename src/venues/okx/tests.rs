@@ -5,7 +5,9 @@
 //! that no input panics.
 
 use super::*;
+use crate::venues::{Channel, Protocol};
 use proptest::prelude::*;
+use std::time::Duration;
 
 const DOC_BOOKS_SNAPSHOT: &str =
     include_str!("../../../fixtures/okx/schemas/ws_books_snapshot.json");
