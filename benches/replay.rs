@@ -13,7 +13,7 @@
 //! by alternating their binaries, or to profile the passes alone).
 
 use criterion::{Criterion, Throughput};
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::fixture::reader::parse_line;
@@ -103,7 +103,7 @@ fn parse_pass(lines: &[String]) -> usize {
 
 /// One pass of end-to-end replay over the lines; returns alerts raised.
 fn engine_pass(lines: &[String]) -> usize {
-    let mut engine = Engine::new(Config::default());
+    let mut engine = Engine::new(DetectConfig::default());
     let mut out = Vec::new();
     for line in lines {
         let Ok(rec) = parse_line(line) else { continue };

@@ -1,4 +1,8 @@
-//! TOML configuration with documented defaults and validation.
+//! The application's TOML configuration: it composes every section (the
+//! detection sections the engine takes as a [`DetectConfig`], the live
+//! feed, the sinks and the desk server) with documented defaults and
+//! validation. Only the command line and the demo read it; everything
+//! below takes its own section.
 //!
 //! Every threshold a detector uses lives here with its default, so a replay
 //! needs no config file and a config file need only name what it changes.
@@ -6,6 +10,8 @@
 //! ignored).
 
 use crate::alert::IncidentConfig;
+use crate::detect::DetectConfig;
+use crate::detect::EngineConfig;
 use crate::detect::book::BookConfig;
 use crate::detect::candle::CandleConfig;
 use crate::detect::consensus::ConsensusConfig;
@@ -48,30 +54,6 @@ pub struct Config {
     pub sinks: SinksConfig,
     /// The desk server (`--serve`): WebSocket feed, status, metrics.
     pub serve: ServeConfig,
-}
-
-/// Engine settings.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineConfig {
-    /// Resolution of time-based checks (ms): a silence is noticed on this
-    /// grid of the engine clock, between frames.
-    pub tick_ms: i64,
-    /// Interval of the candles built from trades (seconds).
-    pub trade_candle_interval_s: u32,
-    /// A trade candle closes this long after its interval ends when no later
-    /// trade has closed it (seconds).
-    pub trade_candle_grace_s: i64,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            tick_ms: 100,
-            trade_candle_interval_s: 60,
-            trade_candle_grace_s: 5,
-        }
-    }
 }
 
 /// A configuration file that could not be used.
@@ -134,96 +116,26 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The detection sections, as the engine takes them.
+    pub fn detect(&self) -> DetectConfig {
+        DetectConfig {
+            engine: self.engine.clone(),
+            silence: self.silence.clone(),
+            lag: self.lag.clone(),
+            frozen: self.frozen.clone(),
+            book: self.book.clone(),
+            candle: self.candle.clone(),
+            consensus: self.consensus.clone(),
+            outage: self.outage.clone(),
+            incidents: self.incidents.clone(),
+        }
+    }
+
     /// Checks ranges that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |message: String| {
-            Err(ConfigError::Invalid {
-                path: String::new(),
-                message,
-            })
-        };
-        let e = &self.engine;
-        if !(1..=60_000).contains(&e.tick_ms) {
-            return bad(format!(
-                "engine.tick_ms must be 1..=60000, got {}",
-                e.tick_ms
-            ));
-        }
-        if e.trade_candle_interval_s == 0 || 86_400 % e.trade_candle_interval_s != 0 {
-            return bad(format!(
-                "engine.trade_candle_interval_s must divide a day, got {}",
-                e.trade_candle_interval_s
-            ));
-        }
-        if e.trade_candle_grace_s < 0 {
-            return bad("engine.trade_candle_grace_s must be >= 0".into());
-        }
-        let s = &self.silence;
-        let positive = [
-            ("silence.phi", s.phi),
-            ("silence.tail_share", s.tail_share),
-            ("silence.min_silence_s", s.min_silence_s),
-            ("silence.max_silence_s", s.max_silence_s),
-            ("silence.half_life_s", s.half_life_s),
-            ("silence.critical_after_s", s.critical_after_s),
-            ("lag.floor_s", self.lag.floor_s),
-            ("lag.factor", self.lag.factor),
-        ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be a positive number, got {v}"));
-            }
-        }
-        if s.tail_share >= 0.5 {
-            return bad(format!(
-                "silence.tail_share must be below 0.5, got {}",
-                s.tail_share
-            ));
-        }
-        if s.min_silence_s > s.max_silence_s {
-            return bad("silence.min_silence_s must not exceed silence.max_silence_s".into());
-        }
-        if !(s.min_tail_scale_s.is_finite() && s.min_tail_scale_s >= 0.0) {
-            return bad("silence.min_tail_scale_s must be >= 0".into());
-        }
-        if !(1..=86_400).contains(&self.lag.window_s) {
-            return bad(format!(
-                "lag.window_s must be 1..=86400, got {}",
-                self.lag.window_s
-            ));
-        }
-        if self.book.max_pending == 0 || self.book.max_levels == 0 {
-            return bad("book.max_pending and book.max_levels must be at least 1".into());
-        }
-        if !(100..=3_600_000).contains(&self.book.resync_interval_ms) {
-            return bad(format!(
-                "book.resync_interval_ms must be 100..=3600000, got {}",
-                self.book.resync_interval_ms
-            ));
-        }
-        self.frozen
+        self.detect()
             .validate()
-            .and_then(|()| self.book.validate())
-            .map_err(|message| ConfigError::Invalid {
-                path: String::new(),
-                message,
-            })?;
-        self.candle
-            .validate()
-            .map_err(|message| ConfigError::Invalid {
-                path: String::new(),
-                message,
-            })?;
-        self.consensus
-            .validate()
-            .and_then(|()| self.outage.validate())
-            .and_then(|()| self.incidents.validate())
-            .map_err(|message| ConfigError::Invalid {
-                path: String::new(),
-                message,
-            })?;
-        self.feed
-            .validate()
+            .and_then(|()| self.feed.validate())
             .and_then(|()| self.sinks.validate())
             .and_then(|()| self.serve.validate())
             .map_err(|message| ConfigError::Invalid {

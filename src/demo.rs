@@ -179,7 +179,15 @@ pub async fn run(
         record_dir: opts.record_dir.clone(),
         ..Default::default()
     };
-    let summary = crate::serve::run_feed(cfg, run_opts, opts.hub.as_ref(), shutdown, sink).await;
+    let summary = crate::serve::run_feed(
+        cfg.detect(),
+        cfg.feed,
+        run_opts,
+        opts.hub.as_ref(),
+        shutdown,
+        sink,
+    )
+    .await;
     let _ = stop_tx.send(true);
     for s in sims {
         let _ = s.await;

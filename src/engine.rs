@@ -18,7 +18,7 @@ pub use observer::Observer;
 pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
 
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
-use crate::config::Config;
+use crate::detect::DetectConfig;
 use crate::detect::book::{CrossedTracker, CrossedVerdict};
 use crate::detect::book_health::{
     DepthTracker, HealthFacts, HealthVerdict, SpreadTracker, StaleTracker, StaleVerdict,
@@ -156,7 +156,7 @@ struct TradeCandles {
 
 /// The deterministic detection engine.
 pub struct Engine {
-    cfg: Config,
+    cfg: DetectConfig,
     streams: Vec<Stream>,
     index: HashMap<(Venue, StreamKind), HashMap<Symbol, usize>>,
     conns: Vec<Conn>,
@@ -187,7 +187,7 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with the given configuration.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: DetectConfig) -> Self {
         let incidents = Incidents::with_config(cfg.incidents.clone());
         Engine {
             cfg,
@@ -2296,7 +2296,7 @@ mod tests {
     /// 50 losses a second apart, each recovering: with `probation` they are
     /// one incident, flapping; without, one incident each.
     fn reconnect_loop(probation_s: f64) -> (Engine, Vec<Alert>, Nanos) {
-        let mut cfg = Config::default();
+        let mut cfg = DetectConfig::default();
         cfg.incidents.probation_s = probation_s;
         let mut e = Engine::new(cfg);
         let mut out = Vec::new();
@@ -2389,7 +2389,7 @@ mod tests {
 
     #[test]
     fn a_stall_record_blames_ourselves_and_no_stream() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         // A metronome depth stream, 100 ms apart, for a minute.
         let (t, id) = metronome(&mut e, &mut out, (SECOND, 1), 600, 100 * MILLI);
@@ -2417,7 +2417,7 @@ mod tests {
         );
         assert_eq!(out[1].phase, Phase::Monitoring);
         // Without the record the same gap is the stream's silence.
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let (t, id) = metronome(&mut e, &mut out, (SECOND, 1), 600, 100 * MILLI);
         metronome(&mut e, &mut out, (t + 20 * SECOND, id), 1, 0);
@@ -2474,7 +2474,7 @@ mod tests {
 
     #[test]
     fn an_unsynced_book_asks_for_a_snapshot_at_most_once_per_interval() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let mut reqs = Vec::new();
         let v = Venue::BinanceSpot;
@@ -2517,7 +2517,7 @@ mod tests {
 
     #[test]
     fn adapter_integrity_faults_open_and_a_snapshot_resolves_them() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let v = Venue::Kraken;
         e.on_events(v, "c", SECOND, &[ev(snapshot())], &mut out);
@@ -2672,7 +2672,7 @@ mod divergence_tests {
 
     #[test]
     fn one_venue_off_its_peers_opens_escalates_and_resolves_below_half() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         run(&mut e, &mut out, &VENUES, 1_000, 10_000, calm);
         assert!(divergence(&out).is_empty(), "{out:?}");
@@ -2763,7 +2763,7 @@ mod divergence_tests {
 
     #[test]
     fn two_venues_that_disagree_raise_nothing() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let two = [Venue::Coinbase, Venue::Okx];
         run(&mut e, &mut out, &two, 1_000, 40_000, |v, t| {
@@ -2780,7 +2780,7 @@ mod divergence_tests {
     fn spot_and_perp_split_when_not_mixed() {
         // Three venues, but one of them a perpetual: with mixing off the
         // spot consensus has two venues and cannot single one out.
-        let mut cfg = Config::default();
+        let mut cfg = DetectConfig::default();
         cfg.consensus.mix_spot_perp = false;
         let mut e = Engine::new(cfg);
         let mut out = Vec::new();
@@ -2794,7 +2794,7 @@ mod divergence_tests {
         });
         assert!(divergence(&out).is_empty(), "{out:?}");
         // Mixed (the default), the same prices are a divergence.
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         run(&mut e, &mut out, &three, 1_000, 20_000, |v, t| {
             if v == Venue::Okx && t >= 10_000 {
                 61_200.0
@@ -2807,7 +2807,7 @@ mod divergence_tests {
 
     #[test]
     fn a_single_bad_print_is_info_and_resolves() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let three = [Venue::BinanceSpot, Venue::Coinbase, Venue::Okx];
         run(&mut e, &mut out, &three, 1_000, 10_000, |_, _| 60_000.0);
@@ -2842,7 +2842,7 @@ mod divergence_tests {
 
     #[test]
     fn a_flagged_venue_resolves_as_unconfirmed_when_peers_go_stale() {
-        let mut e = Engine::new(Config::default());
+        let mut e = Engine::new(DetectConfig::default());
         let mut out = Vec::new();
         let three = [Venue::BinanceSpot, Venue::Coinbase, Venue::Okx];
         let off = |v: Venue, _| if v == Venue::Okx { 61_200.0 } else { 60_000.0 };

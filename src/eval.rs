@@ -17,7 +17,7 @@
 
 use crate::alert::{Alert, Severity, State};
 use crate::candles::{SourceSpec, scan_sources};
-use crate::config::Config;
+use crate::detect::DetectConfig;
 use crate::model::{Nanos, SECOND, parse_interval};
 use crate::replay::{Options, replay_scenario};
 use crate::scenario::{Expect, Recipe, Scenario, ScenarioError};
@@ -242,7 +242,7 @@ impl fmt::Display for EvalReport {
 }
 
 /// Evaluates every `*.toml` recipe in `dir`, in name order.
-pub fn eval_dir(cfg: &Config, dir: &Path) -> Result<EvalReport, EvalError> {
+pub fn eval_dir(cfg: &DetectConfig, dir: &Path) -> Result<EvalReport, EvalError> {
     let mut recipes: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| EvalError::Dir(dir.to_path_buf(), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -263,7 +263,7 @@ pub fn eval_dir(cfg: &Config, dir: &Path) -> Result<EvalReport, EvalError> {
 }
 
 /// Evaluates one recipe file.
-pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError> {
+pub fn eval_file(cfg: &DetectConfig, path: &Path) -> Result<ScenarioReport, EvalError> {
     let recipe = Recipe::load(path)?;
     if !recipe.candles.is_empty() {
         let base = path.parent().unwrap_or(Path::new("."));
@@ -295,7 +295,7 @@ pub fn eval_file(cfg: &Config, path: &Path) -> Result<ScenarioReport, EvalError>
 /// `scan-candles --source`, scored like any other. Times are seconds after
 /// the earliest candle of any source.
 fn eval_candles(
-    cfg: &Config,
+    cfg: &DetectConfig,
     path: &Path,
     base: &Path,
     recipe: &Recipe,
@@ -451,10 +451,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("bad.toml");
         std::fs::write(&p, "description = \"x\"\nrecordings = []\nbogus = 1\n").unwrap();
-        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        let e = eval_file(&DetectConfig::default(), &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.toml") && e.contains("bogus"), "{e}");
         std::fs::write(&p, "description = \"x\"\nrecordings = [\"nope.zst\"]\n").unwrap();
-        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        let e = eval_file(&DetectConfig::default(), &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope.zst"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -7,7 +7,7 @@
 //! This module never changes a record and never stops on a bad one.
 
 use crate::alert::Alert;
-use crate::config::Config;
+use crate::detect::DetectConfig;
 use crate::engine::{Engine, Observer, Stats};
 use crate::fixture::reader::{Merger, ReaderStats};
 use crate::fixture::{FileProgress, FixtureError};
@@ -180,7 +180,7 @@ pub struct Options<'a> {
 /// of their recorded pace, and ticks between them are run in wall time so
 /// silences are reported when they happen.
 pub fn replay(
-    cfg: Config,
+    cfg: DetectConfig,
     paths: &[PathBuf],
     speed: Speed,
     sink: &mut dyn AlertSink,
@@ -195,7 +195,7 @@ pub fn replay(
 /// Replays `input` (fixture files or a scenario recipe) through a new
 /// engine, as [`replay`] does, with an optional observer and progress bar.
 pub fn replay_input(
-    cfg: Config,
+    cfg: DetectConfig,
     input: &Input,
     opts: Options<'_>,
     sink: &mut dyn AlertSink,
@@ -208,7 +208,7 @@ pub fn replay_input(
 
 /// Replays a scenario already built in memory (`eval` scores its alerts).
 pub fn replay_scenario(
-    cfg: Config,
+    cfg: DetectConfig,
     scenario: &Scenario,
     name: &Path,
     opts: Options<'_>,
@@ -221,7 +221,7 @@ pub fn replay_scenario(
 /// the observer's last look and the summary. Every way of running the
 /// engine over records goes through here.
 fn drive(
-    cfg: Config,
+    cfg: DetectConfig,
     opts: Options<'_>,
     sink: &mut dyn AlertSink,
     feed: impl FnOnce(&mut Driver<'_, '_>) -> Result<(), ReplayError>,

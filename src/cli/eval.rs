@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = load_config(args.config.as_ref())?;
-    let report = feedwatch::eval::eval_dir(&cfg, &args.dir)?;
+    let report = feedwatch::eval::eval_dir(&cfg.detect(), &args.dir)?;
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -56,9 +56,12 @@ pub fn run(args: Args) -> Result<()> {
         progress: true,
         observer: None,
     };
-    let result = replay_input(cfg, &input, opts, &mut |a: &Alert, flush_now: bool| {
-        sinks.write(a, flush_now)
-    });
+    let result = replay_input(
+        cfg.detect(),
+        &input,
+        opts,
+        &mut |a: &Alert, flush_now: bool| sinks.write(a, flush_now),
+    );
     // Closed on every path: the log synced, the webhook flushed.
     let closed = sinks.close();
     let summary = match result {
@@ -93,7 +96,7 @@ fn replay_served(
     let sink: BoxSink = Box::new(move |a: &Alert, _flush: bool| sinks.write(a, true));
     let rt = runtime()?;
     let result = rt.block_on(feedwatch::serve::replay_served(
-        cfg,
+        cfg.detect(),
         input,
         speed,
         desk,

@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = load_config(args.config.as_ref())?;
-    let report = feedwatch::report::write_report(cfg, &args.inputs, &args.output)?;
+    let report = feedwatch::report::write_report(cfg.detect(), &args.inputs, &args.output)?;
     eprintln!("{report} -> {}", args.output.display());
     Ok(())
 }

@@ -41,7 +41,14 @@ pub fn run(args: Args) -> Result<()> {
     let rt = runtime()?;
     let summary = rt.block_on(serve_while(
         desk,
-        feedwatch::serve::run_feed(cfg, opts, hub.as_ref(), shutdown_signal(), sink),
+        feedwatch::serve::run_feed(
+            cfg.detect(),
+            cfg.feed,
+            opts,
+            hub.as_ref(),
+            shutdown_signal(),
+            sink,
+        ),
     ))?;
     match summary {
         Ok(s) => {

@@ -6,9 +6,12 @@
 pub mod book;
 pub mod book_health;
 pub mod candle;
+pub mod config;
 pub mod consensus;
 pub mod divergence;
 pub mod frozen;
 pub mod lag;
 pub mod outage;
 pub mod silence;
+
+pub use config::{DetectConfig, EngineConfig};

@@ -22,7 +22,7 @@ pub use config::FeedConfig;
 pub use recorder::Recorder;
 
 use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
-use crate::config::Config;
+use crate::detect::DetectConfig;
 use crate::engine::{Engine, Observer, ResyncRequest, Stats};
 use crate::model::{MILLI, Nanos, SECOND, Symbol, Venue};
 use crate::net::limit::RateLimit;
@@ -386,31 +386,32 @@ fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
 /// connection (a `close` record each), drains the queue, flushes alerts and
 /// completes the recording. Alerts go to `sink` as they are raised.
 pub async fn run_with(
-    cfg: Config,
+    detect: DetectConfig,
+    feed: FeedConfig,
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
     sink: BoxSink,
 ) -> Result<FeedSummary, FeedError> {
     crate::net::install_crypto();
     let started = Instant::now();
-    let plans = plans(&cfg.feed)?;
+    let plans = plans(&feed)?;
     let recorder = match &opts.record_dir {
         Some(dir) => Some(Recorder::new(
             dir,
-            cfg.feed.record_rotate_mib.saturating_mul(1024 * 1024),
-            Duration::from_secs(cfg.feed.record_rotate_s),
+            feed.record_rotate_mib.saturating_mul(1024 * 1024),
+            Duration::from_secs(feed.record_rotate_s),
         )?),
         None => None,
     };
-    let (tx, rx) = mpsc::channel(cfg.feed.queue_capacity);
+    let (tx, rx) = mpsc::channel(feed.queue_capacity);
     let counters = opts.counters.clone();
     let gate = Arc::new(Gate {
         last: Mutex::new(0),
         tx,
         counters: counters.clone(),
     });
-    let tick = Duration::from_millis(u64::try_from(cfg.engine.tick_ms).unwrap_or(100).max(1));
-    let feed_cfg = Arc::new(cfg.feed.clone());
+    let tick = Duration::from_millis(u64::try_from(detect.engine.tick_ms).unwrap_or(100).max(1));
+    let feed_cfg = Arc::new(feed);
     let engine_counters = counters.clone();
     let registry: Registry = Arc::default();
     let engine_registry = registry.clone();
@@ -422,7 +423,7 @@ pub async fn run_with(
     let engine_sink_failed = sink_failed.clone();
     let engine = tokio::task::spawn_blocking(move || {
         engine_loop(
-            cfg,
+            detect,
             rx,
             AlertOut {
                 sink,
@@ -585,7 +586,7 @@ struct AlertOut {
 
 /// The engine thread: drains the queue until every sender is gone.
 fn engine_loop(
-    cfg: Config,
+    cfg: DetectConfig,
     mut rx: mpsc::Receiver<Msg>,
     alerts_out: AlertOut,
     mut recorder: Option<Recorder>,
@@ -597,7 +598,7 @@ fn engine_loop(
         mut sink,
         failed: sink_failed,
     } = alerts_out;
-    let capacity = cfg.feed.queue_capacity;
+    let capacity = rx.max_capacity();
     // The ticker stamps a message every tick: a longer gap between two
     // stamps means nothing of ours ran meanwhile (process, VM or runtime
     // paused), which the engine must know before it judges the venues.

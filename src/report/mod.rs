@@ -19,7 +19,7 @@ mod html;
 pub mod series;
 pub mod svg;
 
-use crate::config::Config;
+use crate::detect::DetectConfig;
 use crate::replay::{Input, Options, ReplayError, Speed, Summary, replay_input};
 use collect::{AlertBook, Sampler};
 use std::fmt;
@@ -80,7 +80,7 @@ impl fmt::Display for Report {
 
 /// Replays `paths` (fixture files, or one scenario recipe) at full speed
 /// and gathers what the report shows.
-pub fn collect(cfg: Config, paths: &[PathBuf]) -> Result<Report, ReportError> {
+pub fn collect(cfg: DetectConfig, paths: &[PathBuf]) -> Result<Report, ReportError> {
     if paths.is_empty() {
         return Err(ReportError::NoInput);
     }
@@ -112,7 +112,11 @@ pub fn collect(cfg: Config, paths: &[PathBuf]) -> Result<Report, ReportError> {
 /// Replays `paths` and writes the HTML report to `out` (through a
 /// temporary file beside it, so a failed run leaves no half page). Returns
 /// what was gathered, for a summary line.
-pub fn write_report(cfg: Config, paths: &[PathBuf], out: &Path) -> Result<Report, ReportError> {
+pub fn write_report(
+    cfg: DetectConfig,
+    paths: &[PathBuf],
+    out: &Path,
+) -> Result<Report, ReportError> {
     let report = collect(cfg, paths)?;
     let page = render(&report);
     let werr = |source| ReportError::Write {
@@ -139,12 +143,12 @@ mod tests {
     #[test]
     fn a_missing_input_is_named() {
         let e = collect(
-            Config::default(),
+            DetectConfig::default(),
             &[PathBuf::from("no/such/file.fixture.zst")],
         )
         .unwrap_err();
         assert!(e.to_string().contains("no/such/file.fixture.zst"), "{e}");
-        let e = collect(Config::default(), &[]).unwrap_err();
+        let e = collect(DetectConfig::default(), &[]).unwrap_err();
         assert!(matches!(e, ReportError::NoInput), "{e}");
     }
 
@@ -158,14 +162,14 @@ mod tests {
             "description = \"x\"\nrecordings = [\"nope.zst\"]\n",
         )
         .unwrap();
-        let e = collect(Config::default(), std::slice::from_ref(&recipe)).unwrap_err();
+        let e = collect(DetectConfig::default(), std::slice::from_ref(&recipe)).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("broken.toml") && msg.contains("nope.zst"),
             "{msg}"
         );
         std::fs::write(&recipe, "this is not toml [").unwrap();
-        let e = collect(Config::default(), std::slice::from_ref(&recipe)).unwrap_err();
+        let e = collect(DetectConfig::default(), std::slice::from_ref(&recipe)).unwrap_err();
         assert!(e.to_string().contains("broken.toml"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

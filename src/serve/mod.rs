@@ -19,7 +19,8 @@ pub use hub::{FeedInfo, Hub, HubObserver, HubOptions, HubSink};
 pub use metrics::{MetricType, MetricsSource};
 pub use server::{ServeError, Server, ServerOptions};
 
-use crate::config::Config;
+use crate::detect::DetectConfig;
+use crate::feed::FeedConfig;
 use crate::replay::{Input, Options, ReplayError, Speed, Summary, replay_input};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -94,7 +95,8 @@ pub async fn serve_while<T>(
 /// Runs the live consumer, with `hub` (the desk server's) watching it when
 /// there is one: see [`Hub::attach`].
 pub async fn run_feed(
-    cfg: Config,
+    detect: DetectConfig,
+    feed: FeedConfig,
     mut opts: crate::feed::RunOptions,
     hub: Option<&Arc<Hub>>,
     shutdown: impl Future<Output = ()>,
@@ -102,11 +104,11 @@ pub async fn run_feed(
 ) -> Result<crate::feed::FeedSummary, crate::feed::FeedError> {
     match hub {
         Some(hub) => {
-            let cap = cfg.feed.queue_capacity;
+            let cap = feed.queue_capacity;
             let (sink, shutdown) = hub.attach(&mut opts, cap, sink, shutdown);
-            crate::feed::run_with(cfg, opts, shutdown, sink).await
+            crate::feed::run_with(detect, feed, opts, shutdown, sink).await
         }
-        None => crate::feed::run_with(cfg, opts, shutdown, sink).await,
+        None => crate::feed::run_with(detect, feed, opts, shutdown, sink).await,
     }
 }
 
@@ -114,7 +116,7 @@ pub async fn run_feed(
 /// hub, then to `sink`; status throttled by [`HubObserver`]). The hub keeps
 /// the final state when it ends.
 pub async fn replay(
-    cfg: Config,
+    cfg: DetectConfig,
     input: Input,
     speed: Speed,
     hub: Arc<Hub>,
@@ -143,7 +145,7 @@ pub async fn replay(
 /// (saying so on stderr). A `shutdown` during the replay stops the server
 /// and returns `Ok(None)` without waiting for the replay thread.
 pub async fn replay_served(
-    cfg: Config,
+    cfg: DetectConfig,
     input: Input,
     speed: Speed,
     desk: Desk,

@@ -10,7 +10,7 @@
 use crate::util::{aws_outage, browser};
 
 use feedwatch::alert::Alert;
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::engine::Observer;
 use feedwatch::model::{Nanos, SECOND};
@@ -95,7 +95,13 @@ fn desk_messages(until_s: i64) -> Vec<String> {
         observer: Some(&mut obs),
         ..Options::default()
     };
-    replay_input(Config::default(), &Input::Scenario(path), opts, &mut sink).unwrap();
+    replay_input(
+        DetectConfig::default(),
+        &Input::Scenario(path),
+        opts,
+        &mut sink,
+    )
+    .unwrap();
     let until = t0 + until_s * SECOND;
     let msgs: Vec<String> = out
         .borrow()

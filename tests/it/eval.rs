@@ -5,7 +5,7 @@
 //! so the score can fail.
 
 use crate::util::temp_dir;
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::eval::{eval_dir, eval_file};
 use std::path::Path;
 
@@ -15,7 +15,7 @@ fn scenarios() -> &'static Path {
 
 #[test]
 fn the_scenario_suite_is_detected_in_full_without_false_alarms() {
-    let report = eval_dir(&Config::default(), scenarios()).unwrap();
+    let report = eval_dir(&DetectConfig::default(), scenarios()).unwrap();
     assert!(report.scenarios.len() >= 7, "{report}");
     assert_eq!(report.recall(), 1.0, "{report}");
     assert_eq!(report.false_alarms(), 0, "{report}");
@@ -58,7 +58,7 @@ fn a_label_without_its_fault_is_missed_and_an_unlabelled_fault_is_a_false_alarm(
         ),
     )
     .unwrap();
-    let r = eval_file(&Config::default(), &p).unwrap();
+    let r = eval_file(&DetectConfig::default(), &p).unwrap();
     assert_eq!(r.detected(), 0);
     assert!(r.false_alarms.is_empty());
     // Injected, not labelled.
@@ -71,7 +71,7 @@ fn a_label_without_its_fault_is_missed_and_an_unlabelled_fault_is_a_false_alarm(
         ),
     )
     .unwrap();
-    let r = eval_file(&Config::default(), &p).unwrap();
+    let r = eval_file(&DetectConfig::default(), &p).unwrap();
     assert!(
         // Every stream of the venue silenced at once: a venue outage.
         r.false_alarms
@@ -90,7 +90,7 @@ fn a_label_without_its_fault_is_missed_and_an_unlabelled_fault_is_a_false_alarm(
 #[test]
 fn candle_scenarios_score_the_consensus_scan() {
     let crash = eval_file(
-        &Config::default(),
+        &DetectConfig::default(),
         &scenarios().join("crash-all-venues.toml"),
     )
     .unwrap();
@@ -173,7 +173,7 @@ fn candle_scenarios_score_the_consensus_scan() {
         format!("description = \"injected, unlabelled\"\n{sources}"),
     )
     .unwrap();
-    let r = eval_file(&Config::default(), &p).unwrap();
+    let r = eval_file(&DetectConfig::default(), &p).unwrap();
     assert_eq!(r.false_alarms.len(), 1, "{:?}", r.false_alarms);
     let fa = &r.false_alarms[0];
     assert_eq!(fa.kind, "abnormal_candle");
@@ -192,7 +192,7 @@ fn candle_scenarios_score_the_consensus_scan() {
         ),
     )
     .unwrap();
-    let r = eval_file(&Config::default(), &p).unwrap();
+    let r = eval_file(&DetectConfig::default(), &p).unwrap();
     assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
     assert_eq!(r.detected(), 1);
 
@@ -209,7 +209,9 @@ fn candle_scenarios_score_the_consensus_scan() {
         let p = tmp.join(format!("{name}.toml"));
         // `[[fault]]` must come after the top-level keys.
         std::fs::write(&p, format!("description = \"{name}\"\n{sources}{extra}")).unwrap();
-        let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+        let e = eval_file(&DetectConfig::default(), &p)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains(&format!("{name}.toml")) && e.contains(want),
             "{e}"
@@ -221,7 +223,9 @@ fn candle_scenarios_score_the_consensus_scan() {
         "description = \"x\"\ncandles = [\"gemini:BTCUSD=f.csv\"]\n",
     )
     .unwrap();
-    let e = eval_file(&Config::default(), &p).unwrap_err().to_string();
+    let e = eval_file(&DetectConfig::default(), &p)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("candles[0]") && e.contains("BTCUSD"), "{e}");
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -12,6 +12,7 @@ mod detect;
 mod eval;
 mod fixture;
 mod golden;
+mod layers;
 mod replay_cli;
 mod scan;
 mod summaries;

@@ -6,7 +6,7 @@
 
 use crate::util::{aws_outage, json};
 use feedwatch::alert::Alert;
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::engine::EngineStatus;
 use feedwatch::engine::Observer;
@@ -113,7 +113,7 @@ fn replay(
             progress: false,
             observer: Some(&mut obs),
         };
-        let summary = replay_input(Config::default(), &scenario(), opts, &mut sink).unwrap();
+        let summary = replay_input(DetectConfig::default(), &scenario(), opts, &mut sink).unwrap();
         let last_status = last.lock().unwrap().take();
         Run {
             alerts,

@@ -122,7 +122,8 @@ fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
         ..RunOptions::default()
     };
     let task = tokio::spawn(feed::run_with(
-        cfg,
+        cfg.detect(),
+        cfg.feed,
         opts,
         async {
             let _ = rx.await;

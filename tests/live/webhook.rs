@@ -10,7 +10,7 @@
 
 use crate::util::*;
 use feedwatch::alert::Alert;
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::replay::{Speed, replay};
 use feedwatch::sink::{SinkStats, Sinks, SinksConfig, WebhookConfig};
 use serde_json::Value;
@@ -39,7 +39,7 @@ fn injected_fixture() -> &'static Path {
 fn replay_into(sinks: &mut [&mut Sinks]) -> Vec<Value> {
     let mut sent = Vec::new();
     replay(
-        Config::default(),
+        DetectConfig::default(),
         &[injected_fixture().to_path_buf()],
         Speed::Max,
         &mut |a: &Alert, flush: bool| {

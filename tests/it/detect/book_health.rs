@@ -8,7 +8,7 @@
 
 use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::model::{Nanos, SECOND};
 use feedwatch::scenario::inject::{self, Records};
@@ -91,7 +91,7 @@ fn one_incident<'a>(
         .filter(of_it)
         .find(|a| a.state == State::Resolved)
         .unwrap_or_else(|| panic!("{kind} {venue} {stream} never resolved:\n{}", show(&mine)));
-    let probation = Config::default().incidents.probation_s;
+    let probation = DetectConfig::default().incidents.probation_s;
     let clean = secs_between(recovered.at, resolved.at);
     assert!(
         (probation..probation + 0.2).contains(&clean),
@@ -337,7 +337,7 @@ fn bybit_style_repeats_of_an_unchanged_top_page_only_when_peers_move() {
     // Hand-written quotes: Binance spot changes every 100 ms and Bybit spot
     // every 300 ms for 60 s; then Bybit only re-sends its unchanged top
     // every 3 s (as it does by design).
-    let mut e = Engine::new(Config::default());
+    let mut e = Engine::new(DetectConfig::default());
     let mut out = Vec::new();
     let mut t = 1_000 * SECOND;
     for i in 0..600 {

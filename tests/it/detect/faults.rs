@@ -5,7 +5,7 @@
 
 use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Severity, State};
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::model::{Nanos, SECOND};
 use feedwatch::scenario::inject;
 
@@ -79,7 +79,7 @@ fn injected_40s_connection_silence_is_one_venue_outage_within_5s_that_recovers()
     let back = recovery(&alerts, &o.incident).expect("outage never recovered");
     assert!(back.at >= first_after && back.at < first_after + 5 * SECOND);
     let done = resolve(&alerts, &o.incident).expect("outage never resolved");
-    let probation = (Config::default().incidents.probation_s * SECOND as f64) as Nanos;
+    let probation = (DetectConfig::default().incidents.probation_s * SECOND as f64) as Nanos;
     assert!(done.at >= back.at + probation && done.at < back.at + probation + SECOND);
 }
 

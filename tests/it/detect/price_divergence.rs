@@ -6,7 +6,7 @@
 
 use crate::util::*;
 use feedwatch::alert::{Alert, Kind, Phase, Severity, State};
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::eval::{eval_dir, eval_file};
 use feedwatch::model::{Nanos, SECOND, Venue};
 use feedwatch::scenario::inject::{self, Records};
@@ -112,7 +112,7 @@ fn a_venue_shifted_1_5_percent_is_flagged_escalated_and_readmitted() {
         (last.state, &last.incident),
         (State::Resolved, &open.incident)
     );
-    let probation = Config::default().incidents.probation_s;
+    let probation = DetectConfig::default().incidents.probation_s;
     assert_eq!(
         last.at - recovered[0].at,
         (probation * SECOND as f64) as i64
@@ -182,7 +182,11 @@ fn a_bad_print_with_one_peer_left_is_unconfirmed() {
 #[test]
 fn the_scenario_suite_stays_clean_and_finds_the_diverging_venue() {
     let dir = fixtures().join("scenarios");
-    let r = eval_file(&Config::default(), &dir.join("one-venue-diverging.toml")).unwrap();
+    let r = eval_file(
+        &DetectConfig::default(),
+        &dir.join("one-venue-diverging.toml"),
+    )
+    .unwrap();
     assert_eq!(r.detected(), 2, "{:?}", r.labels);
     assert!(
         r.labels.iter().all(|l| l.delay_s.is_some_and(|d| d < 1.0)),
@@ -190,7 +194,7 @@ fn the_scenario_suite_stays_clean_and_finds_the_diverging_venue() {
         r.labels
     );
     assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
-    let report = eval_dir(&Config::default(), &dir).unwrap();
+    let report = eval_dir(&DetectConfig::default(), &dir).unwrap();
     println!("{report}");
     assert_eq!(report.recall(), 1.0, "{report}");
     assert_eq!(report.false_alarms(), 0, "{report}");

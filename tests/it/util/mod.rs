@@ -7,7 +7,7 @@
 pub mod browser;
 
 use feedwatch::alert::{Alert, Kind, Severity, State};
-use feedwatch::config::Config;
+use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::fixture::reader::FixtureReader;
@@ -201,13 +201,13 @@ pub struct Drive {
 impl Default for Drive {
     /// A fresh engine with the default config.
     fn default() -> Drive {
-        Drive::new(Config::default())
+        Drive::new(DetectConfig::default())
     }
 }
 
 impl Drive {
     /// A fresh engine with `cfg`.
-    pub fn new(cfg: Config) -> Drive {
+    pub fn new(cfg: DetectConfig) -> Drive {
         Drive {
             engine: Engine::new(cfg),
             alerts: Vec::new(),
@@ -270,11 +270,11 @@ pub fn drive<'r, 'a: 'r>(recs: impl IntoIterator<Item = &'r Record<'a>>) -> (Eng
 
 /// Runs records through a fresh engine with the default config.
 pub fn run(records: &Records) -> Vec<Alert> {
-    run_with(Config::default(), records)
+    run_with(DetectConfig::default(), records)
 }
 
 /// Runs records through a fresh engine.
-pub fn run_with(cfg: Config, records: &Records) -> Vec<Alert> {
+pub fn run_with(cfg: DetectConfig, records: &Records) -> Vec<Alert> {
     let mut d = Drive::new(cfg);
     d.records(records);
     d.alerts
@@ -297,7 +297,13 @@ pub fn replay_alerts(input: &Input) -> (Vec<Alert>, Summary) {
         alerts.push(a.clone());
         Ok(())
     };
-    let summary = replay_input(Config::default(), input, Options::default(), &mut sink).unwrap();
+    let summary = replay_input(
+        DetectConfig::default(),
+        input,
+        Options::default(),
+        &mut sink,
+    )
+    .unwrap();
     (alerts, summary)
 }
 
