@@ -31,6 +31,22 @@ pub struct SinkFlags {
     webhook: Option<String>,
 }
 
+/// What a live run (`run`, `demo`) does besides printing alerts: record,
+/// the alert sinks, the desk server.
+#[derive(clap::Args, Debug)]
+pub struct LiveFlags {
+    /// Record every record the engine sees into this directory (zstd
+    /// fixtures, rotated by size or age; replay them with `replay`).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    #[command(flatten)]
+    pub sinks: SinkFlags,
+    /// Serve the desk feed, status, metrics and dashboard on this
+    /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+}
+
 /// The config at `path`, or the defaults without one.
 pub fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     match path {

@@ -7,7 +7,7 @@
 //! connection or detection logic.
 
 use super::common::{
-    SinkFlags, live_sinks, load_config, parse_faults, parse_speed, runtime, shutdown_signal,
+    LiveFlags, live_sinks, load_config, parse_faults, parse_speed, runtime, shutdown_signal,
 };
 use anyhow::{Result, bail};
 use feedwatch::demo::{DemoError, DemoOptions};
@@ -43,20 +43,13 @@ pub struct Args {
     /// Seconds to run (0: until SIGINT/SIGTERM).
     #[arg(long, default_value_t = 60)]
     duration: u64,
-    /// Record what the consumer sees into this directory.
-    #[arg(long)]
-    record: Option<PathBuf>,
     #[command(flatten)]
-    sinks: SinkFlags,
-    /// Serve the desk feed, status, metrics and dashboard on this
-    /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
-    #[arg(long, value_name = "ADDR")]
-    serve: Option<String>,
+    live: LiveFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let mut cfg = load_config(args.config.as_ref())?;
-    let mut desk = Desk::from_config(&cfg.serve, args.serve.as_deref())?;
+    let mut desk = Desk::from_config(&cfg.serve, args.live.serve.as_deref())?;
     let speed = parse_speed(&args.speed)?;
     let faults = if args.faults == "none" {
         Faults::default()
@@ -81,10 +74,10 @@ pub fn run(args: Args) -> Result<()> {
         fixtures: args.fixtures,
         speed,
         faults,
-        record_dir: args.record,
+        record_dir: args.live.record,
         hub: desk.as_ref().map(|d| d.hub.clone()),
     };
-    let (sink, sinks) = live_sinks(&mut cfg, args.sinks, desk.as_mut())?;
+    let (sink, sinks) = live_sinks(&mut cfg, args.live.sinks, desk.as_mut())?;
     let rt = runtime()?;
     let stop = stop_after(args.duration);
     match rt.block_on(serve_while(

@@ -5,7 +5,7 @@
 //! desk server, and calls the library's live consumer; it holds no
 //! connection or detection logic.
 
-use super::common::{SinkFlags, live_sinks, load_config, runtime, shutdown_signal};
+use super::common::{LiveFlags, live_sinks, load_config, runtime, shutdown_signal};
 use anyhow::Result;
 use feedwatch::feed::{FeedError, RunOptions};
 use feedwatch::serve::{Desk, serve_while};
@@ -17,27 +17,19 @@ pub struct Args {
     /// TOML config (`[feed]` says which venues, symbols and endpoints).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Record every record the engine sees into this directory (zstd
-    /// fixtures, rotated by size or age; replay them with `replay`).
-    #[arg(long)]
-    record: Option<PathBuf>,
     #[command(flatten)]
-    sinks: SinkFlags,
-    /// Serve the desk feed, status, metrics and dashboard on this
-    /// address (e.g. `127.0.0.1:8080`; overrides `[serve] listen`).
-    #[arg(long, value_name = "ADDR")]
-    serve: Option<String>,
+    live: LiveFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let mut cfg = load_config(args.config.as_ref())?;
-    let mut desk = Desk::from_config(&cfg.serve, args.serve.as_deref())?;
+    let mut desk = Desk::from_config(&cfg.serve, args.live.serve.as_deref())?;
     let opts = RunOptions {
-        record_dir: args.record,
+        record_dir: args.live.record,
         ..Default::default()
     };
     let hub = desk.as_ref().map(|d| d.hub.clone());
-    let (sink, sinks) = live_sinks(&mut cfg, args.sinks, desk.as_mut())?;
+    let (sink, sinks) = live_sinks(&mut cfg, args.live.sinks, desk.as_mut())?;
     let rt = runtime()?;
     let summary = rt.block_on(serve_while(
         desk,
