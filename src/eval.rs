@@ -350,14 +350,6 @@ fn eval_candles(
     Ok(score(path, recipe, &report.alerts, report.candles, t0))
 }
 
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
-}
-
 fn matches(e: &Expect, a: &Alert) -> bool {
     a.kind.name() == e.kind
         && e.venue.as_deref().is_none_or(|v| a.venue.id() == v)
@@ -416,7 +408,7 @@ fn score(
         .map(|(id, (a, sev))| FalseAlarm {
             incident: id.to_string(),
             kind: a.kind.name().to_string(),
-            severity: severity_name(*sev).to_string(),
+            severity: sev.name().to_string(),
             at_s: rel(a.at),
             summary: a.summary.clone(),
         })

@@ -25,6 +25,18 @@ pub enum Phase {
     Resolved,
 }
 
+impl Phase {
+    /// The snake_case name, as in the alert JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Open => "open",
+            Phase::Identified => "identified",
+            Phase::Monitoring => "monitoring",
+            Phase::Resolved => "resolved",
+        }
+    }
+}
+
 /// The cause class of an incident (the `cause` field of an alert).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

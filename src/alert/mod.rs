@@ -89,6 +89,28 @@ pub enum Kind {
     PriceDivergence,
 }
 
+impl State {
+    /// The snake_case name, as in the alert JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Update => "update",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+impl Severity {
+    /// The snake_case name, as in the alert JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 impl Kind {
     /// The snake_case name used in JSON.
     pub fn name(self) -> &'static str {
@@ -228,5 +250,29 @@ impl Alert {
                 e.to_string().replace('"', "'")
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_json_names() {
+        let quoted = |n: &str| format!("\"{n}\"");
+        for s in [State::Open, State::Update, State::Resolved] {
+            assert_eq!(serde_json::to_string(&s).ok(), Some(quoted(s.name())));
+        }
+        for s in [Severity::Info, Severity::Warning, Severity::Critical] {
+            assert_eq!(serde_json::to_string(&s).ok(), Some(quoted(s.name())));
+        }
+        for p in [
+            Phase::Open,
+            Phase::Identified,
+            Phase::Monitoring,
+            Phase::Resolved,
+        ] {
+            assert_eq!(serde_json::to_string(&p).ok(), Some(quoted(p.name())));
+        }
     }
 }

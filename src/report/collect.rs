@@ -256,34 +256,6 @@ fn evidence_venues(a: &Alert) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The snake_case name of a phase, as in the alert JSON.
-pub fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Open => "open",
-        Phase::Identified => "identified",
-        Phase::Monitoring => "monitoring",
-        Phase::Resolved => "resolved",
-    }
-}
-
-/// The snake_case name of a state, as in the alert JSON.
-pub fn state_name(s: State) -> &'static str {
-    match s {
-        State::Open => "open",
-        State::Update => "update",
-        State::Resolved => "resolved",
-    }
-}
-
-/// The snake_case name of a severity, as in the alert JSON.
-pub fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

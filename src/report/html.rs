@@ -10,7 +10,7 @@
 //! panics on any series or alert.
 
 use super::Report;
-use super::collect::{Incident, phase_name, severity_name, state_name};
+use super::collect::Incident;
 use super::series::Series;
 use super::svg::{Scale, escape, label, nice_ticks, polylines, px, time_step_ms};
 use crate::alert::{Kind, Severity, State};
@@ -371,7 +371,7 @@ fn bar(h: &mut String, f: &Frame, x: &Scale, y: f64, i: &Incident) {
         escape(i.venue),
         escape(i.symbol.as_deref().unwrap_or("")),
         escape(i.stream.as_deref().unwrap_or("")),
-        severity_name(i.severity),
+        i.severity.name(),
         ms(i.opened_ns),
         ms(end),
         i.resolved_ns.is_none()
@@ -562,8 +562,8 @@ fn line_chart(
             px(MT + plot_h),
             m.kind,
             escape(m.venue),
-            state_name(m.state),
-            severity_name(m.severity),
+            m.state.name(),
+            m.severity.name(),
             px(yp),
             escape(m.title),
             xp = px(xp),
@@ -745,12 +745,12 @@ fn table(h: &mut String, r: &Report) {
             ms(a.at),
             escape(&a.incident),
             escape(&format_rfc3339_ms(a.at)),
-            phase_name(a.phase),
+            a.phase.name(),
             escape(a.symbol.as_deref().unwrap_or("")),
             escape(a.stream.as_deref().unwrap_or("")),
             escape(&a.summary),
-            st = state_name(a.state),
-            sev = severity_name(a.severity),
+            st = a.state.name(),
+            sev = a.severity.name(),
             k = a.kind,
             v = escape(a.venue.id()),
         );

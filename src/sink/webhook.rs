@@ -19,7 +19,7 @@
 
 use super::SinkCounters;
 use super::log::{AppendLog, Fsync, LogOptions};
-use crate::alert::{Alert, Severity, State};
+use crate::alert::Alert;
 use crate::model::format_rfc3339_ms;
 use crate::net::http::{self, HttpError};
 use std::io;
@@ -201,16 +201,8 @@ fn job(alert: &Alert, json: &str) -> Job {
 /// `CRITICAL feed_silent open: binance-spot BTC/USDT bbo: <summary>` on one
 /// line.
 pub fn text_line(a: &Alert) -> String {
-    let severity = match a.severity {
-        Severity::Info => "INFO",
-        Severity::Warning => "WARNING",
-        Severity::Critical => "CRITICAL",
-    };
-    let state = match a.state {
-        State::Open => "open",
-        State::Update => "update",
-        State::Resolved => "resolved",
-    };
+    let severity = a.severity.name().to_ascii_uppercase();
+    let state = a.state.name();
     let mut s = format!("{severity} {} {state}: {}", a.kind, a.venue.id());
     for part in [&a.symbol, &a.stream].into_iter().flatten() {
         s.push(' ');
@@ -486,7 +478,7 @@ impl DeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{Cause, Evidence, Kind, Phase};
+    use crate::alert::{Cause, Evidence, Kind, Phase, Severity, State};
     use crate::model::Venue;
 
     /// A hand-made alert (not from a recording), with a summary holding a

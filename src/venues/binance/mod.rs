@@ -29,9 +29,10 @@ use std::borrow::Cow;
 
 use super::symbols::{SymbolCache, binance_canonical};
 use super::{Adapter, Control, ParseError, Protocol, RestDepth, VenueSpec};
+use crate::model::ms_to_ns;
 use crate::model::{
-    Candle, DepthDiff, DepthSnapshot, Event, Level, MILLI, Market, Nanos, Payload, Quote,
-    StreamKind, Symbol, Trade, Venue, parse_interval,
+    Candle, DepthDiff, DepthSnapshot, Event, Level, Market, Nanos, Payload, Quote, StreamKind,
+    Symbol, Trade, Venue, parse_interval,
 };
 pub use protocol::BinanceProtocol;
 use wire::{Body, Data, Frame, Side, State};
@@ -427,11 +428,6 @@ impl BinanceAdapter {
         self.parse_wire(frame, &mut fr)?;
         self.interpret(&fr, out)
     }
-}
-
-/// Milliseconds since the epoch to [`Nanos`], `None` past `i64` range.
-fn ms_to_ns(ms: u64) -> Option<Nanos> {
-    i64::try_from(ms).ok()?.checked_mul(MILLI)
 }
 
 /// Splits a stream name into its symbol and what it carries; `None` for

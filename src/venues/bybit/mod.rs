@@ -36,9 +36,10 @@ use std::collections::HashMap;
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError, split_concatenated};
 use super::{Adapter, Control, ParseError, Protocol, VenueSpec};
 use crate::model::Market;
+use crate::model::ms_to_ns;
 use crate::model::{
-    Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, MILLI, Nanos, Payload, Quote,
-    StreamKind, Symbol, Trade, Venue,
+    Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, StreamKind,
+    Symbol, Trade, Venue,
 };
 pub use protocol::{ARGS_PER_REQUEST, BOOK_DEPTH, BybitProtocol, protocol};
 use wire::{Ctx, Data, Frame, MaybeNum, Row};
@@ -225,11 +226,6 @@ fn is_expiry(s: &str) -> bool {
             .is_some_and(|m| m.iter().all(|c| c.is_ascii_alphabetic()))
         && b.get(digits + 3..)
             .is_some_and(|y| y.iter().all(|c| c.is_ascii_digit()))
-}
-
-/// Milliseconds since the epoch to [`Nanos`], `None` past `i64` range.
-fn ms_to_ns(ms: u64) -> Option<Nanos> {
-    i64::try_from(ms).ok()?.checked_mul(MILLI)
 }
 
 impl BybitAdapter {

@@ -56,12 +56,13 @@ use std::collections::BTreeMap;
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError};
 use super::{Adapter, Control, ParseError, VenueSpec};
 use crate::model::Market;
+use crate::model::parse_rfc3339;
 use crate::model::{
     Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, StreamKind,
     Symbol, Trade, Venue,
 };
 pub use protocol::{CoinbaseProtocol, URL, protocol};
-pub use time::{epoch_secs_ns, rfc3339_ns};
+pub use time::epoch_secs_ns;
 use wire::{AtCandle, AtEvent, Frame, Scalar};
 
 /// Coinbase: what the rest of feedwatch needs to know about it.
@@ -207,7 +208,7 @@ fn uint(field: &str, v: &Option<Scalar<'_>>) -> Result<u64, ParseError> {
 /// A required RFC 3339 time.
 fn time_ns(field: &str, v: &Option<Scalar<'_>>) -> Result<Nanos, ParseError> {
     let s = text(field, v)?;
-    rfc3339_ns(s).ok_or_else(|| malformed(format!("field `{field}`: bad RFC 3339 time {s:?}")))
+    parse_rfc3339(s).ok_or_else(|| malformed(format!("field `{field}`: bad RFC 3339 time {s:?}")))
 }
 
 /// What one Advanced Trade channel name means.

@@ -90,7 +90,10 @@ fn doc_example_l2_snapshot_then_update() {
     let asks: Vec<(f64, f64)> = s.asks.iter().map(|l| (l.price, l.qty)).collect();
     assert_eq!(bids, [(68900.0, 1.5), (68899.5, 0.75), (68899.0, 2.3)]);
     assert_eq!(asks, [(68901.0, 0.5), (68901.5, 1.2), (68902.0, 0.8)]);
-    assert_eq!(s.exch_ns, rfc3339_ns("2026-04-07T14:30:00.123456Z"));
+    assert_eq!(
+        s.exch_ns,
+        crate::model::parse_rfc3339("2026-04-07T14:30:00.123456Z")
+    );
 
     let (r, ev) = parse(&mut a, L2_UPDATE);
     assert_eq!(r, Ok(Control::Data));
@@ -117,7 +120,10 @@ fn doc_example_l2_snapshot_then_update() {
             qty: 0.0
         }]
     );
-    assert_eq!(d.exch_ns, rfc3339_ns("2026-04-07T14:30:01.456789Z"));
+    assert_eq!(
+        d.exch_ns,
+        crate::model::parse_rfc3339("2026-04-07T14:30:01.456789Z")
+    );
 }
 
 #[test]
@@ -146,8 +152,14 @@ fn doc_example_market_trades() {
     let Payload::Trade(t) = &ev[1].payload else {
         unreachable!()
     };
-    assert_eq!(t.exch_ns, rfc3339_ns("2026-04-07T14:30:02.800000Z"));
-    assert_eq!(t.event_ns, rfc3339_ns("2026-04-07T14:30:02.789012Z"));
+    assert_eq!(
+        t.exch_ns,
+        crate::model::parse_rfc3339("2026-04-07T14:30:02.800000Z")
+    );
+    assert_eq!(
+        t.event_ns,
+        crate::model::parse_rfc3339("2026-04-07T14:30:02.789012Z")
+    );
 }
 
 #[test]
@@ -194,7 +206,10 @@ fn doc_example_ticker() {
             qty: 0.5
         }
     );
-    assert_eq!(q.exch_ns, rfc3339_ns("2026-04-07T14:30:03.000000Z"));
+    assert_eq!(
+        q.exch_ns,
+        crate::model::parse_rfc3339("2026-04-07T14:30:03.000000Z")
+    );
 }
 
 #[test]

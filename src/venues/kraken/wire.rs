@@ -172,77 +172,12 @@ pub fn raw_decimal(raw: &RawValue) -> &str {
 }
 
 /// `2023-10-06T17:35:55.440295Z` (RFC 3339, UTC `Z`, 0 to 9 fraction
-/// digits) to nanoseconds since the epoch; `None` for anything else.
+/// digits) to nanoseconds since the epoch; `None` for anything else. Kraken
+/// sends only this form, so anything else (an offset, a space for `T`) is
+/// malformed here, though the shared parser would read it.
 pub fn parse_time(s: &str) -> Option<Nanos> {
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from.checked_add(len)?)?;
-        let mut v: i64 = 0;
-        for &d in part {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(d - b'0');
-        }
-        Some(v)
-    };
-    let sep = |at: usize, c: u8| b.get(at) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
-        return None;
-    }
-    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (h, mi, se) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if !(1..=12).contains(&mo) || !(1..=days_in_month(y, mo)).contains(&d) {
-        return None;
-    }
-    if h > 23 || mi > 59 || se > 59 {
-        return None;
-    }
-    let rest = b.get(19..)?;
-    let (frac, tail) = match rest.split_first() {
-        Some((b'.', after)) => {
-            let n = after.iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 || n > 9 {
-                return None;
-            }
-            after.split_at(n)
-        }
-        _ => (&[] as &[u8], rest),
-    };
-    if tail != b"Z" {
-        return None;
-    }
-    let mut nanos: i64 = 0;
-    for i in 0..9 {
-        let digit = frac.get(i).map_or(0, |c| i64::from(c - b'0'));
-        nanos = nanos * 10 + digit;
-    }
-    let days = days_from_civil(y, mo, d);
-    let secs = days
-        .checked_mul(86_400)?
-        .checked_add(h * 3600 + mi * 60 + se)?;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm; years here are 0..=9999 so nothing overflows).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let strict = s.as_bytes().get(10) == Some(&b'T') && s.ends_with('Z');
+    crate::model::parse_rfc3339(s).filter(|_| strict)
 }
 
 /// Describes a serde error over `text`, naming the JSON key nearest before

@@ -28,9 +28,10 @@ use std::collections::HashMap;
 
 use super::symbols::{MAX_RAW_SYMBOL_LEN, SymbolCache, SymbolError};
 use super::{Adapter, Control, ParseError, Protocol, VenueSpec};
+use crate::model::ms_to_ns;
 use crate::model::{
-    Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, MILLI, Nanos, Payload, Quote,
-    StreamKind, Symbol, Trade, Venue,
+    Candle, DepthDiff, DepthSnapshot, Event, Integrity, Level, Nanos, Payload, Quote, StreamKind,
+    Symbol, Trade, Venue,
 };
 use checksum::StrBook;
 use wire::{BookMsg, Data, Frame, RawBookMsg, Shape, Str, TradeMsg, parse_f64};
@@ -398,13 +399,12 @@ fn num(field: &str, s: Option<&Str<'_>>) -> Result<f64, ParseError> {
     parse_f64(&s.0).ok_or_else(|| malformed(format!("field `{field}`: bad number `{}`", s.0)))
 }
 
-fn ms_to_ns(s: &str) -> Option<Nanos> {
-    s.parse::<i64>().ok()?.checked_mul(MILLI)
-}
-
 fn ms_field(field: &str, s: Option<&Str<'_>>) -> Result<Nanos, ParseError> {
     let s = s.ok_or_else(|| malformed(format!("missing field `{field}`")))?;
-    ms_to_ns(&s.0).ok_or_else(|| malformed(format!("field `{field}`: bad time `{}` ms", s.0)))
+    s.0.parse::<i64>()
+        .ok()
+        .and_then(ms_to_ns)
+        .ok_or_else(|| malformed(format!("field `{field}`: bad time `{}` ms", s.0)))
 }
 
 fn seq_u64(field: &str, v: i64) -> Result<u64, ParseError> {
@@ -518,7 +518,10 @@ fn candles(
                 .ok_or_else(|| malformed(format!("field `data[{i}][{j}]` ({name}): bad `{s}`")))
         };
         let ts = field(0, "ts")?;
-        let open_ns = ms_to_ns(ts)
+        let open_ns = ts
+            .parse::<i64>()
+            .ok()
+            .and_then(ms_to_ns)
             .ok_or_else(|| malformed(format!("field `data[{i}][0]` (ts): bad time `{ts}`")))?;
         let closed = match field(8, "confirm")? {
             "1" => true,

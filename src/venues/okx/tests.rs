@@ -5,6 +5,7 @@
 //! that no input panics.
 
 use super::*;
+use crate::model::MILLI;
 use crate::venues::{Channel, Protocol};
 use proptest::prelude::*;
 use std::time::Duration;
