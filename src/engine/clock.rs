@@ -79,11 +79,9 @@ impl Engine {
             }
         }
         // Crossed books held without further updates.
-        for si in 0..self.streams.len() {
+        for si in self.streams.ids() {
             let cfg = &self.cfg.book;
-            let Some(s) = self.streams.get_mut(si) else {
-                continue;
-            };
+            let s = self.streams.get_mut(si);
             if s.crossed.deadline(cfg).is_none() {
                 continue;
             }
@@ -92,9 +90,8 @@ impl Engine {
                 let next = if d > now { d } else { now + tick };
                 self.schedule(next);
             }
-            if let Some(s) = self.streams.get(si) {
-                Self::report_crossed(&mut self.incidents, s, now, verdict, out);
-            }
+            let s = self.streams.get(si);
+            Self::report_crossed(&mut self.incidents, s, now, verdict, out);
         }
         self.tick_divergence(now, out);
         // Trade candles whose interval ended with no later trade.

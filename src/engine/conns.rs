@@ -7,6 +7,7 @@
 //! open, read or close a socket, nor read the wall clock.
 
 use super::Engine;
+use super::streams::StreamId;
 use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
 use crate::model::{Nanos, Venue, format_rfc3339_ms};
 use crate::record::{DELIBERATE_CLOSE, conn_family};
@@ -14,12 +15,71 @@ use crate::state::gaps::secs;
 use crate::venues::{self, Adapter};
 use std::sync::Arc;
 
+/// A connection slot in the engine's connection table. Only
+/// [`Conns::push`] makes one (the field is private to this module), and
+/// slots are reused in place, never removed, so every `ConnId` names a
+/// slot that exists. A reused slot holds a later connection: whoever keeps
+/// a `ConnId` across records compares it (a stream's `conn`) rather than
+/// trusting it to name the same connection forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ConnId(u32);
+
+/// The connection table: slots are added or reused, never removed, and
+/// reached only through the [`ConnId`]s it issued.
+#[derive(Default)]
+pub(super) struct Conns {
+    list: Vec<Conn>,
+}
+
+impl Conns {
+    /// Adds a slot; `None` only past `u32::MAX` slots (never in practice).
+    fn push(&mut self, c: Conn) -> Option<ConnId> {
+        let id = ConnId(u32::try_from(self.list.len()).ok()?);
+        self.list.push(c);
+        Some(id)
+    }
+
+    /// The connection in slot `id`. In bounds by construction: ids come
+    /// only from `push`, and the table never shrinks.
+    pub(super) fn get(&self, id: ConnId) -> &Conn {
+        debug_assert!((id.0 as usize) < self.list.len());
+        &self.list[id.0 as usize]
+    }
+
+    /// The connection in slot `id`, to change it (in bounds as for `get`).
+    pub(super) fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+        debug_assert!((id.0 as usize) < self.list.len());
+        &mut self.list[id.0 as usize]
+    }
+
+    /// Number of slots.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The ids of the slots there are now, in order; the iterator does not
+    /// borrow the table (`push` keeps the length within `u32`).
+    pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + use<> {
+        (0..self.list.len() as u32).map(ConnId)
+    }
+
+    /// Puts `c` in slot `id` and returns what was there.
+    fn replace(&mut self, id: ConnId, c: Conn) -> Conn {
+        std::mem::replace(self.get_mut(id), c)
+    }
+
+    /// Every slot with its id, in order.
+    fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.ids().zip(self.list.iter())
+    }
+}
+
 /// One connection (as named by the fixture or the live feed).
 pub(super) struct Conn {
     pub(super) id: Arc<str>,
     /// Streams whose data came on this connection (a stream that moved on
     /// to a later connection is skipped where this is read).
-    pub(super) streams: Vec<usize>,
+    pub(super) streams: Vec<StreamId>,
     /// A `close` record was seen; the slot is reused once no stream is on it.
     pub(super) closed: bool,
     /// Market data arrived since the last `open`.
@@ -46,15 +106,17 @@ pub(super) fn retry_plan(reason: &str) -> Option<f64> {
 }
 
 impl Engine {
-    pub(super) fn conn(&mut self, id: &str) -> usize {
+    /// The slot of connection `id`, taken on its first record (`None` only
+    /// when the table is full, see [`Conns::push`]).
+    pub(super) fn conn(&mut self, id: &str) -> Option<ConnId> {
         if let Some(c) = self.last_conn
-            && self.conns.get(c).is_some_and(|x| &*x.id == id)
+            && &*self.conns.get(c).id == id
         {
-            return c;
+            return Some(c);
         }
         if let Some(&c) = self.conn_index.get(id) {
             self.last_conn = Some(c);
-            return c;
+            return Some(c);
         }
         let fresh = Conn {
             id: Arc::from(id),
@@ -67,28 +129,21 @@ impl Engine {
         // reused once none of its streams is still on it, so the table
         // stays as small as the set of connections that matter.
         let streams = &self.streams;
-        let free = self.conns.iter().enumerate().position(|(ci, c)| {
-            c.closed
-                && c.streams
-                    .iter()
-                    .all(|&si| streams.get(si).is_none_or(|s| s.conn != ci))
+        let free = self.conns.iter().find_map(|(ci, c)| {
+            let free = c.closed && c.streams.iter().all(|&si| streams.get(si).conn != ci);
+            free.then_some(ci)
         });
         let c = match free {
             Some(c) => {
-                if let Some(old) = self.conns.get_mut(c) {
-                    let old = std::mem::replace(old, fresh);
-                    self.conn_index.remove(&*old.id);
-                }
+                let old = self.conns.replace(c, fresh);
+                self.conn_index.remove(&*old.id);
                 c
             }
-            None => {
-                self.conns.push(fresh);
-                self.conns.len() - 1
-            }
+            None => self.conns.push(fresh)?,
         };
         self.conn_index.insert(id.to_string(), c);
         self.last_conn = Some(c);
-        c
+        Some(c)
     }
 
     /// A connection closed. Unless feedwatch closed it on purpose, that is
@@ -97,14 +152,12 @@ impl Engine {
     pub(super) fn on_close(
         &mut self,
         venue: Venue,
-        ci: usize,
+        ci: ConnId,
         now: Nanos,
         reason: &str,
         out: &mut Vec<Alert>,
     ) {
-        let Some(c) = self.conns.get_mut(ci) else {
-            return;
-        };
+        let c = self.conns.get_mut(ci);
         c.closed = true;
         c.adapters.clear();
         if reason.starts_with(DELIBERATE_CLOSE) {
@@ -114,7 +167,8 @@ impl Engine {
         let mut symbols: Vec<&str> = Vec::new();
         let mut streams = 0usize;
         for &si in &c.streams {
-            if let Some(s) = self.streams.get(si).filter(|s| s.conn == ci) {
+            let s = self.streams.get(si);
+            if s.conn == ci {
                 streams += 1;
                 if !symbols.contains(&&*s.symbol) {
                     symbols.push(&s.symbol);
@@ -210,13 +264,11 @@ impl Engine {
     pub(super) fn on_delivered(
         &mut self,
         venue: Venue,
-        ci: usize,
+        ci: ConnId,
         now: Nanos,
         out: &mut Vec<Alert>,
     ) {
-        let Some(c) = self.conns.get_mut(ci) else {
-            return;
-        };
+        let c = self.conns.get_mut(ci);
         if c.delivered {
             return;
         }
@@ -230,8 +282,8 @@ impl Engine {
         }
     }
 
-    pub(super) fn adapter(&mut self, conn: usize, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
-        let adapters = &mut self.conns.get_mut(conn)?.adapters;
+    pub(super) fn adapter(&mut self, conn: ConnId, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
+        let adapters = &mut self.conns.get_mut(conn).adapters;
         let pos = match adapters.iter().position(|(v, _)| *v == venue) {
             Some(p) => p,
             None => {

@@ -8,6 +8,7 @@
 
 use super::Engine;
 use super::stream_checks::round_sig;
+use super::streams::StreamId;
 use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
 use crate::detect::divergence::{self, Action, ClearReason, PriceSource, Update};
 use crate::detect::outage::{self, Burst, VenueHealth};
@@ -363,7 +364,7 @@ impl Engine {
     /// price leaves its band.
     pub(super) fn check_divergence(
         &mut self,
-        si: usize,
+        si: StreamId,
         venue: Venue,
         ev: &Event,
         now: Nanos,
@@ -380,7 +381,7 @@ impl Engine {
         let cfg = &self.cfg.consensus;
         if self
             .divergence
-            .on_price(cfg, si, venue, &ev.symbol, update, price, now)
+            .on_price(cfg, si.index(), venue, &ev.symbol, update, price, now)
         {
             self.report_divergence(now, out);
         }

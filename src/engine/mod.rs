@@ -39,10 +39,10 @@ pub use observer::Observer;
 pub use stats::Stats;
 pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
 
-use self::conns::Conn;
+use self::conns::{ConnId, Conns};
 use self::market::Outages;
 use self::stats::{ERROR_SAMPLES, PAYLOAD_KINDS, PAYLOAD_NAMES};
-use self::streams::{RECENT_STREAMS, Stream, TradeCandles};
+use self::streams::{RECENT_STREAMS, StreamId, Streams, TradeCandles};
 use crate::alert::{Alert, Incidents};
 use crate::detect::DetectConfig;
 use crate::detect::divergence::DivergenceWatch;
@@ -75,12 +75,12 @@ const MAX_RESYNC_REQUESTS: usize = 4096;
 /// The deterministic detection engine.
 pub struct Engine {
     cfg: DetectConfig,
-    streams: Vec<Stream>,
-    index: HashMap<(Venue, StreamKind), HashMap<Symbol, usize>>,
-    conns: Vec<Conn>,
-    conn_index: HashMap<String, usize>,
+    streams: Streams,
+    index: HashMap<(Venue, StreamKind), HashMap<Symbol, StreamId>>,
+    conns: Conns,
+    conn_index: HashMap<String, ConnId>,
     /// The last connection looked up (records mostly come in runs from one).
-    last_conn: Option<usize>,
+    last_conn: Option<ConnId>,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     /// Peer groups of `feed_frozen`.
@@ -94,7 +94,7 @@ pub struct Engine {
     divergence: DivergenceWatch,
     resyncs: Vec<ResyncRequest>,
     scratch: Vec<Event>,
-    recent_streams: Vec<(Venue, StreamKind, Symbol, usize)>,
+    recent_streams: Vec<(Venue, StreamKind, Symbol, StreamId)>,
     recent_next: usize,
     event_counts: [u64; PAYLOAD_KINDS],
     now: Nanos,
@@ -109,9 +109,9 @@ impl Engine {
         let incidents = Incidents::with_config(cfg.incidents.clone());
         Engine {
             cfg,
-            streams: Vec::new(),
+            streams: Streams::default(),
             index: HashMap::default(),
-            conns: Vec::new(),
+            conns: Conns::default(),
             conn_index: HashMap::default(),
             last_conn: None,
             trade_candles: Vec::new(),
@@ -136,9 +136,9 @@ impl Engine {
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
-        for (i, n) in self.event_counts.iter().enumerate() {
+        for (name, n) in PAYLOAD_NAMES.iter().zip(&self.event_counts) {
             if *n > 0 {
-                s.events.insert(PAYLOAD_NAMES[i], *n);
+                s.events.insert(name, *n);
             }
         }
         s
@@ -165,7 +165,7 @@ impl Engine {
         [StreamKind::Depth, StreamKind::PartialDepth]
             .iter()
             .filter_map(|k| self.index.get(&(venue, *k))?.get(symbol))
-            .filter_map(|&si| self.streams.get(si)?.book.as_ref())
+            .filter_map(|&si| self.streams.get(si).book.as_ref())
             .map(Book::is_synced)
             .next()
     }
@@ -198,7 +198,10 @@ impl Engine {
             return;
         }
         let t = self.enter(rec.recv_ns, out);
-        let conn = self.conn(&rec.conn);
+        let Some(conn) = self.conn(&rec.conn) else {
+            self.count_alerts(start, out);
+            return;
+        };
         match &rec.kind {
             RecordKind::Frame(text) => {
                 self.stats.frames += 1;
@@ -216,11 +219,10 @@ impl Engine {
             RecordKind::Open { .. } => {
                 self.stats.control_records += 1;
                 // A new session on this connection id: parser state restarts.
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.adapters.clear();
-                    c.closed = false;
-                    c.delivered = false;
-                }
+                let c = self.conns.get_mut(conn);
+                c.adapters.clear();
+                c.closed = false;
+                c.delivered = false;
             }
             RecordKind::Close { reason } => {
                 self.stats.control_records += 1;
@@ -246,7 +248,10 @@ impl Engine {
     ) {
         let start = out.len();
         let t = self.enter(recv, out);
-        let c = self.conn(conn);
+        let Some(c) = self.conn(conn) else {
+            self.count_alerts(start, out);
+            return;
+        };
         if !events.is_empty() {
             self.on_delivered(venue, c, t, out);
         }
@@ -282,7 +287,7 @@ impl Engine {
     fn on_text(
         &mut self,
         venue: Venue,
-        conn: usize,
+        conn: ConnId,
         now: Nanos,
         text: &str,
         rest: bool,

@@ -6,6 +6,7 @@
 //! Judged on the engine clock only: no I/O, no wall clock.
 
 use super::Engine;
+use super::streams::StreamId;
 use crate::alert::{Alert, Evidence, Kind, Severity};
 use crate::model::{MILLI, Nanos, SECOND, format_rfc3339_ms};
 use crate::state::gaps::secs;
@@ -17,25 +18,19 @@ impl Engine {
     pub(super) fn tick_silence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let cfg = self.cfg.silence.clone();
         let tick = self.cfg.engine.tick_ms * MILLI;
-        let mut found: Vec<(usize, Nanos, f64, f64)> = Vec::new();
-        for ci in 0..self.conns.len() {
-            let Some(conn) = self.conns.get(ci) else {
-                continue;
-            };
+        let mut found: Vec<(StreamId, Nanos, f64, f64)> = Vec::new();
+        for ci in self.conns.ids() {
+            let conn = self.conns.get(ci);
             // Streams that moved to another connection are skipped here.
-            let members: Vec<usize> = conn
+            let members: Vec<StreamId> = conn
                 .streams
                 .iter()
                 .copied()
-                .filter(|&si| self.streams.get(si).is_some_and(|s| s.conn == ci))
+                .filter(|&si| self.streams.get(si).conn == ci)
                 .collect();
             let phis: Vec<f64> = members
                 .iter()
-                .map(|&si| {
-                    self.streams
-                        .get(si)
-                        .map_or(0.0, |s| s.silence.phi(&cfg, now))
-                })
+                .map(|&si| self.streams.get(si).silence.phi(&cfg, now))
                 .collect();
             let joint: f64 = phis.iter().sum();
             let quiet_streams = phis.iter().filter(|p| **p >= cfg.join_phi).count();
@@ -44,7 +39,7 @@ impl Engine {
             // alive and a stream in a lull beside a dead one is just that.
             let newest = members
                 .iter()
-                .filter_map(|&si| self.streams.get(si)?.silence.last())
+                .filter_map(|&si| self.streams.get(si).silence.last())
                 .max();
             let conn_quiet =
                 newest.is_some_and(|t| now - t >= (cfg.min_silence_s * SECOND as f64) as Nanos);
@@ -54,20 +49,14 @@ impl Engine {
                         && joint >= cfg.phi
                         && quiet_streams >= 2
                         && phi >= cfg.join_phi);
-                let Some(s) = self.streams.get_mut(si) else {
-                    continue;
-                };
+                let s = self.streams.get_mut(si);
                 let Some(last) = s.silence.last() else {
                     continue;
                 };
                 if convicted {
                     s.silence.alerting_since.get_or_insert(now);
                     found.push((si, last, phi, joint));
-                } else if let Some(w) = self
-                    .streams
-                    .get(si)
-                    .and_then(|s| s.silence.watch_from(&cfg))
-                {
+                } else if let Some(w) = self.streams.get(si).silence.watch_from(&cfg) {
                     // In its tail but not yet convicted: keep watching.
                     self.schedule(w.max(now + tick));
                 }
@@ -83,7 +72,7 @@ impl Engine {
 
     pub(super) fn declare_silent(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         last: Nanos,
         phi: f64,
@@ -91,9 +80,7 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let cfg = &self.cfg.silence;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         let elapsed = secs(now - last);
         let critical = elapsed >= cfg.critical_after_s;
         if s.silence.alerting_since.is_none() {

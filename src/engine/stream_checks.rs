@@ -6,7 +6,7 @@
 //! and the time passed in: no I/O, no wall clock, no state of other venues.
 
 use super::Engine;
-use super::streams::Stream;
+use super::streams::{Stream, StreamId};
 use crate::alert::{Alert, Evidence, Incidents, Kind, Severity};
 use crate::detect::book::CrossedVerdict;
 use crate::detect::book_health::{HealthFacts, HealthVerdict, StaleVerdict};
@@ -68,15 +68,13 @@ pub(super) fn lag_evidence(f: &LagFacts) -> Evidence {
 impl Engine {
     pub(super) fn on_lag_sample(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         exch: Nanos,
         out: &mut Vec<Alert>,
     ) {
         let cfg = &self.cfg.lag;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         match s.lag.on_sample(cfg, now, exch) {
             LagVerdict::Quiet => {}
             LagVerdict::Lagging(f) => {
@@ -124,16 +122,14 @@ impl Engine {
 
     pub(super) fn check_crossed(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         bid: f64,
         ask: f64,
         out: &mut Vec<Alert>,
     ) {
         let cfg = &self.cfg.book;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         let verdict = s.crossed.observe(cfg, now, bid, ask);
         let deadline = s.crossed.deadline(cfg);
         Self::report_crossed(&mut self.incidents, s, now, verdict, out);
@@ -200,14 +196,12 @@ impl Engine {
 
     pub(super) fn on_book_applied(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         applied: Applied,
         out: &mut Vec<Alert>,
     ) {
-        let Some(s) = self.streams.get(si) else {
-            return;
-        };
+        let s = self.streams.get(si);
         match applied {
             Applied::Gap {
                 expected,
@@ -249,7 +243,8 @@ impl Engine {
         let top = self
             .streams
             .get(si)
-            .and_then(|s| s.book.as_ref())
+            .book
+            .as_ref()
             .filter(|b| b.is_synced())
             .and_then(|b| Some((b.best_bid()?.price, b.best_ask()?.price)));
         if let Some((bid, ask)) = top {
@@ -261,14 +256,12 @@ impl Engine {
     /// next snapshot, which resolves the incident.
     pub(super) fn on_integrity(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         fault: &Integrity,
         out: &mut Vec<Alert>,
     ) {
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         if let Some(book) = s.book.as_mut() {
             book.invalidate();
         }
@@ -305,15 +298,13 @@ impl Engine {
     /// `feed_frozen`: one frame of stream `si` carrying values `f`.
     pub(super) fn check_frozen(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         f: &Fingerprint,
         out: &mut Vec<Alert>,
     ) {
         let cfg = &self.cfg.frozen;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         let Some(tracker) = s.frozen.as_mut() else {
             return;
         };
@@ -384,17 +375,12 @@ impl Engine {
     /// synced L2 book.
     pub(super) fn check_book_health(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         rest: bool,
         out: &mut Vec<Alert>,
     ) {
-        let Some(book) = self
-            .streams
-            .get(si)
-            .and_then(|s| s.book.as_ref())
-            .filter(|b| b.is_synced())
-        else {
+        let Some(book) = self.streams.get(si).book.as_ref().filter(|b| b.is_synced()) else {
             return;
         };
         let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
@@ -406,9 +392,7 @@ impl Engine {
         }
         self.check_spread(si, now, bid.price, ask.price, out);
         let cfg = &self.cfg.book;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         if !s.depth_health.due(now) {
             return;
         }
@@ -468,16 +452,14 @@ impl Engine {
     /// `spread_blowout`: a new top of book of stream `si`.
     pub(super) fn check_spread(
         &mut self,
-        si: usize,
+        si: StreamId,
         now: Nanos,
         bid: f64,
         ask: f64,
         out: &mut Vec<Alert>,
     ) {
         let cfg = &self.cfg.book;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         match s.spread.observe(cfg, now, bid, ask) {
             HealthVerdict::Quiet => {}
             HealthVerdict::Fired(x) => {
@@ -521,16 +503,14 @@ impl Engine {
     /// `book_stale`: a trade of stream `si` against the same venue's books.
     pub(super) fn check_stale(
         &mut self,
-        si: usize,
+        si: StreamId,
         venue: Venue,
         now: Nanos,
         price: f64,
         out: &mut Vec<Alert>,
     ) {
         let count = self.streams.len();
-        let Some(s) = self.streams.get(si) else {
-            return;
-        };
+        let s = self.streams.get(si);
         let links = if s.book_links.0 == count {
             s.book_links.1
         } else {
@@ -547,16 +527,12 @@ impl Engine {
                     .and_then(|m| m.get(&*s.symbol))
                     .copied();
             }
-            if let Some(s) = self.streams.get_mut(si) {
-                s.book_links = (count, l);
-            }
+            self.streams.get_mut(si).book_links = (count, l);
             l
         };
         let cfg = &self.cfg.book;
         for b in links.into_iter().flatten() {
-            let Some(s) = self.streams.get_mut(b) else {
-                continue;
-            };
+            let s = self.streams.get_mut(b);
             let top = match s.book.as_ref() {
                 Some(book) if book.is_synced() => book
                     .best_bid()

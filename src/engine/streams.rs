@@ -6,6 +6,7 @@
 //! Pure state updates from the event and the time passed in: never I/O,
 //! never the wall clock, never a panic on any input.
 
+use super::conns::ConnId;
 use super::stats::payload_index;
 use super::{Engine, MAX_RESYNC_REQUESTS, ResyncRequest};
 use crate::alert::{Alert, Evidence, IncidentKey, Kind};
@@ -22,13 +23,94 @@ use crate::state::gaps::secs;
 use crate::venues;
 use std::sync::Arc;
 
+/// A stream's place in the engine's stream table. Only [`Streams::push`]
+/// makes one (the field is private to this module), and the table never
+/// shrinks, so every `StreamId` names a stream that exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct StreamId(u32);
+
+impl StreamId {
+    /// The position in the table, as the opaque key `price_divergence`
+    /// files the stream's prices under.
+    pub(super) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The stream table: streams are added, never removed, and reached only
+/// through the [`StreamId`]s it issued.
+#[derive(Default)]
+pub(super) struct Streams {
+    list: Vec<Stream>,
+}
+
+impl Streams {
+    /// Adds a stream; `None` only past `u32::MAX` streams (never in
+    /// practice: the memory runs out long before).
+    pub(super) fn push(&mut self, s: Stream) -> Option<StreamId> {
+        let id = StreamId(u32::try_from(self.list.len()).ok()?);
+        self.list.push(s);
+        Some(id)
+    }
+
+    /// The stream `id` names. In bounds by construction: ids come only from
+    /// `push`, and the table never shrinks.
+    pub(super) fn get(&self, id: StreamId) -> &Stream {
+        debug_assert!(id.index() < self.list.len());
+        &self.list[id.index()]
+    }
+
+    /// The stream `id` names, to change it (in bounds as for `get`).
+    pub(super) fn get_mut(&mut self, id: StreamId) -> &mut Stream {
+        debug_assert!(id.index() < self.list.len());
+        &mut self.list[id.index()]
+    }
+
+    /// Number of streams.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Every stream, in the order they were added.
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, Stream> {
+        self.list.iter()
+    }
+
+    /// Every stream, to change it, in the order they were added.
+    pub(super) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Stream> {
+        self.list.iter_mut()
+    }
+
+    /// The ids of the streams there are now, in order; the iterator does
+    /// not borrow the table (`push` keeps the length within `u32`).
+    pub(super) fn ids(&self) -> impl Iterator<Item = StreamId> + use<> {
+        (0..self.list.len() as u32).map(StreamId)
+    }
+}
+
+impl<'a> IntoIterator for &'a Streams {
+    type Item = &'a Stream;
+    type IntoIter = std::slice::Iter<'a, Stream>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Streams {
+    type Item = &'a mut Stream;
+    type IntoIter = std::slice::IterMut<'a, Stream>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
 /// One watched stream.
 pub(super) struct Stream {
     pub(super) venue: Venue,
     pub(super) symbol: Symbol,
     pub(super) kind: StreamKind,
     pub(super) key: IncidentKey,
-    pub(super) conn: usize,
+    pub(super) conn: ConnId,
     pub(super) silence: SilenceTracker,
     pub(super) lag: LagTracker,
     pub(super) crossed: CrossedTracker,
@@ -47,7 +129,7 @@ pub(super) struct Stream {
     pub(super) stale: StaleTracker,
     /// Trade streams: the same venue/symbol's bbo, depth and partial depth
     /// streams, looked up when the stream count was the first value.
-    pub(super) book_links: (usize, [Option<usize>; 3]),
+    pub(super) book_links: (usize, [Option<StreamId>; 3]),
 }
 
 impl Stream {
@@ -81,17 +163,19 @@ pub(super) fn exchange_time(p: &Payload) -> Option<Nanos> {
 }
 
 impl Engine {
-    pub(super) fn stream(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
+    /// The stream `ev` belongs to, created on its first event (`None` only
+    /// when the table is full, see [`Streams::push`]).
+    pub(super) fn stream_of(&mut self, venue: Venue, conn: ConnId, ev: &Event) -> Option<StreamId> {
         // Adapters intern symbols, so the same stream keeps coming with the
         // same `Arc`: a few recent (venue, kind, symbol) keys are compared by
         // pointer before hashing the name. The cache holds its `Arc`s, so a
         // pointer can never be reused by another symbol while cached.
         for (v, k, sym, i) in &self.recent_streams {
             if *v == venue && *k == ev.stream && Arc::ptr_eq(sym, &ev.symbol) {
-                return *i;
+                return Some(*i);
             }
         }
-        let i = self.stream_slow(venue, conn, ev);
+        let i = self.stream_slow(venue, conn, ev)?;
         let slot = self.recent_next % RECENT_STREAMS;
         self.recent_next = self.recent_next.wrapping_add(1);
         let entry = (venue, ev.stream, ev.symbol.clone(), i);
@@ -100,22 +184,17 @@ impl Engine {
         } else {
             self.recent_streams.push(entry);
         }
-        i
+        Some(i)
     }
 
-    pub(super) fn stream_slow(&mut self, venue: Venue, conn: usize, ev: &Event) -> usize {
+    fn stream_slow(&mut self, venue: Venue, conn: ConnId, ev: &Event) -> Option<StreamId> {
         if let Some(&i) = self
             .index
             .get(&(venue, ev.stream))
             .and_then(|m| m.get(&*ev.symbol))
         {
-            return i;
+            return Some(i);
         }
-        let i = self.streams.len();
-        self.index
-            .entry((venue, ev.stream))
-            .or_default()
-            .insert(ev.symbol.clone(), i);
         let cfg = &self.cfg;
         let book = matches!(ev.stream, StreamKind::Depth | StreamKind::PartialDepth)
             .then(|| Book::new(cfg.book.max_pending, cfg.book.max_levels));
@@ -130,7 +209,7 @@ impl Engine {
         let frozen = self
             .frozen_groups
             .tracker(&cfg.frozen, venue, &ev.symbol, ev.stream);
-        self.streams.push(Stream {
+        let i = self.streams.push(Stream {
             venue,
             symbol: ev.symbol.clone(),
             kind: ev.stream,
@@ -149,17 +228,19 @@ impl Engine {
             depth_health: DepthTracker::default(),
             stale: StaleTracker::default(),
             book_links: (0, [None; 3]),
-        });
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.streams.push(i);
-        }
-        i
+        })?;
+        self.index
+            .entry((venue, ev.stream))
+            .or_default()
+            .insert(ev.symbol.clone(), i);
+        self.conns.get_mut(conn).streams.push(i);
+        Some(i)
     }
 
     pub(super) fn on_event(
         &mut self,
         venue: Venue,
-        conn: usize,
+        conn: ConnId,
         now: Nanos,
         ev: &Event,
         rest: bool,
@@ -168,7 +249,9 @@ impl Engine {
         if let Some(n) = self.event_counts.get_mut(payload_index(&ev.payload)) {
             *n += 1;
         }
-        let si = self.stream(venue, conn, ev);
+        let Some(si) = self.stream_of(venue, conn, ev) else {
+            return;
+        };
         // An integrity report rides on a frame that also carries data for
         // the same stream: it is not an arrival of its own.
         if !rest && !matches!(ev.payload, Payload::Integrity(_)) {
@@ -192,13 +275,11 @@ impl Engine {
                     ];
                     self.check_frozen(si, now, &f, out);
                 }
-                if let Some(s) = self.streams.get_mut(si) {
-                    s.stale.top = Some((q.bid.price, q.ask.price));
-                }
+                self.streams.get_mut(si).stale.top = Some((q.bid.price, q.ask.price));
                 self.check_spread(si, now, q.bid.price, q.ask.price, out);
             }
             Payload::Depth(d) => {
-                let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
+                let applied = match self.streams.get_mut(si).book.as_mut() {
                     Some(book) => book.apply_diff(d),
                     None => return,
                 };
@@ -209,7 +290,7 @@ impl Engine {
                 }
             }
             Payload::Snapshot(snap) => {
-                let applied = match self.streams.get_mut(si).and_then(|s| s.book.as_mut()) {
+                let applied = match self.streams.get_mut(si).book.as_mut() {
                     Some(book) => book.apply_snapshot(snap),
                     None => return,
                 };
@@ -228,9 +309,7 @@ impl Engine {
             }
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {
-                if let Some(s) = self.streams.get_mut(si)
-                    && let Some(checker) = s.candles.as_mut()
-                {
+                if let Some(checker) = self.streams.get_mut(si).candles.as_mut() {
                     checker.on_candle(now, c, &mut self.incidents, out);
                 }
                 if !rest {
@@ -249,11 +328,15 @@ impl Engine {
     }
 
     /// Data arrived on a stream: feeds its rhythm and resolves a silence.
-    pub(super) fn on_arrival(&mut self, si: usize, conn: usize, now: Nanos, out: &mut Vec<Alert>) {
+    pub(super) fn on_arrival(
+        &mut self,
+        si: StreamId,
+        conn: ConnId,
+        now: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
         let cfg = &self.cfg.silence;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         if s.conn != conn {
             s.conn = conn;
             s.silence.on_reconnect();
@@ -262,9 +345,7 @@ impl Engine {
             if let Some(b) = s.book.as_mut() {
                 b.invalidate();
             }
-            if let Some(c) = self.conns.get_mut(conn) {
-                c.streams.push(si);
-            }
+            self.conns.get_mut(conn).streams.push(si);
         }
         if let Some(silent_for) = s.silence.on_data(cfg, now) {
             let summary = format!(
@@ -280,9 +361,7 @@ impl Engine {
             }
         }
         let cfg = &self.cfg.silence;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         // Nearly every arrival asks for a tick later than the one already
         // due; a tick at or after `next_tick` never moves it (snapping only
         // rounds up), so the two divisions of `schedule` are skipped then.
@@ -295,11 +374,9 @@ impl Engine {
 
     /// Asks for a snapshot when the book of stream `si` is out of sync
     /// (at most once per `book.resync_interval_ms`).
-    pub(super) fn maybe_resync(&mut self, si: usize, conn: usize, now: Nanos) {
+    pub(super) fn maybe_resync(&mut self, si: StreamId, conn: ConnId, now: Nanos) {
         let interval = self.cfg.book.resync_interval_ms * MILLI;
-        let Some(s) = self.streams.get_mut(si) else {
-            return;
-        };
+        let s = self.streams.get_mut(si);
         let Some(book) = s.book.as_ref() else {
             return;
         };
@@ -311,9 +388,7 @@ impl Engine {
             return;
         }
         s.resync_at = Some(now);
-        let Some(c) = self.conns.get(conn) else {
-            return;
-        };
+        let c = self.conns.get(conn);
         if self.resyncs.len() < MAX_RESYNC_REQUESTS {
             self.resyncs.push(ResyncRequest {
                 venue: s.venue,
@@ -326,7 +401,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_trade(
         &mut self,
-        si: usize,
+        si: StreamId,
         venue: Venue,
         ev: &Event,
         now: Nanos,
@@ -336,7 +411,7 @@ impl Engine {
         id: Option<u64>,
         out: &mut Vec<Alert>,
     ) {
-        let tc = match self.streams.get(si).and_then(|s| s.trade_candles) {
+        let tc = match self.streams.get(si).trade_candles {
             Some(tc) => tc,
             None => {
                 let key = (venue, ev.symbol.clone());
@@ -360,9 +435,7 @@ impl Engine {
                         tc
                     }
                 };
-                if let Some(s) = self.streams.get_mut(si) {
-                    s.trade_candles = Some(tc);
-                }
+                self.streams.get_mut(si).trade_candles = Some(tc);
                 tc
             }
         };
