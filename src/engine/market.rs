@@ -137,13 +137,38 @@ impl Engine {
     /// are muted from their first line.
     pub(super) fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let health = self.venue_health();
+        let release = (self.cfg.outage.release_s * SECOND as f64) as Nanos;
+        let ended = self.hold_and_release_venues(&health, now, release);
+        let held: Vec<(Venue, Nanos)> = self
+            .outages
+            .venues
+            .iter()
+            .map(|o| (o.venue, o.since))
+            .collect();
+        // Venues back first: what they muted is over with them, and a group
+        // that ends below must not announce them.
+        self.end_venue_outages(ended, &health, now, release, out);
+        let burst = outage::burst(&self.cfg.outage, &health, &held);
+        let local = burst.as_ref().filter(|b| b.local);
+        self.report_local_stall(local, &health, now, release, out);
+        let shared = burst.as_ref().filter(|b| !b.local);
+        self.report_shared_outage(shared, &health, now, release, out);
+        self.report_venue_outages(held, &health, now, out);
+    }
+
+    /// Which venues are out: in when most streams are stale; out again
+    /// when none is, or after `release_s` below the share (one stream
+    /// still dead on a healthy venue is then that stream's problem).
+    /// Updates the venues held out; returns those released now.
+    fn hold_and_release_venues(
+        &mut self,
+        health: &[VenueHealth],
+        now: Nanos,
+        release: Nanos,
+    ) -> Vec<Venue> {
         let cfg = &self.cfg.outage;
-        let release = (cfg.release_s * SECOND as f64) as Nanos;
-        // Which venues are out: in when most streams are stale; out again
-        // when none is, or after `release_s` below the share (one stream
-        // still dead on a healthy venue is then that stream's problem).
         let mut ended: Vec<Venue> = Vec::new();
-        for h in &health {
+        for h in health {
             let held = self.outages.venues.iter().position(|o| o.venue == h.venue);
             match held {
                 None if h.is_out(cfg) => self.outages.venues.push(HeldOutage {
@@ -184,14 +209,18 @@ impl Engine {
             }
         }
         self.outages.venues.retain(|o| !ended.contains(&o.venue));
-        let held: Vec<(Venue, Nanos)> = self
-            .outages
-            .venues
-            .iter()
-            .map(|o| (o.venue, o.since))
-            .collect();
-        // Venues back first: what they muted is over with them, and a group
-        // that ends below must not announce them.
+        ended
+    }
+
+    /// Resolves the `venue_outage` of each venue back (`ended`).
+    fn end_venue_outages(
+        &mut self,
+        ended: Vec<Venue>,
+        health: &[VenueHealth],
+        now: Nanos,
+        release: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
         for v in ended {
             let key = IncidentKey {
                 venue: v,
@@ -212,15 +241,26 @@ impl Engine {
             self.incidents
                 .clear(now, Kind::VenueOutage, &key, summary, ev, out);
         }
-        let burst = outage::burst(cfg, &health, &held);
+    }
+
+    /// `local_stall` for a burst across independent exchanges (`burst`),
+    /// or its end when there is none.
+    fn report_local_stall(
+        &mut self,
+        burst: Option<&Burst>,
+        health: &[VenueHealth],
+        now: Nanos,
+        release: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
         let local_key = IncidentKey {
             venue: Venue::Other("feedwatch"),
             symbol: None,
             stream: Some("all_feeds".into()),
         };
-        match burst.as_ref().filter(|b| b.local) {
+        match burst {
             Some(b) => {
-                let (detail, ev) = burst_text(b, &health, now);
+                let (detail, ev) = burst_text(b, health, now);
                 let summary = format!(
                     "Every watched venue ({}) went quiet at once across independent exchanges: suspect feedwatch's own side (network, host, process) before the venues. {detail}",
                     venue_list(&b.members)
@@ -257,7 +297,19 @@ impl Engine {
             }
             None => {}
         }
-        match burst.as_ref().filter(|b| !b.local) {
+    }
+
+    /// `shared_outage` for a burst a shared tag explains (`burst`), or the
+    /// end of the one firing when there is none.
+    fn report_shared_outage(
+        &mut self,
+        burst: Option<&Burst>,
+        health: &[VenueHealth],
+        now: Nanos,
+        release: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
+        match burst {
             Some(b) => {
                 let key = self.outages.shared.clone().unwrap_or_else(|| IncidentKey {
                     venue: b
@@ -268,7 +320,7 @@ impl Engine {
                     symbol: None,
                     stream: None,
                 });
-                let (detail, ev) = burst_text(b, &health, now);
+                let (detail, ev) = burst_text(b, health, now);
                 let summary = format!(
                     "{} venues went silent together ({}): a shared outage, best explained by {} {} ({} of {} watched venues there are out); use venues outside it. {detail}",
                     b.members.len(),
@@ -320,6 +372,16 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// `venue_outage` for each venue held out, grouped when it opens.
+    fn report_venue_outages(
+        &mut self,
+        held: Vec<(Venue, Nanos)>,
+        health: &[VenueHealth],
+        now: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
         for (v, since) in held {
             let Some(h) = health.iter().find(|h| h.venue == v) else {
                 continue;
