@@ -41,7 +41,7 @@ pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, V
 
 use self::conns::{ConnId, Conns};
 use self::market::Outages;
-use self::stats::{ERROR_SAMPLES, PAYLOAD_KINDS, PAYLOAD_NAMES};
+use self::stats::{PAYLOAD_KINDS, PAYLOAD_NAMES};
 use self::streams::{RECENT_STREAMS, StreamId, Streams, TradeCandles};
 use crate::alert::{Alert, Incidents};
 use crate::detect::DetectConfig;
@@ -50,7 +50,7 @@ use crate::detect::frozen::FrozenGroups;
 use crate::model::{Event, Nanos, StreamKind, Symbol, Venue};
 use crate::record::{Record, RecordKind};
 use crate::state::book::Book;
-use crate::venues::{Control, ParseError};
+use crate::venues::Control;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
@@ -313,15 +313,7 @@ impl Engine {
             }
             Ok(Control::Heartbeat) => self.stats.heartbeats += 1,
             Ok(Control::Ack) => self.stats.acks += 1,
-            Err(e) => {
-                match e {
-                    ParseError::Malformed { .. } => self.stats.malformed += 1,
-                    ParseError::Unknown { .. } => self.stats.unknown += 1,
-                }
-                if self.stats.error_samples.len() < ERROR_SAMPLES {
-                    self.stats.error_samples.push(e.to_string());
-                }
-            }
+            Err(e) => self.stats.count_parse_error(&e),
         }
         for ev in &events {
             self.on_event(venue, conn, now, ev, rest, out);

@@ -1,12 +1,14 @@
 //! The run counters (`Stats`): records, events by payload, alerts by kind
 //! and state, the first few parse errors.
 //!
-//! Counting only: nothing here may change what the checks see or decide,
-//! and it does no I/O.
+//! Counting never changes what a check sees or decides; the one effect
+//! beyond the counters is `count_alerts` asking the clock for the tick the
+//! incident book needs next. No I/O, no wall clock.
 
 use super::Engine;
 use crate::alert::Alert;
 use crate::model::Payload;
+use crate::venues::ParseError;
 use std::collections::BTreeMap;
 
 /// Counters for the run summary.
@@ -40,7 +42,7 @@ pub struct Stats {
 }
 
 /// How many parse errors are kept verbatim for the summary.
-pub(super) const ERROR_SAMPLES: usize = 5;
+const ERROR_SAMPLES: usize = 5;
 
 /// Event kinds counted in [`Stats::events`].
 pub(super) const PAYLOAD_KINDS: usize = 6;
@@ -59,7 +61,23 @@ pub(super) fn payload_index(p: &Payload) -> usize {
     }
 }
 
+impl Stats {
+    /// A frame that did not parse: counted by kind, and its error kept
+    /// verbatim while fewer than [`ERROR_SAMPLES`] are.
+    pub(super) fn count_parse_error(&mut self, e: &ParseError) {
+        match e {
+            ParseError::Malformed { .. } => self.malformed += 1,
+            ParseError::Unknown { .. } => self.unknown += 1,
+        }
+        if self.error_samples.len() < ERROR_SAMPLES {
+            self.error_samples.push(e.to_string());
+        }
+    }
+}
+
 impl Engine {
+    /// Counts the alerts `out` gained since `start` by kind and state, and
+    /// asks for a tick when an incident that changed needs the clock.
     pub(super) fn count_alerts(&mut self, start: usize, out: &[Alert]) {
         // An incident that changed may need the clock later (probation,
         // identification, flap samples).
