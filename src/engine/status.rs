@@ -228,11 +228,7 @@ impl Engine {
                 venue,
                 symbol: s.symbol.to_string(),
                 stream: name,
-                conn: self
-                    .conns
-                    .get(s.conn)
-                    .map(|c| c.id.to_string())
-                    .unwrap_or_default(),
+                conn: self.conns.get(s.conn).id.to_string(),
                 state,
                 age_s: watched.map(|l| secs((now - l).max(0))),
                 lag_s: s.lag.excess_s(),

@@ -1,0 +1,296 @@
+//! The connection table: one slot per connection id (its streams, its
+//! adapters, closed or delivering), slots reused once their streams moved
+//! on; `connection_lost` on a close, resolved by a later session's first
+//! data; and `on_stall`, feedwatch's own pause.
+//!
+//! A connection here is only a name on records: this module must never
+//! open, read or close a socket, nor read the wall clock.
+
+use super::Engine;
+use super::streams::StreamId;
+use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
+use crate::model::{Nanos, Venue, format_rfc3339_ms};
+use crate::record::{DELIBERATE_CLOSE, conn_family};
+use crate::state::gaps::secs;
+use crate::venues::{self, Adapter};
+use std::sync::Arc;
+
+/// A connection slot in the engine's connection table. Only
+/// [`Conns::push`] makes one (the field is private to this module), and
+/// slots are reused in place, never removed, so every `ConnId` names a
+/// slot that exists. A reused slot holds a later connection: whoever keeps
+/// a `ConnId` across records compares it (a stream's `conn`) rather than
+/// trusting it to name the same connection forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ConnId(u32);
+
+/// The connection table: slots are added or reused, never removed, and
+/// reached only through the [`ConnId`]s it issued.
+#[derive(Default)]
+pub(super) struct Conns {
+    list: Vec<Conn>,
+}
+
+impl Conns {
+    /// Adds a slot; `None` only past `u32::MAX` slots (never in practice).
+    fn push(&mut self, c: Conn) -> Option<ConnId> {
+        let id = ConnId(u32::try_from(self.list.len()).ok()?);
+        self.list.push(c);
+        Some(id)
+    }
+
+    /// The connection in slot `id`. In bounds by construction: ids come
+    /// only from `push`, and the table never shrinks.
+    pub(super) fn get(&self, id: ConnId) -> &Conn {
+        debug_assert!((id.0 as usize) < self.list.len());
+        &self.list[id.0 as usize]
+    }
+
+    /// The connection in slot `id`, to change it (in bounds as for `get`).
+    pub(super) fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+        debug_assert!((id.0 as usize) < self.list.len());
+        &mut self.list[id.0 as usize]
+    }
+
+    /// Number of slots.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The ids of the slots there are now, in order; the iterator does not
+    /// borrow the table (`push` keeps the length within `u32`).
+    pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + use<> {
+        (0..self.list.len() as u32).map(ConnId)
+    }
+
+    /// Puts `c` in slot `id` and returns what was there.
+    fn replace(&mut self, id: ConnId, c: Conn) -> Conn {
+        std::mem::replace(self.get_mut(id), c)
+    }
+
+    /// Every slot with its id, in order.
+    fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.ids().zip(self.list.iter())
+    }
+}
+
+/// One connection (as named by the fixture or the live feed).
+pub(super) struct Conn {
+    pub(super) id: Arc<str>,
+    /// Streams whose data came on this connection (a stream that moved on
+    /// to a later connection is skipped where this is read).
+    pub(super) streams: Vec<StreamId>,
+    /// A `close` record was seen; the slot is reused once no stream is on it.
+    pub(super) closed: bool,
+    /// Market data arrived since the last `open`.
+    pub(super) delivered: bool,
+    /// Adapters hold per-connection state (symbol caches, Coinbase's
+    /// per-connection sequence numbers), so each connection has its own;
+    /// a new `open` on the connection id starts them afresh.
+    pub(super) adapters: Vec<(Venue, Box<dyn Adapter>)>,
+}
+
+/// The incident key of a planned connection.
+pub(super) fn connection_key(venue: Venue, family: &str) -> IncidentKey {
+    IncidentKey {
+        venue,
+        symbol: None,
+        stream: Some(format!("connection:{family}")),
+    }
+}
+
+/// The `next try in X s` of a live feed's close reason.
+pub(super) fn retry_plan(reason: &str) -> Option<f64> {
+    let (_, rest) = reason.rsplit_once("next try in ")?;
+    rest.strip_suffix(" s")?.trim().parse::<f64>().ok()
+}
+
+impl Engine {
+    /// The slot of connection `id`, taken on its first record (`None` only
+    /// when the table is full, see [`Conns::push`]).
+    pub(super) fn conn(&mut self, id: &str) -> Option<ConnId> {
+        if let Some(c) = self.last_conn
+            && &*self.conns.get(c).id == id
+        {
+            return Some(c);
+        }
+        if let Some(&c) = self.conn_index.get(id) {
+            self.last_conn = Some(c);
+            return Some(c);
+        }
+        let fresh = Conn {
+            id: Arc::from(id),
+            streams: Vec::new(),
+            adapters: Vec::new(),
+            closed: false,
+            delivered: false,
+        };
+        // A live feed reconnects for weeks: a closed connection's slot is
+        // reused once none of its streams is still on it, so the table
+        // stays as small as the set of connections that matter.
+        let streams = &self.streams;
+        let free = self.conns.iter().find_map(|(ci, c)| {
+            let free = c.closed && c.streams.iter().all(|&si| streams.get(si).conn != ci);
+            free.then_some(ci)
+        });
+        let c = match free {
+            Some(c) => {
+                let old = self.conns.replace(c, fresh);
+                self.conn_index.remove(&*old.id);
+                c
+            }
+            None => self.conns.push(fresh)?,
+        };
+        self.conn_index.insert(id.to_string(), c);
+        self.last_conn = Some(c);
+        Some(c)
+    }
+
+    /// A connection closed. Unless feedwatch closed it on purpose, that is
+    /// a `connection_lost` incident about its planned connection, resolved
+    /// by the first market data on a later session of it.
+    pub(super) fn on_close(
+        &mut self,
+        venue: Venue,
+        ci: ConnId,
+        now: Nanos,
+        reason: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let c = self.conns.get_mut(ci);
+        c.closed = true;
+        c.adapters.clear();
+        if reason.starts_with(DELIBERATE_CLOSE) {
+            return;
+        }
+        let family = conn_family(&c.id).to_string();
+        let mut symbols: Vec<&str> = Vec::new();
+        let mut streams = 0usize;
+        for &si in &c.streams {
+            let s = self.streams.get(si);
+            if s.conn == ci {
+                streams += 1;
+                if !symbols.contains(&&*s.symbol) {
+                    symbols.push(&s.symbol);
+                }
+            }
+        }
+        let shown: Vec<&str> = symbols.iter().take(10).copied().collect();
+        let more = symbols.len().saturating_sub(shown.len());
+        let what = if streams == 0 {
+            "no stream had data on it yet".to_string()
+        } else {
+            format!(
+                "{streams} stream(s) of {}{} now get no data",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more symbols")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let summary = format!("{venue} connection lost ({reason}): {what}.");
+        let mut ev = Evidence::new()
+            .with("connection", c.id.to_string())
+            .with("reason", reason.to_string())
+            .with("streams", streams)
+            .with("symbols", symbols.len());
+        if let Some(next) = retry_plan(reason) {
+            ev = ev.num("next_try_s", next, 3);
+        }
+        let key = connection_key(venue, &family);
+        self.incidents.fire(
+            now,
+            Kind::ConnectionLost,
+            &key,
+            Severity::Warning,
+            true,
+            summary,
+            ev,
+            out,
+        );
+    }
+
+    /// feedwatch itself did not run from `from` to `to`: the ticks due while
+    /// it still ran run, none in the pause (none ran live), and the pause is
+    /// no stream's silence: the data held meanwhile arrives now in a burst.
+    /// A `local_stall` about the process says so, and is over at once.
+    pub(super) fn on_stall(&mut self, from: Nanos, to: Nanos, out: &mut Vec<Alert>) {
+        if !self.started || to <= from || to <= self.stalled_until {
+            return;
+        }
+        self.stalled_until = to;
+        if from > self.now {
+            self.run_ticks(from, out);
+            self.now = from;
+        }
+        for s in &mut self.streams {
+            s.silence.on_pause(to);
+        }
+        self.next_tick = self.next_tick.max(to);
+        self.now = self.now.max(to);
+        let key = IncidentKey {
+            venue: Venue::Other("feedwatch"),
+            symbol: None,
+            stream: Some("process".into()),
+        };
+        let paused = secs(to - from);
+        let summary = format!(
+            "feedwatch itself was paused for {paused:.1} s (from {}): no venue was judged meanwhile, and the data held back arrived late in one burst; check the host (CPU, memory, VM) before trusting alerts from that window.",
+            format_rfc3339_ms(from)
+        );
+        let ev = Evidence::new()
+            .num("paused_s", paused, 3)
+            .with("from", format_rfc3339_ms(from))
+            .with("to", format_rfc3339_ms(to));
+        self.incidents.fire(
+            to,
+            Kind::LocalStall,
+            &key,
+            Severity::Warning,
+            true,
+            summary,
+            ev.clone(),
+            out,
+        );
+        let summary = format!("feedwatch is running again after a {paused:.1} s pause.");
+        self.incidents
+            .clear(to, Kind::LocalStall, &key, summary, ev, out);
+    }
+
+    /// The first market data of a session resolves its planned connection's
+    /// `connection_lost`.
+    pub(super) fn on_delivered(
+        &mut self,
+        venue: Venue,
+        ci: ConnId,
+        now: Nanos,
+        out: &mut Vec<Alert>,
+    ) {
+        let c = self.conns.get_mut(ci);
+        if c.delivered {
+            return;
+        }
+        c.delivered = true;
+        let key = connection_key(venue, conn_family(&c.id));
+        if self.incidents.is_open(Kind::ConnectionLost, &key) {
+            let summary = format!("{venue} connection {} is back and delivering data.", c.id);
+            let ev = Evidence::new().with("connection", c.id.to_string());
+            self.incidents
+                .clear(now, Kind::ConnectionLost, &key, summary, ev, out);
+        }
+    }
+
+    pub(super) fn adapter(&mut self, conn: ConnId, venue: Venue) -> Option<&mut Box<dyn Adapter>> {
+        let adapters = &mut self.conns.get_mut(conn).adapters;
+        let pos = match adapters.iter().position(|(v, _)| *v == venue) {
+            Some(p) => p,
+            None => {
+                adapters.push((venue, venues::adapter_for(venue)?));
+                adapters.len() - 1
+            }
+        };
+        adapters.get_mut(pos).map(|(_, a)| a)
+    }
+}
