@@ -87,15 +87,10 @@ impl Engine {
             self.schedule(t);
         }
         for a in out.iter().skip(start) {
-            let state = match a.state {
-                crate::alert::State::Open => "open",
-                crate::alert::State::Update => "update",
-                crate::alert::State::Resolved => "resolved",
-            };
             *self
                 .stats
                 .alerts
-                .entry(format!("{}/{}", a.kind.name(), state))
+                .entry(format!("{}/{}", a.kind.name(), a.state.name()))
                 .or_default() += 1;
         }
     }
