@@ -28,6 +28,27 @@ pub struct IncidentKey {
 }
 
 impl IncidentKey {
+    /// What an alert is about, for its summary: `venue symbol stream`, as
+    /// far as the key names them (`binance-spot BTC/USDT bbo`).
+    pub fn subject(&self) -> String {
+        let mut s = self.market();
+        if let Some(stream) = &self.stream {
+            s.push(' ');
+            s.push_str(stream);
+        }
+        s
+    }
+
+    /// `venue symbol` (or the venue alone for a venue-wide key).
+    pub fn market(&self) -> String {
+        let mut s = self.venue.id().to_string();
+        if let Some(symbol) = &self.symbol {
+            s.push(' ');
+            s.push_str(symbol);
+        }
+        s
+    }
+
     /// A key for one stream of one symbol.
     pub fn stream(venue: Venue, symbol: &Symbol, stream: impl Into<String>) -> Self {
         IncidentKey {

@@ -8,7 +8,10 @@
 //! The keys of `spread_blowout`, `depth_collapse` and `book_stale` live in
 //! [`BookConfig`] too; those checks are in [`crate::detect::book_health`].
 
-use crate::model::{MILLI, Nanos, SECOND};
+use super::verdict::{Finding, Verdict, Words};
+use crate::alert::{Evidence, IncidentKey, Kind, Severity};
+use crate::model::{MILLI, Nanos, SECOND, format_rfc3339_ms};
+use crate::state::gaps::secs;
 use serde::{Deserialize, Serialize};
 
 /// Thresholds for the book checks.
@@ -159,29 +162,90 @@ impl BookConfig {
     }
 }
 
-/// What a crossed-book observation means.
+/// What a crossed-book observation means: crossed long enough (alert,
+/// critical when held past `book.crossed_critical_s`), no longer crossed
+/// after an alert, or nothing.
+pub type CrossedVerdict = Verdict<Crossed, Uncrossed>;
+
+/// `book_crossed` fires: the best bid is at or above the best ask.
 #[derive(Clone, Debug, PartialEq)]
-pub enum CrossedVerdict {
-    /// Nothing to report.
-    Quiet,
-    /// Crossed long enough: alert (critical when `critical`).
-    Crossed {
-        /// Since when.
-        since: Nanos,
-        /// Consecutive crossed updates.
-        updates: u32,
-        /// Best bid.
-        bid: f64,
-        /// Best ask.
-        ask: f64,
-        /// Held past the critical time.
-        critical: bool,
-    },
-    /// No longer crossed after an alert.
-    Cleared {
-        /// How long it was crossed.
-        for_ns: Nanos,
-    },
+pub struct Crossed {
+    /// Since when.
+    pub since: Nanos,
+    /// How long it has been crossed at the judgement.
+    pub held: Nanos,
+    /// Consecutive crossed updates.
+    pub updates: u32,
+    /// Best bid.
+    pub bid: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// Held past the critical time.
+    pub critical: bool,
+}
+
+/// `book_crossed` clears.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Uncrossed {
+    /// How long it was crossed.
+    pub for_ns: Nanos,
+}
+
+impl Words for Crossed {
+    fn kind(&self) -> Kind {
+        Kind::BookCrossed
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is crossed: bid {} >= ask {} for {:.1} s ({} updates); this venue's book is wrong, do not quote off it.",
+            key.subject(),
+            self.bid,
+            self.ask,
+            secs(self.held),
+            self.updates
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        let mid = (self.bid + self.ask) / 2.0;
+        let bps = if mid > 0.0 {
+            (self.bid - self.ask) / mid * 1e4
+        } else {
+            0.0
+        };
+        Evidence::new()
+            .with("bid", self.bid)
+            .with("ask", self.ask)
+            .num("crossed_bps", bps, 2)
+            .num("held_s", secs(self.held), 3)
+            .with("updates", self.updates)
+            .with("since", format_rfc3339_ms(self.since))
+    }
+}
+
+impl Finding for Crossed {
+    fn severity(&self) -> Severity {
+        if self.critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+}
+
+impl Words for Uncrossed {
+    fn kind(&self) -> Kind {
+        Kind::BookCrossed
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is no longer crossed (was crossed for {:.1} s).",
+            key.subject(),
+            secs(self.for_ns)
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new().num("crossed_for_s", secs(self.for_ns), 3)
+    }
 }
 
 /// Tracks whether one stream's top of book is crossed, and for how long.
@@ -211,18 +275,18 @@ impl CrossedTracker {
         self.updates = 0;
         if self.alerting {
             self.alerting = false;
-            return CrossedVerdict::Cleared {
+            return Verdict::Clear(Uncrossed {
                 for_ns: was.map_or(0, |s| now - s),
-            };
+            });
         }
-        CrossedVerdict::Quiet
+        Verdict::Quiet
     }
 
     /// Time passes with no update.
     pub fn on_tick(&mut self, cfg: &BookConfig, now: Nanos) -> CrossedVerdict {
         match self.since {
             Some(since) => self.judge(cfg, now, since),
-            None => CrossedVerdict::Quiet,
+            None => Verdict::Quiet,
         }
     }
 
@@ -240,15 +304,16 @@ impl CrossedTracker {
         let held = now - since;
         if self.alerting || held >= cfg.crossed_ms * MILLI || self.updates >= cfg.crossed_updates {
             self.alerting = true;
-            return CrossedVerdict::Crossed {
+            return Verdict::Fire(Crossed {
                 since,
+                held,
                 updates: self.updates,
                 bid: self.last.0,
                 ask: self.last.1,
                 critical: held >= cfg.crossed_critical_s * SECOND,
-            };
+            });
         }
-        CrossedVerdict::Quiet
+        Verdict::Quiet
     }
 }
 
@@ -286,11 +351,8 @@ mod tests {
     fn a_single_crossed_update_is_not_an_alert() {
         let cfg = BookConfig::default();
         let mut c = CrossedTracker::new();
-        assert_eq!(c.observe(&cfg, 0, 101.0, 100.0), CrossedVerdict::Quiet);
-        assert_eq!(
-            c.observe(&cfg, 10 * MILLI, 99.0, 100.0),
-            CrossedVerdict::Quiet
-        );
+        assert_eq!(c.observe(&cfg, 0, 101.0, 100.0), Verdict::Quiet);
+        assert_eq!(c.observe(&cfg, 10 * MILLI, 99.0, 100.0), Verdict::Quiet);
         assert_eq!(c.deadline(&cfg), None);
     }
 
@@ -300,21 +362,21 @@ mod tests {
         let mut c = CrossedTracker::new();
         c.observe(&cfg, 0, 100.0, 100.0);
         assert_eq!(c.deadline(&cfg), Some(500 * MILLI));
-        assert_eq!(c.on_tick(&cfg, 400 * MILLI), CrossedVerdict::Quiet);
+        assert_eq!(c.on_tick(&cfg, 400 * MILLI), Verdict::Quiet);
         assert!(matches!(
             c.on_tick(&cfg, 500 * MILLI),
-            CrossedVerdict::Crossed {
+            Verdict::Fire(Crossed {
                 critical: false,
                 ..
-            }
+            })
         ));
         assert!(matches!(
             c.on_tick(&cfg, 6 * SECOND),
-            CrossedVerdict::Crossed { critical: true, .. }
+            Verdict::Fire(Crossed { critical: true, .. })
         ));
         assert_eq!(
             c.observe(&cfg, 7 * SECOND, 99.0, 100.0),
-            CrossedVerdict::Cleared { for_ns: 7 * SECOND }
+            Verdict::Clear(Uncrossed { for_ns: 7 * SECOND })
         );
 
         let mut c = CrossedTracker::new();
@@ -322,7 +384,7 @@ mod tests {
         c.observe(&cfg, MILLI, 101.0, 100.0);
         assert!(matches!(
             c.observe(&cfg, 2 * MILLI, 101.0, 100.0),
-            CrossedVerdict::Crossed { updates: 3, .. }
+            Verdict::Fire(Crossed { updates: 3, .. })
         ));
     }
 }

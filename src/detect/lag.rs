@@ -8,6 +8,8 @@
 //! sustained stretch. Late buckets never enter the baseline, so a feed that
 //! stays late does not become the new normal.
 
+use super::verdict::{Finding, Verdict, Words};
+use crate::alert::{Evidence, IncidentKey, Kind, Severity};
 use crate::model::{Nanos, SECOND};
 use crate::state::gaps::secs;
 use crate::state::window::SortedWindow;
@@ -51,15 +53,79 @@ impl Default for LagConfig {
     }
 }
 
-/// What one lag sample means.
+/// What one lag sample means: late for long enough (alert, or keep
+/// alerting), back to normal for long enough (resolve), or nothing.
+pub type LagVerdict = Verdict<Lagging, Recovered>;
+
+/// `feed_lagging` fires: data arrives later than the stream's own baseline.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LagVerdict {
-    /// Nothing to report.
-    Quiet,
-    /// Late for long enough: alert (or keep alerting).
-    Lagging(LagFacts),
-    /// Back to normal for long enough: resolve.
-    Recovered(LagFacts),
+pub struct Lagging {
+    /// The numbers.
+    pub facts: LagFacts,
+    /// The excess reached `lag.critical_s`.
+    pub critical: bool,
+}
+
+/// `feed_lagging` clears: the stream is back on time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recovered(pub LagFacts);
+
+impl LagFacts {
+    fn evidence(&self) -> Evidence {
+        Evidence::new()
+            .num("excess_s", self.excess_s, 3)
+            .num("threshold_s", self.threshold_s, 3)
+            .num("baseline_lag_s", self.baseline_s, 3)
+            .num("lag_s", self.lag_s, 3)
+            .num("worst_excess_s", self.worst_s, 3)
+            .num("for_s", self.for_s, 1)
+    }
+}
+
+impl Words for Lagging {
+    fn kind(&self) -> Kind {
+        Kind::FeedLagging
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let f = &self.facts;
+        format!(
+            "{} data is arriving {:.1} s later than normal (alert above {:.1} s for {:.0} s): prices shown are stale by that much.",
+            key.subject(),
+            f.excess_s,
+            f.threshold_s,
+            f.for_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        self.facts.evidence()
+    }
+}
+
+impl Finding for Lagging {
+    fn severity(&self) -> Severity {
+        if self.critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+}
+
+impl Words for Recovered {
+    fn kind(&self) -> Kind {
+        Kind::FeedLagging
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is back on time (lag {:.2} s over baseline, worst was {:.1} s).",
+            key.subject(),
+            self.0.excess_s,
+            self.0.worst_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        self.0.evidence()
+    }
 }
 
 /// The numbers behind a lag verdict (seconds).
@@ -149,7 +215,7 @@ impl LagTracker {
     pub fn on_sample(&mut self, cfg: &LagConfig, recv: Nanos, exch: Nanos) -> LagVerdict {
         let lag = secs(recv - exch);
         if !lag.is_finite() {
-            return LagVerdict::Quiet;
+            return Verdict::Quiet;
         }
         self.last_lag = lag;
         let first = *self.first.get_or_insert(recv);
@@ -164,7 +230,7 @@ impl LagTracker {
             self.baseline = self.baseline.min(lag);
         }
         if recv - first < cfg.warmup_s * SECOND || !self.baseline.is_finite() {
-            return LagVerdict::Quiet;
+            return Verdict::Quiet;
         }
         let excess = lag - self.baseline;
         let facts = |s: &Self, since: Nanos| LagFacts {
@@ -185,13 +251,15 @@ impl LagTracker {
                     self.episode_start = since;
                 }
                 self.worst = self.worst.max(excess);
-                return LagVerdict::Lagging(facts(self, self.episode_start));
+                let facts = facts(self, self.episode_start);
+                let critical = facts.excess_s >= cfg.critical_s;
+                return Verdict::Fire(Lagging { facts, critical });
             }
-            return LagVerdict::Quiet;
+            return Verdict::Quiet;
         }
         if !self.alerting {
             self.late_since = None;
-            return LagVerdict::Quiet;
+            return Verdict::Quiet;
         }
         if excess < self.threshold * 0.5 {
             let since = *self.ok_since.get_or_insert(recv);
@@ -199,12 +267,12 @@ impl LagTracker {
                 self.alerting = false;
                 self.late_since = None;
                 self.ok_since = None;
-                return LagVerdict::Recovered(facts(self, self.episode_start));
+                return Verdict::Clear(Recovered(facts(self, self.episode_start)));
             }
         } else {
             self.ok_since = None;
         }
-        LagVerdict::Quiet
+        Verdict::Quiet
     }
 
     /// Closes the current per-second bucket: pushes its minimum (unless the
@@ -252,7 +320,7 @@ mod tests {
             let lag = -1.27 + jitter + extra(ts);
             let exch = recv - (lag * SECOND as f64) as Nanos;
             let v = t.on_sample(&cfg, recv, exch);
-            if v != LagVerdict::Quiet {
+            if v != Verdict::Quiet {
                 out.push((ts, v));
             }
             recv += 20 * MILLI;
@@ -280,7 +348,7 @@ mod tests {
         );
         let first = v
             .iter()
-            .find(|(_, v)| matches!(v, LagVerdict::Lagging(_)))
+            .find(|(_, v)| matches!(v, Verdict::Fire(_)))
             .unwrap();
         // Excess passes 0.5 s at t=62 and must stay there 3 s.
         assert!(
@@ -290,10 +358,10 @@ mod tests {
         );
         let rec = v
             .iter()
-            .find(|(_, v)| matches!(v, LagVerdict::Recovered(_)))
+            .find(|(_, v)| matches!(v, Verdict::Clear(_)))
             .unwrap();
         assert!(rec.0 > 132.9 && rec.0 < 134.0, "recovered at {}", rec.0);
-        if let LagVerdict::Recovered(f) = &rec.1 {
+        if let Verdict::Clear(Recovered(f)) = &rec.1 {
             assert!(f.worst_s > 14.0);
             assert!(
                 (f.baseline_s + 1.27).abs() < 0.01,

@@ -13,5 +13,7 @@ pub mod frozen;
 pub mod lag;
 pub mod outage;
 pub mod silence;
+pub mod verdict;
 
 pub use config::{DetectConfig, EngineConfig};
+pub use verdict::{Finding, Outcome, Verdict, Words};

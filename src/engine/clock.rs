@@ -91,7 +91,7 @@ impl Engine {
                 self.schedule(next);
             }
             let s = self.streams.get(si);
-            Self::report_crossed(&mut self.incidents, s, now, verdict, out);
+            verdict.report(&mut self.incidents, &s.key, now, out);
         }
         self.tick_divergence(now, out);
         // Trade candles whose interval ended with no later trade.

@@ -6,15 +6,12 @@
 //! and the time passed in: no I/O, no wall clock, no state of other venues.
 
 use super::Engine;
-use super::streams::{Stream, StreamId};
-use crate::alert::{Alert, Evidence, Incidents, Kind, Severity};
-use crate::detect::book::CrossedVerdict;
+use super::streams::StreamId;
+use crate::alert::{Alert, Evidence, Kind, Severity};
 use crate::detect::book_health::{HealthFacts, HealthVerdict, StaleVerdict};
 use crate::detect::frozen::{Fingerprint, FrozenVerdict, fp};
-use crate::detect::lag::{LagFacts, LagVerdict};
 use crate::model::{Integrity, Nanos, StreamKind, Venue, format_rfc3339_ms};
 use crate::state::book::Applied;
-use crate::state::gaps::secs;
 
 /// Evidence of a spread or depth verdict: the value, its median and the
 /// threshold, and one setting that explains the threshold.
@@ -55,16 +52,6 @@ pub(super) fn round_sig(v: f64) -> f64 {
     (v * p).round() / p
 }
 
-pub(super) fn lag_evidence(f: &LagFacts) -> Evidence {
-    Evidence::new()
-        .num("excess_s", f.excess_s, 3)
-        .num("threshold_s", f.threshold_s, 3)
-        .num("baseline_lag_s", f.baseline_s, 3)
-        .num("lag_s", f.lag_s, 3)
-        .num("worst_excess_s", f.worst_s, 3)
-        .num("for_s", f.for_s, 1)
-}
-
 impl Engine {
     pub(super) fn on_lag_sample(
         &mut self,
@@ -73,51 +60,9 @@ impl Engine {
         exch: Nanos,
         out: &mut Vec<Alert>,
     ) {
-        let cfg = &self.cfg.lag;
         let s = self.streams.get_mut(si);
-        match s.lag.on_sample(cfg, now, exch) {
-            LagVerdict::Quiet => {}
-            LagVerdict::Lagging(f) => {
-                let severity = if f.excess_s >= cfg.critical_s {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                };
-                let summary = format!(
-                    "{} data is arriving {:.1} s later than normal (alert above {:.1} s for {:.0} s): prices shown are stale by that much.",
-                    s.subject(),
-                    f.excess_s,
-                    f.threshold_s,
-                    f.for_s
-                );
-                self.incidents.fire(
-                    now,
-                    Kind::FeedLagging,
-                    &s.key,
-                    severity,
-                    false,
-                    summary,
-                    lag_evidence(&f),
-                    out,
-                );
-            }
-            LagVerdict::Recovered(f) => {
-                let summary = format!(
-                    "{} is back on time (lag {:.2} s over baseline, worst was {:.1} s).",
-                    s.subject(),
-                    f.excess_s,
-                    f.worst_s
-                );
-                self.incidents.clear(
-                    now,
-                    Kind::FeedLagging,
-                    &s.key,
-                    summary,
-                    lag_evidence(&f),
-                    out,
-                );
-            }
-        }
+        let verdict = s.lag.on_sample(&self.cfg.lag, now, exch);
+        verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
     pub(super) fn check_crossed(
@@ -132,65 +77,9 @@ impl Engine {
         let s = self.streams.get_mut(si);
         let verdict = s.crossed.observe(cfg, now, bid, ask);
         let deadline = s.crossed.deadline(cfg);
-        Self::report_crossed(&mut self.incidents, s, now, verdict, out);
+        verdict.report(&mut self.incidents, &s.key, now, out);
         if let Some(d) = deadline {
             self.schedule(d);
-        }
-    }
-
-    pub(super) fn report_crossed(
-        incidents: &mut Incidents,
-        s: &Stream,
-        now: Nanos,
-        verdict: CrossedVerdict,
-        out: &mut Vec<Alert>,
-    ) {
-        match verdict {
-            CrossedVerdict::Quiet => {}
-            CrossedVerdict::Crossed {
-                since,
-                updates,
-                bid,
-                ask,
-                critical,
-            } => {
-                let mid = (bid + ask) / 2.0;
-                let bps = if mid > 0.0 {
-                    (bid - ask) / mid * 1e4
-                } else {
-                    0.0
-                };
-                let summary = format!(
-                    "{} is crossed: bid {} >= ask {} for {:.1} s ({} updates); this venue's book is wrong, do not quote off it.",
-                    s.subject(),
-                    bid,
-                    ask,
-                    secs(now - since),
-                    updates
-                );
-                let ev = Evidence::new()
-                    .with("bid", bid)
-                    .with("ask", ask)
-                    .num("crossed_bps", bps, 2)
-                    .num("held_s", secs(now - since), 3)
-                    .with("updates", updates)
-                    .with("since", format_rfc3339_ms(since));
-                let sev = if critical {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                };
-                incidents.fire(now, Kind::BookCrossed, &s.key, sev, false, summary, ev, out);
-            }
-            CrossedVerdict::Cleared { for_ns } => {
-                let summary = format!(
-                    "{} is no longer crossed (was crossed for {:.1} s).",
-                    s.subject(),
-                    secs(for_ns)
-                );
-                let ev = Evidence::new().num("crossed_for_s", secs(for_ns), 3);
-                incidents.clear(now, Kind::BookCrossed, &s.key, summary, ev, out);
-            }
         }
     }
 
