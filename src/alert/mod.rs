@@ -7,6 +7,7 @@
 
 mod incident;
 mod lifecycle;
+pub mod words;
 
 pub use incident::{IncidentKey, Incidents};
 pub use lifecycle::{Cause, IncidentConfig, Phase};

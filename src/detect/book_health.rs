@@ -11,8 +11,11 @@
 //! sustain time and count) keep a one-tick spread or one thin update from
 //! paging. Nothing here reads a clock or allocates once its rings are full.
 
+use super::verdict::{Finding, Verdict, Words};
+use crate::alert::words::{pct, round_sig};
+use crate::alert::{Evidence, IncidentKey, Kind};
 use crate::detect::book::BookConfig;
-use crate::model::{MILLI, Nanos};
+use crate::model::{MILLI, Nanos, format_rfc3339_ms};
 use crate::state::gaps::secs;
 use crate::state::window::SortedWindow;
 
@@ -93,15 +96,160 @@ pub struct HealthFacts {
     pub samples: usize,
 }
 
-/// What one observation means.
+/// What one observation means for a held condition: it has just held long
+/// enough (alert), it is back to normal after an alert, or nothing. Spread
+/// and depth share the rule and word it each their own way.
+pub type HealthVerdict = Verdict<HealthFacts, HealthFacts>;
+
+/// Evidence of a spread or depth verdict: the value, its median and the
+/// threshold, and one setting that explains the threshold.
+fn health_evidence(
+    x: &HealthFacts,
+    value: &'static str,
+    setting: &'static str,
+    v: f64,
+) -> Evidence {
+    Evidence::new()
+        .num(value, x.value, 6)
+        .num("median", x.median, 6)
+        .num("threshold", x.threshold, 6)
+        .num("worst", x.worst, 6)
+        .num(setting, v, 3)
+        .num("held_s", x.held_s, 3)
+        .with("updates", x.updates)
+        .with("baseline_samples", x.samples)
+        .with("since", format_rfc3339_ms(x.since))
+}
+
+/// `spread_blowout` fires: the spread is many times its median.
 #[derive(Clone, Debug, PartialEq)]
-pub enum HealthVerdict {
-    /// Nothing to report.
-    Quiet,
-    /// The condition has just held long enough: alert.
-    Fired(HealthFacts),
-    /// Back to normal after an alert.
-    Cleared(HealthFacts),
+pub struct SpreadWide {
+    /// The numbers.
+    pub facts: HealthFacts,
+    /// The top of book that is wide.
+    pub bid: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// `book.spread_k`.
+    pub k: f64,
+}
+
+/// `spread_blowout` clears.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpreadBack {
+    /// The numbers.
+    pub facts: HealthFacts,
+    /// `book.spread_k`.
+    pub k: f64,
+}
+
+/// What a top of book means for `spread_blowout`.
+pub type SpreadVerdict = Verdict<SpreadWide, SpreadBack>;
+
+impl Words for SpreadWide {
+    fn kind(&self) -> Kind {
+        Kind::SpreadBlowout
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let x = &self.facts;
+        format!(
+            "{} spread is {:.1} bps, {:.0}x its median of {:.2} bps, for {:.1} s: liquidity has pulled back on this venue, widen quotes or route elsewhere.",
+            key.subject(),
+            x.value,
+            x.value / x.median.max(f64::MIN_POSITIVE),
+            x.median,
+            x.held_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        health_evidence(&self.facts, "spread_bps", "k", self.k)
+            .with("bid", self.bid)
+            .with("ask", self.ask)
+    }
+}
+
+impl Finding for SpreadWide {}
+
+impl Words for SpreadBack {
+    fn kind(&self) -> Kind {
+        Kind::SpreadBlowout
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let x = &self.facts;
+        format!(
+            "{} spread is back to {:.2} bps (median {:.2}) after {:.1} s wide.",
+            key.subject(),
+            x.value,
+            x.median,
+            x.held_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        health_evidence(&self.facts, "spread_bps", "k", self.k)
+    }
+}
+
+/// `depth_collapse` fires: little quantity near the touch for a while.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepthThin {
+    /// The numbers.
+    pub facts: HealthFacts,
+    /// `book.depth_band_bps`.
+    pub band_bps: f64,
+}
+
+/// `depth_collapse` clears.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepthBack {
+    /// The numbers.
+    pub facts: HealthFacts,
+    /// `book.depth_band_bps`.
+    pub band_bps: f64,
+}
+
+/// What a near-touch depth sample means for `depth_collapse`.
+pub type DepthVerdict = Verdict<DepthThin, DepthBack>;
+
+impl Words for DepthThin {
+    fn kind(&self) -> Kind {
+        Kind::DepthCollapse
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let x = &self.facts;
+        format!(
+            "{} order book holds {} within {} bps of mid, {:.0}% of its median {} for {:.1} s: liquidity has left this venue's book, size orders down or route elsewhere.",
+            key.market(),
+            round_sig(x.value),
+            self.band_bps,
+            pct(x.value, x.median),
+            round_sig(x.median),
+            x.held_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        health_evidence(&self.facts, "depth", "band_bps", self.band_bps)
+    }
+}
+
+impl Finding for DepthThin {}
+
+impl Words for DepthBack {
+    fn kind(&self) -> Kind {
+        Kind::DepthCollapse
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let x = &self.facts;
+        format!(
+            "{} order book depth near the touch is back to {} ({:.0}% of its median) after {:.1} s.",
+            key.market(),
+            round_sig(x.value),
+            pct(x.value, x.median),
+            x.held_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        health_evidence(&self.facts, "depth", "band_bps", self.band_bps)
+    }
 }
 
 /// One held condition: since when, how many updates, alerting or not.
@@ -148,15 +296,15 @@ impl Held {
             self.updates = self.updates.saturating_add(1);
             if !self.alerting && now - since >= sustain && self.updates >= min_updates {
                 self.alerting = true;
-                return HealthVerdict::Fired(facts(self, since));
+                return Verdict::Fire(facts(self, since));
             }
-            return HealthVerdict::Quiet;
+            return Verdict::Quiet;
         }
         let since = self.since.take();
         let verdict = if self.alerting {
-            HealthVerdict::Cleared(facts(self, since.unwrap_or(now)))
+            Verdict::Clear(facts(self, since.unwrap_or(now)))
         } else {
-            HealthVerdict::Quiet
+            Verdict::Quiet
         };
         self.alerting = false;
         self.updates = 0;
@@ -174,10 +322,10 @@ pub struct SpreadTracker {
 impl SpreadTracker {
     /// A new top of book at `now`. Crossed or empty tops are not spreads
     /// (crossed books are `book_crossed`'s) and are skipped.
-    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, bid: f64, ask: f64) -> HealthVerdict {
+    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, bid: f64, ask: f64) -> SpreadVerdict {
         let mid = (bid + ask) / 2.0;
         if !(bid > 0.0 && ask > bid && mid.is_finite()) {
-            return HealthVerdict::Quiet;
+            return Verdict::Quiet;
         }
         let spread = (ask - bid) / mid * 1e4;
         // Judge against the history before this sample joins it.
@@ -188,18 +336,24 @@ impl SpreadTracker {
                 .push(now, cfg.health_sample_ms * MILLI, cfg.health_window, spread);
         }
         if !ready {
-            return HealthVerdict::Quiet;
+            return Verdict::Quiet;
         }
-        self.held.judge(
-            now,
-            spread > threshold,
-            spread,
-            f64::max,
-            cfg.spread_sustain_ms * MILLI,
-            cfg.spread_sustain_updates,
-            &self.median,
-            threshold,
-        )
+        let k = cfg.spread_k;
+        self.held
+            .judge(
+                now,
+                spread > threshold,
+                spread,
+                f64::max,
+                cfg.spread_sustain_ms * MILLI,
+                cfg.spread_sustain_updates,
+                &self.median,
+                threshold,
+            )
+            .map(
+                |facts| SpreadWide { facts, bid, ask, k },
+                |facts| SpreadBack { facts, k },
+            )
     }
 
     /// Whether a blowout is being reported.
@@ -223,28 +377,34 @@ impl DepthTracker {
     }
 
     /// A near-touch quantity (both sides) sampled at `now`.
-    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, depth: f64) -> HealthVerdict {
+    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, depth: f64) -> DepthVerdict {
         if !(depth.is_finite() && depth >= 0.0) {
-            return HealthVerdict::Quiet;
+            return Verdict::Quiet;
         }
         let ready = self.median.len() >= cfg.health_min_samples && self.median.median() > 0.0;
         let threshold = cfg.depth_fraction * self.median.median();
         self.median
             .push(now, cfg.health_sample_ms * MILLI, cfg.health_window, depth);
         if !ready {
-            return HealthVerdict::Quiet;
+            return Verdict::Quiet;
         }
         // At least two low samples in a row, whatever the sustain time.
-        self.held.judge(
-            now,
-            depth < threshold,
-            depth,
-            f64::min,
-            cfg.depth_sustain_ms * MILLI,
-            2,
-            &self.median,
-            threshold,
-        )
+        let band_bps = cfg.depth_band_bps;
+        self.held
+            .judge(
+                now,
+                depth < threshold,
+                depth,
+                f64::min,
+                cfg.depth_sustain_ms * MILLI,
+                2,
+                &self.median,
+                threshold,
+            )
+            .map(
+                |facts| DepthThin { facts, band_bps },
+                |facts| DepthBack { facts, band_bps },
+            )
     }
 
     /// Whether a collapse is being reported.
@@ -270,22 +430,70 @@ pub struct StaleFacts {
     pub held_s: f64,
     /// When the first of the run printed.
     pub since: Nanos,
+    /// `book.stale_tolerance_bps`.
+    pub tolerance_bps: f64,
 }
 
-/// What one trade means for a book.
+/// What one trade means for a book: it has just been found stale, a trade
+/// printed inside it again after an alert, or nothing.
+pub type StaleVerdict = Verdict<StaleFacts, Fresh>;
+
+/// `book_stale` clears: a trade printed inside the book again.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StaleVerdict {
-    /// Nothing to report.
-    Quiet,
-    /// The book has just been found stale.
-    Stale(StaleFacts),
-    /// A trade printed inside the book again after an alert.
-    Fresh {
-        /// How long it was stale (seconds).
-        stale_for_s: f64,
-        /// Trades outside it meanwhile.
-        trades: usize,
-    },
+pub struct Fresh {
+    /// How long it was stale (seconds).
+    pub stale_for_s: f64,
+    /// Trades outside it meanwhile.
+    pub trades: usize,
+}
+
+impl Words for StaleFacts {
+    fn kind(&self) -> Kind {
+        Kind::BookStale
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is stale: {} trades in a row printed outside it over {:.1} s (last {} vs bid {} / ask {}, {:.1} bps outside); do not quote off this book.",
+            key.subject(),
+            self.trades,
+            self.held_s,
+            self.price,
+            self.bid,
+            self.ask,
+            self.outside_bps,
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new()
+            .with("trade_price", self.price)
+            .with("bid", self.bid)
+            .with("ask", self.ask)
+            .num("outside_bps", self.outside_bps, 2)
+            .num("tolerance_bps", self.tolerance_bps, 2)
+            .with("trades_outside", self.trades)
+            .num("held_s", self.held_s, 3)
+            .with("since", format_rfc3339_ms(self.since))
+    }
+}
+
+impl Finding for StaleFacts {}
+
+impl Words for Fresh {
+    fn kind(&self) -> Kind {
+        Kind::BookStale
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is tracking trades again (a trade printed inside it after {:.1} s stale).",
+            key.subject(),
+            self.stale_for_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new()
+            .num("stale_for_s", self.stale_for_s, 3)
+            .with("trades_outside", self.trades)
+    }
 }
 
 /// `book_stale` for one book stream (bbo or L2).
@@ -311,7 +519,7 @@ impl StaleTracker {
     ) -> StaleVerdict {
         let mid = (bid + ask) / 2.0;
         if !(price > 0.0 && bid > 0.0 && ask >= bid && price.is_finite() && mid.is_finite()) {
-            return StaleVerdict::Quiet;
+            return Verdict::Quiet;
         }
         let tol = mid * cfg.stale_tolerance_bps / 1e4;
         let off = if price < bid - tol {
@@ -324,12 +532,12 @@ impl StaleTracker {
         if off <= 0.0 {
             let trades = std::mem::take(&mut self.run);
             if std::mem::take(&mut self.alerting) {
-                return StaleVerdict::Fresh {
+                return Verdict::Clear(Fresh {
                     stale_for_s: secs(now - self.run_since),
                     trades,
-                };
+                });
             }
-            return StaleVerdict::Quiet;
+            return Verdict::Quiet;
         }
         // Outside prints further apart than the window do not chain: an
         // isolated print minutes later starts a new run.
@@ -346,10 +554,10 @@ impl StaleTracker {
         // the book catches up within a few hundred ms: only a run that
         // lasts is a stale book.
         if self.alerting || self.run < cfg.stale_trades || held < cfg.stale_hold_ms * MILLI {
-            return StaleVerdict::Quiet;
+            return Verdict::Quiet;
         }
         self.alerting = true;
-        StaleVerdict::Stale(StaleFacts {
+        Verdict::Fire(StaleFacts {
             price,
             bid,
             ask,
@@ -357,6 +565,7 @@ impl StaleTracker {
             trades: self.run,
             held_s: secs(held),
             since: self.run_since,
+            tolerance_bps: cfg.stale_tolerance_bps,
         })
     }
 
@@ -390,7 +599,7 @@ mod tests {
         let mut t = 0;
         for _ in 0..1000 {
             t += 100 * MILLI;
-            assert_eq!(s.observe(cfg, t, 60_000.0, 60_000.01), HealthVerdict::Quiet);
+            assert_eq!(s.observe(cfg, t, 60_000.0, 60_000.01), Verdict::Quiet);
         }
         (s, t)
     }
@@ -405,8 +614,8 @@ mod tests {
         for _ in 0..50 {
             t += 100 * MILLI;
             match s.observe(&cfg, t, 60_000.0, 60_120.0) {
-                HealthVerdict::Fired(f) => fired = Some((t, f)),
-                HealthVerdict::Quiet => {}
+                Verdict::Fire(w) => fired = Some((t, w.facts)),
+                Verdict::Quiet => {}
                 v => panic!("{v:?}"),
             }
         }
@@ -417,7 +626,7 @@ mod tests {
         assert!(s.is_alerting());
         assert!(matches!(
             s.observe(&cfg, t + 100 * MILLI, 60_000.0, 60_000.01),
-            HealthVerdict::Cleared(_)
+            Verdict::Clear(_)
         ));
     }
 
@@ -428,23 +637,23 @@ mod tests {
         // 100x the median but only 0.17 bps: under the floor.
         for _ in 0..100 {
             t += 100 * MILLI;
-            assert_eq!(s.observe(&cfg, t, 60_000.0, 60_001.0), HealthVerdict::Quiet);
+            assert_eq!(s.observe(&cfg, t, 60_000.0, 60_001.0), Verdict::Quiet);
         }
         // Wide for 1.5 s only.
         for _ in 0..15 {
             t += 100 * MILLI;
-            assert_eq!(s.observe(&cfg, t, 60_000.0, 60_120.0), HealthVerdict::Quiet);
+            assert_eq!(s.observe(&cfg, t, 60_000.0, 60_120.0), Verdict::Quiet);
         }
         assert_eq!(
             s.observe(&cfg, t + MILLI, 60_000.0, 60_000.01),
-            HealthVerdict::Quiet
+            Verdict::Quiet
         );
         // Without history nothing is judged.
         let mut fresh = SpreadTracker::default();
         for i in 0..50 {
             assert_eq!(
                 fresh.observe(&cfg, i * SECOND, 60_000.0, 61_000.0),
-                HealthVerdict::Quiet
+                Verdict::Quiet
             );
         }
     }
@@ -458,19 +667,19 @@ mod tests {
             t += SECOND;
             assert!(d.due(t));
             let depth = 10.0 + (i % 5) as f64;
-            assert_eq!(d.observe(&cfg, t, depth), HealthVerdict::Quiet);
+            assert_eq!(d.observe(&cfg, t, depth), Verdict::Quiet);
         }
         // One thin sample is not a collapse.
         t += SECOND;
-        assert_eq!(d.observe(&cfg, t, 0.5), HealthVerdict::Quiet);
+        assert_eq!(d.observe(&cfg, t, 0.5), Verdict::Quiet);
         t += SECOND;
-        assert_eq!(d.observe(&cfg, t, 12.0), HealthVerdict::Quiet);
+        assert_eq!(d.observe(&cfg, t, 12.0), Verdict::Quiet);
         let start = t + SECOND;
         let mut fired = None;
         for _ in 0..10 {
             t += SECOND;
-            if let HealthVerdict::Fired(f) = d.observe(&cfg, t, 1.0) {
-                fired = Some((t, f));
+            if let Verdict::Fire(w) = d.observe(&cfg, t, 1.0) {
+                fired = Some((t, w.facts));
             }
         }
         let (at, f) = fired.expect("never fired");
@@ -479,10 +688,7 @@ mod tests {
         assert!((f.threshold - 2.4).abs() < 1e-9);
         assert!(d.is_alerting());
         t += SECOND;
-        assert!(matches!(
-            d.observe(&cfg, t, 11.0),
-            HealthVerdict::Cleared(_)
-        ));
+        assert!(matches!(d.observe(&cfg, t, 11.0), Verdict::Clear(_)));
     }
 
     #[test]
@@ -494,25 +700,22 @@ mod tests {
         for (i, p) in [60_000.0, 60_050.0, 59_950.0].iter().enumerate() {
             assert_eq!(
                 s.on_trade(&cfg, i as Nanos * MILLI, *p, bid, ask),
-                StaleVerdict::Quiet
+                Verdict::Quiet
             );
         }
         // A sweep: 200 prints outside in one instant, then one inside.
         for _ in 0..200 {
-            assert_eq!(
-                s.on_trade(&cfg, SECOND, 60_300.0, bid, ask),
-                StaleVerdict::Quiet
-            );
+            assert_eq!(s.on_trade(&cfg, SECOND, 60_300.0, bid, ask), Verdict::Quiet);
         }
         assert_eq!(
             s.on_trade(&cfg, SECOND + 65 * MILLI, 60_000.0, bid, ask),
-            StaleVerdict::Quiet
+            Verdict::Quiet
         );
         // Outside prints further apart than the window never chain.
         for i in 0..10 {
             assert_eq!(
                 s.on_trade(&cfg, 10 * SECOND + i * 4 * SECOND, 59_700.0, bid, ask),
-                StaleVerdict::Quiet
+                Verdict::Quiet
             );
         }
         // Then a steady run every 200 ms: stale once it has held 1 s with
@@ -521,7 +724,7 @@ mod tests {
         let mut stale = None;
         for i in 0..20 {
             let t = start + i * 200 * MILLI;
-            if let StaleVerdict::Stale(f) = s.on_trade(&cfg, t, 59_700.0, bid, ask) {
+            if let StaleVerdict::Fire(f) = s.on_trade(&cfg, t, 59_700.0, bid, ask) {
                 stale = Some((t, f));
                 break;
             }
@@ -532,7 +735,7 @@ mod tests {
         assert_eq!((f.trades, f.since), (6, start));
         assert!(matches!(
             s.on_trade(&cfg, 70 * SECOND, 60_000.0, bid, ask),
-            StaleVerdict::Fresh { .. }
+            StaleVerdict::Clear(Fresh { .. })
         ));
         assert!(!s.is_alerting());
     }

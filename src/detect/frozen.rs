@@ -22,7 +22,9 @@
 //! This module never reads a clock and never allocates per frame: the
 //! engine passes the time and a fingerprint of the frame's values.
 
-use crate::model::{Nanos, SECOND, StreamKind, Symbol, Venue};
+use super::verdict::{Finding, Verdict, Words};
+use crate::alert::{Evidence, IncidentKey, Kind};
+use crate::model::{Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
 use crate::state::gaps::{GapHistory, TailFit, secs};
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
@@ -297,20 +299,77 @@ pub struct FrozenFacts {
     pub last_change: Nanos,
 }
 
-/// What one frame means for `feed_frozen`.
+/// What one frame means for `feed_frozen`: the stream has just been found
+/// frozen, a change arrived on a frozen stream, or nothing.
+pub type FrozenVerdict = Verdict<FrozenFacts, Resumed>;
+
+/// `feed_frozen` clears: a change arrived on a frozen stream.
 #[derive(Clone, Debug, PartialEq)]
-pub enum FrozenVerdict {
-    /// Nothing to report.
-    Quiet,
-    /// The stream has just been found frozen.
-    Frozen(FrozenFacts),
-    /// A change arrived on a frozen stream.
-    Resumed {
-        /// How long the values had not changed (seconds).
-        unchanged_s: f64,
-        /// Frames that repeated them.
-        unchanged_frames: u64,
-    },
+pub struct Resumed {
+    /// How long the values had not changed (seconds).
+    pub unchanged_s: f64,
+    /// Frames that repeated them.
+    pub unchanged_frames: u64,
+}
+
+impl Words for FrozenFacts {
+    fn kind(&self) -> Kind {
+        Kind::FeedFrozen
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let compared = if self.peers_known {
+            format!(
+                "while other venues' {} streams changed {} times",
+                key.stream.as_deref().unwrap_or("same"),
+                self.peer_changes
+            )
+        } else {
+            "with no other venue to compare against (judged at the higher no-peer bar)".to_string()
+        };
+        format!(
+            "{} keeps sending the same values, unchanged for {:.1} s over {} frames {compared}: its prices are frozen, do not trade on them.",
+            key.subject(),
+            self.unchanged_s,
+            self.unchanged_frames
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new()
+            .num("unchanged_s", self.unchanged_s, 3)
+            .with("unchanged_frames", self.unchanged_frames)
+            .num("phi", self.phi, 2)
+            .num("threshold_phi", self.threshold_phi, 2)
+            .with("peers_known", self.peers_known)
+            .with("peer_changes", self.peer_changes)
+            .with(
+                "peers_moving_s",
+                self.peers_moving_s
+                    .map_or(serde_json::Value::Null, |v| crate::alert::round_value(v, 3)),
+            )
+            .num("median_change_gap_s", self.median_change_gap_s, 4)
+            .num("p95_change_gap_s", self.p95_change_gap_s, 4)
+            .with("last_change_at", format_rfc3339_ms(self.last_change))
+    }
+}
+
+impl Finding for FrozenFacts {}
+
+impl Words for Resumed {
+    fn kind(&self) -> Kind {
+        Kind::FeedFrozen
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} values are changing again after {:.1} s frozen.",
+            key.subject(),
+            self.unchanged_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new()
+            .num("unchanged_s", self.unchanged_s, 3)
+            .with("unchanged_frames", self.unchanged_frames)
+    }
 }
 
 /// Refit the tail every this many changes (a fit is ~100 bins of work).
@@ -431,7 +490,7 @@ impl FrozenTracker {
             return FrozenVerdict::Quiet;
         }
         self.alerting = true;
-        FrozenVerdict::Frozen(FrozenFacts {
+        FrozenVerdict::Fire(FrozenFacts {
             unchanged_s: elapsed,
             unchanged_frames: self.unchanged_frames,
             phi,
@@ -457,10 +516,10 @@ impl FrozenTracker {
         if let Some(last) = self.last_change {
             let gap = secs(now - last);
             if was {
-                verdict = FrozenVerdict::Resumed {
+                verdict = FrozenVerdict::Clear(Resumed {
                     unchanged_s: gap,
                     unchanged_frames: self.unchanged_frames,
-                };
+                });
             } else if gap >= 0.0 {
                 // A frozen episode is kept out of the rhythm, so a fault
                 // does not teach the stream that faults are normal.
@@ -523,7 +582,7 @@ mod tests {
         for i in 0..300u64 {
             t += 100 * MILLI;
             b.on_frame(&cfg, &mut g, t, &f(10_000 + i));
-            if let FrozenVerdict::Frozen(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+            if let FrozenVerdict::Fire(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
                 found = Some((t, facts));
                 break;
             }
@@ -541,7 +600,7 @@ mod tests {
         );
         assert!(matches!(
             a.on_frame(&cfg, &mut g, t + 200 * MILLI, &f(7)),
-            FrozenVerdict::Resumed { .. }
+            FrozenVerdict::Clear(Resumed { .. })
         ));
         assert!(!a.is_alerting());
     }
@@ -592,7 +651,7 @@ mod tests {
         for i in 0..300u64 {
             t += 100 * MILLI;
             b.on_frame(&cfg, &mut g, t, &f(30_000 + i));
-            if let FrozenVerdict::Frozen(x) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+            if let FrozenVerdict::Fire(x) = a.on_frame(&cfg, &mut g, t, &f(599)) {
                 found = Some((t, x));
                 break;
             }
@@ -624,7 +683,7 @@ mod tests {
         let mut at = None;
         for _ in 0..1000 {
             t += 100 * MILLI;
-            if let FrozenVerdict::Frozen(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
+            if let FrozenVerdict::Fire(facts) = a.on_frame(&cfg, &mut g, t, &f(599)) {
                 assert!(!facts.peers_known);
                 assert_eq!(facts.threshold_phi, cfg.no_peer_phi);
                 at = Some(t);

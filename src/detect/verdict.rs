@@ -57,6 +57,22 @@ pub struct Outcome<F, C> {
     pub wake_at: Option<Nanos>,
 }
 
+impl<F, C> Verdict<F, C> {
+    /// The same verdict with its finding and recovery turned into other
+    /// types (a shared rule worded by the check that uses it).
+    pub fn map<F2, C2>(
+        self,
+        fire: impl FnOnce(F) -> F2,
+        clear: impl FnOnce(C) -> C2,
+    ) -> Verdict<F2, C2> {
+        match self {
+            Verdict::Quiet => Verdict::Quiet,
+            Verdict::Fire(f) => Verdict::Fire(fire(f)),
+            Verdict::Clear(c) => Verdict::Clear(clear(c)),
+        }
+    }
+}
+
 impl<F: Finding, C: Words> Verdict<F, C> {
     /// Hands the verdict to the incident book under `key`: the one path
     /// from a check's judgement to alerts.

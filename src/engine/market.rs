@@ -7,8 +7,8 @@
 //! clock, no per-frame work beyond a store and a band check.
 
 use super::Engine;
-use super::stream_checks::round_sig;
 use super::streams::StreamId;
+use crate::alert::words::round_sig;
 use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
 use crate::detect::divergence::{self, Action, ClearReason, PriceSource, Update};
 use crate::detect::outage::{self, Burst, VenueHealth};

@@ -8,49 +8,9 @@
 use super::Engine;
 use super::streams::StreamId;
 use crate::alert::{Alert, Evidence, Kind, Severity};
-use crate::detect::book_health::{HealthFacts, HealthVerdict, StaleVerdict};
-use crate::detect::frozen::{Fingerprint, FrozenVerdict, fp};
-use crate::model::{Integrity, Nanos, StreamKind, Venue, format_rfc3339_ms};
+use crate::detect::frozen::{Fingerprint, fp};
+use crate::model::{Integrity, Nanos, StreamKind, Venue};
 use crate::state::book::Applied;
-
-/// Evidence of a spread or depth verdict: the value, its median and the
-/// threshold, and one setting that explains the threshold.
-pub(super) fn health_evidence(
-    x: &HealthFacts,
-    value: &'static str,
-    setting: &'static str,
-    v: f64,
-) -> Evidence {
-    Evidence::new()
-        .num(value, x.value, 6)
-        .num("median", x.median, 6)
-        .num("threshold", x.threshold, 6)
-        .num("worst", x.worst, 6)
-        .num(setting, v, 3)
-        .num("held_s", x.held_s, 3)
-        .with("updates", x.updates)
-        .with("baseline_samples", x.samples)
-        .with("since", format_rfc3339_ms(x.since))
-}
-
-/// `part` as a percentage of `whole`.
-pub(super) fn pct(part: f64, whole: f64) -> f64 {
-    if whole > 0.0 {
-        part / whole * 100.0
-    } else {
-        0.0
-    }
-}
-
-/// A quantity for a summary: four significant digits.
-pub(super) fn round_sig(v: f64) -> f64 {
-    if v == 0.0 || !v.is_finite() {
-        return v;
-    }
-    let digits = 3 - v.abs().log10().floor() as i32;
-    let p = 10f64.powi(digits);
-    (v * p).round() / p
-}
 
 impl Engine {
     pub(super) fn on_lag_sample(
@@ -197,67 +157,8 @@ impl Engine {
         let Some(tracker) = s.frozen.as_mut() else {
             return;
         };
-        match tracker.on_frame(cfg, &mut self.frozen_groups, now, f) {
-            FrozenVerdict::Quiet => {}
-            FrozenVerdict::Frozen(x) => {
-                let compared = if x.peers_known {
-                    format!(
-                        "while other venues' {} streams changed {} times",
-                        s.kind.name(),
-                        x.peer_changes
-                    )
-                } else {
-                    "with no other venue to compare against (judged at the higher no-peer bar)"
-                        .to_string()
-                };
-                let summary = format!(
-                    "{} keeps sending the same values, unchanged for {:.1} s over {} frames {compared}: its prices are frozen, do not trade on them.",
-                    s.subject(),
-                    x.unchanged_s,
-                    x.unchanged_frames
-                );
-                let ev = Evidence::new()
-                    .num("unchanged_s", x.unchanged_s, 3)
-                    .with("unchanged_frames", x.unchanged_frames)
-                    .num("phi", x.phi, 2)
-                    .num("threshold_phi", x.threshold_phi, 2)
-                    .with("peers_known", x.peers_known)
-                    .with("peer_changes", x.peer_changes)
-                    .with(
-                        "peers_moving_s",
-                        x.peers_moving_s
-                            .map_or(serde_json::Value::Null, |v| crate::alert::round_value(v, 3)),
-                    )
-                    .num("median_change_gap_s", x.median_change_gap_s, 4)
-                    .num("p95_change_gap_s", x.p95_change_gap_s, 4)
-                    .with("last_change_at", format_rfc3339_ms(x.last_change));
-                self.incidents.fire(
-                    now,
-                    Kind::FeedFrozen,
-                    &s.key,
-                    Severity::Warning,
-                    false,
-                    summary,
-                    ev,
-                    out,
-                );
-            }
-            FrozenVerdict::Resumed {
-                unchanged_s,
-                unchanged_frames,
-            } => {
-                let summary = format!(
-                    "{} values are changing again after {:.1} s frozen.",
-                    s.subject(),
-                    unchanged_s
-                );
-                let ev = Evidence::new()
-                    .num("unchanged_s", unchanged_s, 3)
-                    .with("unchanged_frames", unchanged_frames);
-                self.incidents
-                    .clear(now, Kind::FeedFrozen, &s.key, summary, ev, out);
-            }
-        }
+        let verdict = tracker.on_frame(cfg, &mut self.frozen_groups, now, f);
+        verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
     /// After a book update: frozen, spread and near-touch depth of a
@@ -293,49 +194,7 @@ impl Engine {
             return;
         };
         let verdict = s.depth_health.observe(cfg, now, depth);
-        let band = cfg.depth_band_bps;
-        let (summary, ev) = match verdict {
-            HealthVerdict::Quiet => return,
-            HealthVerdict::Fired(ref x) => (
-                format!(
-                    "{} {} order book holds {} within {} bps of mid, {:.0}% of its median {} for {:.1} s: liquidity has left this venue's book, size orders down or route elsewhere.",
-                    s.venue,
-                    s.symbol,
-                    round_sig(x.value),
-                    band,
-                    pct(x.value, x.median),
-                    round_sig(x.median),
-                    x.held_s
-                ),
-                health_evidence(x, "depth", "band_bps", band),
-            ),
-            HealthVerdict::Cleared(ref x) => (
-                format!(
-                    "{} {} order book depth near the touch is back to {} ({:.0}% of its median) after {:.1} s.",
-                    s.venue,
-                    s.symbol,
-                    round_sig(x.value),
-                    pct(x.value, x.median),
-                    x.held_s
-                ),
-                health_evidence(x, "depth", "band_bps", band),
-            ),
-        };
-        if matches!(verdict, HealthVerdict::Fired(_)) {
-            self.incidents.fire(
-                now,
-                Kind::DepthCollapse,
-                &s.key,
-                Severity::Warning,
-                false,
-                summary,
-                ev,
-                out,
-            );
-        } else {
-            self.incidents
-                .clear(now, Kind::DepthCollapse, &s.key, summary, ev, out);
-        }
+        verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
     /// `spread_blowout`: a new top of book of stream `si`.
@@ -349,44 +208,8 @@ impl Engine {
     ) {
         let cfg = &self.cfg.book;
         let s = self.streams.get_mut(si);
-        match s.spread.observe(cfg, now, bid, ask) {
-            HealthVerdict::Quiet => {}
-            HealthVerdict::Fired(x) => {
-                let summary = format!(
-                    "{} spread is {:.1} bps, {:.0}x its median of {:.2} bps, for {:.1} s: liquidity has pulled back on this venue, widen quotes or route elsewhere.",
-                    s.subject(),
-                    x.value,
-                    x.value / x.median.max(f64::MIN_POSITIVE),
-                    x.median,
-                    x.held_s
-                );
-                let ev = health_evidence(&x, "spread_bps", "k", cfg.spread_k)
-                    .with("bid", bid)
-                    .with("ask", ask);
-                self.incidents.fire(
-                    now,
-                    Kind::SpreadBlowout,
-                    &s.key,
-                    Severity::Warning,
-                    false,
-                    summary,
-                    ev,
-                    out,
-                );
-            }
-            HealthVerdict::Cleared(x) => {
-                let summary = format!(
-                    "{} spread is back to {:.2} bps (median {:.2}) after {:.1} s wide.",
-                    s.subject(),
-                    x.value,
-                    x.median,
-                    x.held_s
-                );
-                let ev = health_evidence(&x, "spread_bps", "k", cfg.spread_k);
-                self.incidents
-                    .clear(now, Kind::SpreadBlowout, &s.key, summary, ev, out);
-            }
-        }
+        let verdict = s.spread.observe(cfg, now, bid, ask);
+        verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
     /// `book_stale`: a trade of stream `si` against the same venue's books.
@@ -433,55 +256,8 @@ impl Engine {
             let Some((bid, ask)) = top else {
                 continue;
             };
-            match s.stale.on_trade(cfg, now, price, bid, ask) {
-                StaleVerdict::Quiet => {}
-                StaleVerdict::Stale(x) => {
-                    let summary = format!(
-                        "{} is stale: {} trades in a row printed outside it over {:.1} s (last {} vs bid {} / ask {}, {:.1} bps outside); do not quote off this book.",
-                        s.subject(),
-                        x.trades,
-                        x.held_s,
-                        x.price,
-                        x.bid,
-                        x.ask,
-                        x.outside_bps,
-                    );
-                    let ev = Evidence::new()
-                        .with("trade_price", x.price)
-                        .with("bid", x.bid)
-                        .with("ask", x.ask)
-                        .num("outside_bps", x.outside_bps, 2)
-                        .num("tolerance_bps", cfg.stale_tolerance_bps, 2)
-                        .with("trades_outside", x.trades)
-                        .num("held_s", x.held_s, 3)
-                        .with("since", format_rfc3339_ms(x.since));
-                    self.incidents.fire(
-                        now,
-                        Kind::BookStale,
-                        &s.key,
-                        Severity::Warning,
-                        false,
-                        summary,
-                        ev,
-                        out,
-                    );
-                }
-                StaleVerdict::Fresh {
-                    stale_for_s,
-                    trades,
-                } => {
-                    let summary = format!(
-                        "{} is tracking trades again (a trade printed inside it after {:.1} s stale).",
-                        s.subject(),
-                        stale_for_s
-                    );
-                    let ev = Evidence::new()
-                        .num("stale_for_s", stale_for_s, 3)
-                        .with("trades_outside", trades);
-                    self.incidents
-                        .clear(now, Kind::BookStale, &s.key, summary, ev, out);
-                }
-            }
+            let verdict = s.stale.on_trade(cfg, now, price, bid, ask);
+            verdict.report(&mut self.incidents, &s.key, now, out);
         }
     }
 }
