@@ -16,7 +16,7 @@ use criterion::{Criterion, Throughput};
 use feedwatch::detect::DetectConfig;
 use feedwatch::engine::Engine;
 use feedwatch::fixture::import::{ImportFormat, import};
-use feedwatch::fixture::reader::parse_line;
+use feedwatch::fixture::parse_line;
 use feedwatch::model::Venue;
 use feedwatch::record::RecordKind;
 use feedwatch::venues::adapter_for;

@@ -9,8 +9,8 @@
 use crate::alert::Alert;
 use crate::detect::DetectConfig;
 use crate::engine::{Engine, Observer, Stats};
-use crate::fixture::reader::{Merger, ReaderStats};
 use crate::fixture::{FileProgress, FixtureError};
+use crate::fixture::{Merger, ReaderStats};
 use crate::model::{Nanos, format_rfc3339_ms};
 use crate::record::Record;
 use crate::scenario::{Scenario, ScenarioError, Step};

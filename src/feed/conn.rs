@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
@@ -154,10 +155,14 @@ pub(crate) async fn run(
                 }
             }
         };
-        let ended = read(
-            &plan, &cfg, &gate, &registry, &conn, ws, &mut stop, &id_prefix, &mut n,
-        )
-        .await;
+        let link = Link {
+            plan: &plan,
+            cfg: &cfg,
+            gate: &gate,
+            registry: &registry,
+            id_prefix: &id_prefix,
+        };
+        let ended = read(link, &conn, ws, &mut stop, &mut n).await;
         if ended.frames > 0 {
             backoff.reset();
         }
@@ -289,31 +294,42 @@ type Opening<'a> = Pin<Box<dyn Future<Output = Result<Box<Ws>, Failed>> + Send +
 
 type Fetched = (Symbol, String, Result<http::Response, http::HttpError>);
 
+/// What a session reads with: its connection's plan and settings, the
+/// engine queue, the resync registry, and the prefix its replacement is
+/// named from.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    plan: &'a Plan,
+    cfg: &'a FeedConfig,
+    gate: &'a Gate,
+    registry: &'a Registry,
+    id_prefix: &'a str,
+}
+
 /// Reads one session until it ends: frames into the engine queue, pings,
 /// book resyncs asked for by the engine, and (for venues with a connection
 /// age limit) a replacement opened before the limit.
-#[allow(clippy::too_many_arguments)]
 async fn read(
-    plan: &Plan,
-    cfg: &FeedConfig,
-    gate: &Gate,
-    registry: &Registry,
+    link: Link<'_>,
     conn: &Arc<str>,
     mut ws: Box<Ws>,
     stop: &mut watch::Receiver<bool>,
-    id_prefix: &str,
     n: &mut u64,
 ) -> Ended {
+    let Link {
+        plan,
+        cfg,
+        gate,
+        registry,
+        id_prefix,
+    } = link;
     let mut frames = 0u64;
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<Symbol>(64);
     let _registered = Registered::new(registry, conn, cmd_tx);
     let mut fetches: JoinSet<Fetched> = JoinSet::new();
     let mut fetching: Vec<Symbol> = Vec::new();
     let started = Instant::now();
-    let mut replace_at = plan
-        .proto
-        .max_connection_age()
-        .map(|age| started + age.saturating_sub(Duration::from_secs(cfg.replace_before_s)));
+    let mut replace_at = replace_time(plan, cfg, started);
     let mut replacing: Option<(Arc<str>, Opening<'_>)> = None;
     let ping_every = Duration::from_millis(cfg.ping_interval_ms);
     let idle_limit = Duration::from_millis(cfg.ping_timeout_ms);
@@ -324,13 +340,6 @@ async fn read(
     let app_ping_every = plan.app_ping.as_ref().map(|(d, _)| *d);
     let mut next_app_ping = app_ping_every.map(|d| Instant::now() + d);
     let venue: Venue = plan.venue;
-    let lost = |reason: String, frames: u64| Ended {
-        outcome: Outcome::Lost {
-            reason,
-            retry_after: None,
-        },
-        frames,
-    };
     loop {
         let app_due = next_app_ping.unwrap_or(next_ping + ping_every);
         let replace_due = replace_at.unwrap_or(next_ping + ping_every);
@@ -344,24 +353,14 @@ async fn read(
                         Message::Text(t) => {
                             last_data = Instant::now();
                             frames += 1;
-                            Counters::add(&gate.counters.frames, 1);
-                            Counters::add(&gate.counters.frame_bytes, t.len() as u64);
-                            gate.frame(venue, conn, Item::Frame(t));
+                            deliver(gate, venue, conn, t.len(), Item::Frame(t));
                         }
                         Message::Binary(b) => {
                             last_data = Instant::now();
                             frames += 1;
-                            Counters::add(&gate.counters.frames, 1);
-                            Counters::add(&gate.counters.frame_bytes, b.len() as u64);
-                            gate.frame(venue, conn, Item::Binary(b));
+                            deliver(gate, venue, conn, b.len(), Item::Binary(b));
                         }
-                        Message::Close(frame) => {
-                            let reason = match frame {
-                                Some(f) => format!("closed by server: {} {}", u16::from(f.code), f.reason),
-                                None => "closed by server".into(),
-                            };
-                            return lost(reason, frames);
-                        }
+                        Message::Close(frame) => return lost(closed_reason(frame), frames),
                         // tungstenite queues the pong itself; any frame
                         // proves the socket is alive.
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -369,87 +368,33 @@ async fn read(
                 }
             },
             _ = sleep_until(next_ping) => {
-                if last_rx.elapsed() >= idle_limit {
-                    return lost(format!(
-                        "nothing received for {} ms (half-open socket?), dropped",
-                        idle_limit.as_millis()
-                    ), frames);
-                }
-                if last_data.elapsed() >= data_limit {
-                    return lost(format!(
-                        "no message for {} ms although the socket answers pings (stalled stream), reconnecting",
-                        data_limit.as_millis()
-                    ), frames);
+                if let Some(reason) = silent(last_rx, idle_limit, last_data, data_limit) {
+                    return lost(reason, frames);
                 }
                 next_ping = Instant::now() + ping_every;
-                match timeout(ping_every, ws.send(Message::Ping(Bytes::new()))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return lost(format!("ping failed: {}", describe(&e)), frames),
-                    Err(_) => return lost("ping could not be sent (socket blocked), dropped".into(), frames),
+                if let Err(reason) = ping(&mut ws, ping_every).await {
+                    return lost(reason, frames);
                 }
             }
             _ = sleep_until(app_due), if next_app_ping.is_some() => {
                 if let (Some((every, text)), Some(_)) = (&plan.app_ping, next_app_ping) {
                     next_app_ping = Some(Instant::now() + *every);
-                    if let Err(e) = ws.send(Message::text(text.clone())).await {
-                        return lost(format!("application ping failed: {}", describe(&e)), frames);
+                    if let Err(reason) = app_ping(gate, venue, conn, &mut ws, text).await {
+                        return lost(reason, frames);
                     }
-                    gate.control(venue, conn, || Item::Sent(text.clone())).await;
                 }
             }
             Some(symbol) = cmd_rx.recv() => {
-                match plan.proto.resync(&symbol) {
-                    Some(Resync::Rest { request, .. })
-                        if fetching.len() < MAX_FETCHES && !fetching.contains(&symbol) => {
-                            fetching.push(symbol.clone());
-                            let url = format!("{}{}", plan.rest_base, request);
-                            let limit = plan.rest_limit.clone();
-                            let wait = Duration::from_millis(cfg.rest_timeout_ms);
-                            let max = cfg.max_message_bytes;
-                            fetches.spawn(async move {
-                                limit.acquire().await;
-                                (symbol, request, http::get(&url, wait, max).await)
-                            });
-                    }
-                    Some(Resync::Frames(texts)) => {
-                        Counters::add(&gate.counters.resubscribes, 1);
-                        for text in texts {
-                            if let Err(e) = ws.send(Message::text(text.clone())).await {
-                                return lost(format!("resubscribe failed: {}", describe(&e)), frames);
-                            }
-                            gate.control(venue, conn, || Item::Sent(text.clone())).await;
-                        }
-                    }
-                    Some(Resync::Rest { .. }) | None => {}
+                let asked = resync(link, conn, &mut ws, symbol, &mut fetching, &mut fetches).await;
+                if let Err(reason) = asked {
+                    return lost(reason, frames);
                 }
             }
             Some(joined) = fetches.join_next(), if !fetches.is_empty() => {
-                let Ok((symbol, request, result)) = joined else {
+                let Ok(fetched) = joined else {
                     continue;
                 };
-                fetching.retain(|s| *s != symbol);
-                match result {
-                    Ok(resp) if resp.status == 200 => {
-                        Counters::add(&gate.counters.rest_fetched, 1);
-                        gate.control(venue, conn, || Item::Rest {
-                            request: request.clone(),
-                            body: resp.body.clone(),
-                        })
-                        .await;
-                    }
-                    Ok(resp) => {
-                        Counters::add(&gate.counters.rest_failed, 1);
-                        if resp.status == 429 || resp.status == 418 {
-                            let wait = Duration::from_secs(resp.retry_after_s.unwrap_or(60));
-                            plan.rest_limit.pause(wait.min(MAX_RETRY_AFTER));
-                        }
-                        tracing::warn!(venue = venue.id(), %symbol, "snapshot request {request} answered HTTP {}", resp.status);
-                    }
-                    Err(e) => {
-                        Counters::add(&gate.counters.rest_failed, 1);
-                        tracing::warn!(venue = venue.id(), %symbol, "snapshot request {request} failed: {e}");
-                    }
-                }
+                snapshot_fetched(plan, gate, conn, &mut fetching, fetched).await;
             }
             _ = sleep_until(replace_due), if replace_at.is_some() && replacing.is_none() => {
                 *n += 1;
@@ -463,20 +408,9 @@ async fn read(
                     continue;
                 };
                 match r {
-                    Ok(new_ws) => {
-                        // The replacement is open and subscribed: stop
-                        // reading this one and hand over.
-                        let _ = timeout(Duration::from_secs(1), (*ws).close(None)).await;
-                        return Ended {
-                            outcome: Outcome::Replaced { conn: next, ws: new_ws, age: started.elapsed() },
-                            frames,
-                        };
-                    }
+                    Ok(new_ws) => return hand_over(&mut ws, next, new_ws, started, frames).await,
                     Err(f) => {
-                        tracing::warn!(venue = venue.id(), conn = %next, "replacement connection failed: {}", f.reason);
-                        if f.opened {
-                            gate.control(venue, &next, || Item::Close(format!("{}; the old connection is kept", f.reason))).await;
-                        }
+                        replacement_failed(gate, venue, &next, f).await;
                         replace_at = Some(Instant::now() + REPLACE_RETRY);
                     }
                 }
@@ -487,5 +421,201 @@ async fn read(
                 return Ended { outcome: Outcome::Shutdown, frames };
             }
         }
+    }
+}
+
+/// A session lost for `reason` after delivering `frames`.
+fn lost(reason: String, frames: u64) -> Ended {
+    Ended {
+        outcome: Outcome::Lost {
+            reason,
+            retry_after: None,
+        },
+        frames,
+    }
+}
+
+/// When to open a replacement for a session started at `started`: the
+/// configured margin before the venue's connection age limit, if it has one.
+fn replace_time(plan: &Plan, cfg: &FeedConfig, started: Instant) -> Option<Instant> {
+    plan.proto
+        .max_connection_age()
+        .map(|age| started + age.saturating_sub(Duration::from_secs(cfg.replace_before_s)))
+}
+
+/// Counts a received data message and hands it to the engine queue.
+fn deliver(gate: &Gate, venue: Venue, conn: &Arc<str>, len: usize, item: Item) {
+    Counters::add(&gate.counters.frames, 1);
+    Counters::add(&gate.counters.frame_bytes, len as u64);
+    gate.frame(venue, conn, item);
+}
+
+/// The reason a server's close frame gives, for the `close` record.
+fn closed_reason(frame: Option<CloseFrame>) -> String {
+    match frame {
+        Some(f) => format!("closed by server: {} {}", u16::from(f.code), f.reason),
+        None => "closed by server".into(),
+    }
+}
+
+/// Why the session should be dropped at a ping time, if it should: nothing
+/// at all received (a half-open socket), or no data although pings are
+/// answered (a stalled stream).
+fn silent(
+    last_rx: Instant,
+    idle_limit: Duration,
+    last_data: Instant,
+    data_limit: Duration,
+) -> Option<String> {
+    if last_rx.elapsed() >= idle_limit {
+        return Some(format!(
+            "nothing received for {} ms (half-open socket?), dropped",
+            idle_limit.as_millis()
+        ));
+    }
+    if last_data.elapsed() >= data_limit {
+        return Some(format!(
+            "no message for {} ms although the socket answers pings (stalled stream), reconnecting",
+            data_limit.as_millis()
+        ));
+    }
+    None
+}
+
+/// Sends a WebSocket ping, bounded by `wait`; the error is why the session
+/// is lost.
+async fn ping(ws: &mut Ws, wait: Duration) -> Result<(), String> {
+    match timeout(wait, ws.send(Message::Ping(Bytes::new()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("ping failed: {}", describe(&e))),
+        Err(_) => Err("ping could not be sent (socket blocked), dropped".into()),
+    }
+}
+
+/// Sends the venue's application-level ping and records it as `sent`; the
+/// error is why the session is lost.
+async fn app_ping(
+    gate: &Gate,
+    venue: Venue,
+    conn: &Arc<str>,
+    ws: &mut Ws,
+    text: &str,
+) -> Result<(), String> {
+    if let Err(e) = ws.send(Message::text(text.to_owned())).await {
+        return Err(format!("application ping failed: {}", describe(&e)));
+    }
+    gate.control(venue, conn, || Item::Sent(text.to_owned()))
+        .await;
+    Ok(())
+}
+
+/// Acts on the engine's resync request for `symbol`: a REST snapshot
+/// fetched in the background (bounded, one per symbol at a time) or the
+/// venue's resubscribe frames sent. The error is why the session is lost.
+async fn resync(
+    link: Link<'_>,
+    conn: &Arc<str>,
+    ws: &mut Ws,
+    symbol: Symbol,
+    fetching: &mut Vec<Symbol>,
+    fetches: &mut JoinSet<Fetched>,
+) -> Result<(), String> {
+    let Link {
+        plan, cfg, gate, ..
+    } = link;
+    match plan.proto.resync(&symbol) {
+        Some(Resync::Rest { request, .. })
+            if fetching.len() < MAX_FETCHES && !fetching.contains(&symbol) =>
+        {
+            fetching.push(symbol.clone());
+            let url = format!("{}{}", plan.rest_base, request);
+            let limit = plan.rest_limit.clone();
+            let wait = Duration::from_millis(cfg.rest_timeout_ms);
+            let max = cfg.max_message_bytes;
+            fetches.spawn(async move {
+                limit.acquire().await;
+                (symbol, request, http::get(&url, wait, max).await)
+            });
+        }
+        Some(Resync::Frames(texts)) => {
+            Counters::add(&gate.counters.resubscribes, 1);
+            for text in texts {
+                if let Err(e) = ws.send(Message::text(text.clone())).await {
+                    return Err(format!("resubscribe failed: {}", describe(&e)));
+                }
+                gate.control(plan.venue, conn, || Item::Sent(text.clone()))
+                    .await;
+            }
+        }
+        Some(Resync::Rest { .. }) | None => {}
+    }
+    Ok(())
+}
+
+/// Hands a fetched snapshot to the engine queue as a `rest` record, or
+/// counts and logs the failure (pausing the venue's REST limit when it
+/// says 429/418).
+async fn snapshot_fetched(
+    plan: &Plan,
+    gate: &Gate,
+    conn: &Arc<str>,
+    fetching: &mut Vec<Symbol>,
+    (symbol, request, result): Fetched,
+) {
+    let venue = plan.venue;
+    fetching.retain(|s| *s != symbol);
+    match result {
+        Ok(resp) if resp.status == 200 => {
+            Counters::add(&gate.counters.rest_fetched, 1);
+            gate.control(venue, conn, || Item::Rest {
+                request: request.clone(),
+                body: resp.body.clone(),
+            })
+            .await;
+        }
+        Ok(resp) => {
+            Counters::add(&gate.counters.rest_failed, 1);
+            if resp.status == 429 || resp.status == 418 {
+                let wait = Duration::from_secs(resp.retry_after_s.unwrap_or(60));
+                plan.rest_limit.pause(wait.min(MAX_RETRY_AFTER));
+            }
+            tracing::warn!(venue = venue.id(), %symbol, "snapshot request {request} answered HTTP {}", resp.status);
+        }
+        Err(e) => {
+            Counters::add(&gate.counters.rest_failed, 1);
+            tracing::warn!(venue = venue.id(), %symbol, "snapshot request {request} failed: {e}");
+        }
+    }
+}
+
+/// The replacement is open and subscribed: stops reading this session
+/// (a polite close, bounded) and hands over.
+async fn hand_over(
+    ws: &mut Ws,
+    next: Arc<str>,
+    new_ws: Box<Ws>,
+    started: Instant,
+    frames: u64,
+) -> Ended {
+    let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
+    Ended {
+        outcome: Outcome::Replaced {
+            conn: next,
+            ws: new_ws,
+            age: started.elapsed(),
+        },
+        frames,
+    }
+}
+
+/// Logs a failed replacement and, when it had opened, closes its records;
+/// the old session is kept.
+async fn replacement_failed(gate: &Gate, venue: Venue, next: &Arc<str>, f: Failed) {
+    tracing::warn!(venue = venue.id(), conn = %next, "replacement connection failed: {}", f.reason);
+    if f.opened {
+        gate.control(venue, next, || {
+            Item::Close(format!("{}; the old connection is kept", f.reason))
+        })
+        .await;
     }
 }

@@ -13,24 +13,33 @@
 //! drops the frame and counts it), never buffer without bound, and never let
 //! a bad frame, a bad connection or a failing recorder stop the other
 //! connections.
+//!
+//! Here: the queue (`Gate`), the counters and `run_with`; the connection
+//! plans are in `plan.rs`, the connection tasks in `conn.rs`, the engine
+//! thread in `engine_loop.rs`.
+//!
+//! [`Record`]: crate::record::Record
+//! [`Engine::on_record`]: crate::engine::Engine::on_record
+//! [`Engine::advance_to`]: crate::engine::Engine::advance_to
 
 pub mod config;
 mod conn;
+mod engine_loop;
+mod plan;
 pub mod recorder;
 
 pub use config::FeedConfig;
 pub use recorder::Recorder;
 
-use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
+use engine_loop::{AlertOut, engine_loop};
+use plan::{Plan, plans};
+
 use crate::detect::DetectConfig;
-use crate::engine::{Engine, Observer, ResyncRequest, Stats};
-use crate::model::{MILLI, Nanos, SECOND, Symbol, Venue};
-use crate::net::limit::RateLimit;
-use crate::record::{Record, RecordKind};
+use crate::engine::{Observer, Stats};
+use crate::model::{Nanos, Symbol, Venue};
 use crate::sink::BoxSink;
-use crate::venues::{self, Channel, Protocol};
+use crate::venues::Channel;
 use rustc_hash::FxHashMap as HashMap;
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -277,110 +286,9 @@ impl Gate {
     }
 }
 
-/// One planned connection: a venue and the symbols it carries.
-#[derive(Clone)]
-pub(crate) struct Plan {
-    pub venue: Venue,
-    pub url: String,
-    pub subscribe: Vec<String>,
-    pub app_ping: Option<(Duration, String)>,
-    pub proto: Arc<dyn Protocol>,
-    /// REST base for snapshots (production, or the override).
-    pub rest_base: String,
-    /// New connections to this venue (shared by its connections).
-    pub connect_limit: Arc<RateLimit>,
-    /// REST requests to this venue (shared by its connections).
-    pub rest_limit: Arc<RateLimit>,
-}
-
-impl fmt::Debug for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plan")
-            .field("venue", &self.venue)
-            .field("url", &self.url)
-            .field("subscribe", &self.subscribe)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The command senders of the open connections, by connection id: the
 /// engine thread routes book resyncs through it.
 pub(crate) type Registry = Arc<Mutex<HashMap<Arc<str>, mpsc::Sender<Symbol>>>>;
-
-/// Builds the connection plans from `[feed]`: symbols split so no
-/// connection carries more streams than the venue allows; endpoint
-/// overrides applied. Venues without a protocol are reported and skipped.
-fn plans(cfg: &FeedConfig) -> Result<Vec<Plan>, FeedError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for (id, symbols) in &cfg.symbols {
-        let Ok(venue) = Venue::parse(id) else {
-            skipped.push(format!("{id} (unknown venue)"));
-            continue;
-        };
-        let Some(proto) = venues::protocol_for(venue).map(Arc::<dyn Protocol>::from) else {
-            tracing::error!(venue = id, "no live protocol for this venue yet; skipped");
-            skipped.push(format!("{id} (no protocol)"));
-            continue;
-        };
-        let per_conn = (proto.max_streams_per_connection() / CHANNELS.len()).max(1);
-        // A symbol the venue cannot express is reported and left out; a
-        // venue left with none is not connected to.
-        let syms: Vec<&str> = symbols
-            .iter()
-            .map(String::as_str)
-            .filter(|s| {
-                let ok = proto.venue_symbol(s).is_some();
-                if !ok {
-                    tracing::error!(
-                        venue = id,
-                        symbol = s,
-                        "symbol not listed on this venue; skipped"
-                    );
-                    skipped.push(format!("{id} {s} (not a symbol of this venue)"));
-                }
-                ok
-            })
-            .collect();
-        let connect_limit = Arc::new(RateLimit::new(cfg.connects_per_s, cfg.connect_burst));
-        let rest_limit = Arc::new(RateLimit::new(cfg.rest_per_s, cfg.rest_burst));
-        let rest_base = match proto.resync("BTC/USDT").or_else(|| proto.resync("BTC/USD")) {
-            Some(venues::Resync::Rest { base, .. }) => cfg.rest_base(id, &base),
-            _ => String::new(),
-        };
-        for chunk in syms.chunks(per_conn) {
-            for group in proto.connection_groups(&CHANNELS) {
-                let mut url = proto.url_for(chunk, &group);
-                if let Some(base) = cfg.endpoints.get(id) {
-                    // The override replaces the production endpoint; what
-                    // the protocol appended (the subscription) is kept.
-                    url = match url.strip_prefix(&proto.url()) {
-                        Some(rest) => format!("{base}{rest}"),
-                        None => base.clone(),
-                    };
-                }
-                out.push(Plan {
-                    venue,
-                    url,
-                    subscribe: proto.subscribe(chunk, &group),
-                    app_ping: proto.ping(),
-                    proto: proto.clone(),
-                    rest_base: rest_base.clone(),
-                    connect_limit: connect_limit.clone(),
-                    rest_limit: rest_limit.clone(),
-                });
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(FeedError::NoVenues(if skipped.is_empty() {
-            "feed.symbols is empty".into()
-        } else {
-            skipped.join(", ")
-        }));
-    }
-    Ok(out)
-}
 
 /// Runs the live consumer until `shutdown` completes, then closes every
 /// connection (a `close` record each), drains the queue, flushes alerts and
@@ -497,327 +405,9 @@ pub async fn run_with(
     Ok(summary)
 }
 
-/// Drops between the connections and the engine, as an incident about our
-/// own side: opened when records are dropped, resolved after a clean
-/// stretch. Not part of a recording (the dropped records are not in it).
-struct DropWatch {
-    incidents: Incidents,
-    key: IncidentKey,
-    reported: u64,
-    last_drop_at: Option<Nanos>,
-}
-
-/// A `frames_dropped` incident resolves after this long without drops.
-const DROPS_CLEAR_NS: Nanos = 10_000_000_000;
-
-impl DropWatch {
-    fn new() -> DropWatch {
-        DropWatch {
-            incidents: Incidents::new(),
-            key: IncidentKey {
-                venue: Venue::Other("feedwatch"),
-                symbol: None,
-                stream: Some("engine_queue".into()),
-            },
-            reported: 0,
-            last_drop_at: None,
-        }
-    }
-
-    fn check(&mut self, now: Nanos, dropped: u64, capacity: usize, out: &mut Vec<Alert>) {
-        if dropped > self.reported {
-            let new = dropped - self.reported;
-            tracing::warn!(
-                "engine queue full: {new} records dropped since last report ({dropped} in total)"
-            );
-            let summary = format!(
-                "feedwatch dropped {new} received frames because its engine queue ({capacity} records) was full: books and silence checks may report gaps that are ours, not the venues'."
-            );
-            let ev = Evidence::new()
-                .with("dropped", new)
-                .with("dropped_total", dropped)
-                .with("queue_capacity", capacity);
-            self.incidents.fire(
-                now,
-                Kind::FramesDropped,
-                &self.key,
-                Severity::Warning,
-                true,
-                summary,
-                ev,
-                out,
-            );
-            self.reported = dropped;
-            self.last_drop_at = Some(now);
-        } else if let Some(at) = self.last_drop_at
-            && now - at >= DROPS_CLEAR_NS
-        {
-            self.last_drop_at = None;
-            let summary =
-                "feedwatch's engine queue has kept up for 10 s: no frames dropped since.".into();
-            let ev = Evidence::new().with("dropped_total", dropped);
-            self.incidents
-                .clear(now, Kind::FramesDropped, &self.key, summary, ev, out);
-        }
-    }
-}
-
-/// Hands the engine's book resync requests to their connections (a full or
-/// gone connection drops the request: the book asks again later).
-fn route_resyncs(reqs: &mut Vec<ResyncRequest>, registry: &Registry, counters: &Counters) {
-    if reqs.is_empty() {
-        return;
-    }
-    let conns = registry.lock().unwrap_or_else(|p| p.into_inner());
-    for r in reqs.drain(..) {
-        Counters::add(&counters.resync_requests, 1);
-        if let Some(tx) = conns.get(&r.conn) {
-            let _ = tx.try_send(r.symbol);
-        }
-    }
-}
-
-/// Where the engine thread's alerts go, and how it says they cannot.
-struct AlertOut {
-    sink: BoxSink,
-    /// Notified once when the sink fails.
-    failed: Arc<tokio::sync::Notify>,
-}
-
-/// The engine thread: drains the queue until every sender is gone.
-fn engine_loop(
-    cfg: DetectConfig,
-    mut rx: mpsc::Receiver<Msg>,
-    alerts_out: AlertOut,
-    mut recorder: Option<Recorder>,
-    counters: Arc<Counters>,
-    registry: Registry,
-    mut observer: Option<Box<dyn Observer + Send>>,
-) -> Result<FeedSummary, FeedError> {
-    let AlertOut {
-        mut sink,
-        failed: sink_failed,
-    } = alerts_out;
-    let capacity = rx.max_capacity();
-    // The ticker stamps a message every tick: a longer gap between two
-    // stamps means nothing of ours ran meanwhile (process, VM or runtime
-    // paused), which the engine must know before it judges the venues.
-    let stall_after = (cfg.engine.tick_ms * 10 * MILLI).max(2 * SECOND);
-    let mut last_t: Option<Nanos> = None;
-    let mut engine = Engine::new(cfg);
-    let mut out: Vec<Alert> = Vec::new();
-    let mut summary = FeedSummary::default();
-    let mut sink_error: Option<std::io::Error> = None;
-    let mut drops = DropWatch::new();
-    let mut resyncs: Vec<ResyncRequest> = Vec::new();
-    while let Some(msg) = rx.blocking_recv() {
-        let t = match &msg {
-            Msg::Tick(t) | Msg::Rec { t, .. } => *t,
-        };
-        if let Some(from) = last_t
-            && t - from > stall_after
-        {
-            tracing::warn!("feedwatch was paused for {} ms", (t - from) / MILLI);
-            let rec = Record {
-                recv_ns: t,
-                venue: Venue::Other("feedwatch"),
-                conn: Cow::Borrowed("process"),
-                kind: RecordKind::Stall { from_ns: from },
-            };
-            if let Some(r) = recorder.as_mut()
-                && let Err(e) = r.write(&rec)
-            {
-                summary.record_errors += 1;
-                tracing::error!("recording: {e}");
-            }
-            engine.on_record(&rec, &mut out);
-        }
-        last_t = Some(last_t.map_or(t, |l| l.max(t)));
-        match msg {
-            Msg::Tick(t) => {
-                engine.advance_to(t, &mut out);
-                drops.check(t, Counters::get(&counters.dropped), capacity, &mut out);
-            }
-            Msg::Rec {
-                t,
-                venue,
-                conn,
-                item,
-            } => {
-                let kind = match &item {
-                    Item::Frame(s) => RecordKind::Frame(Cow::Borrowed(s.as_str())),
-                    Item::Binary(b) => RecordKind::Binary(Cow::Borrowed(b.as_ref())),
-                    Item::Open(u) => RecordKind::Open {
-                        url: Cow::Borrowed(u),
-                    },
-                    Item::Close(r) => RecordKind::Close {
-                        reason: Cow::Borrowed(r),
-                    },
-                    Item::Sent(s) => RecordKind::Sent(Cow::Borrowed(s)),
-                    Item::Rest { request, body } => RecordKind::Rest {
-                        request: Cow::Borrowed(request),
-                        body: Cow::Borrowed(body),
-                    },
-                };
-                let rec = Record {
-                    recv_ns: t,
-                    venue,
-                    conn: Cow::Borrowed(&conn),
-                    kind,
-                };
-                if let Some(r) = recorder.as_mut()
-                    && let Err(e) = r.write(&rec)
-                {
-                    summary.record_errors += 1;
-                    if summary.record_errors <= 5 {
-                        tracing::error!("recording: {e}");
-                    }
-                }
-                engine.on_record(&rec, &mut out);
-                Counters::add(&counters.delivered, 1);
-            }
-        }
-        engine.take_resyncs(&mut resyncs);
-        route_resyncs(&mut resyncs, &registry, &counters);
-        for a in out.drain(..) {
-            summary.alerts += 1;
-            if sink_error.is_none()
-                && let Err(e) = sink.send(&a, true)
-            {
-                tracing::error!("cannot write alerts: {e}");
-                sink_error = Some(e);
-                sink_failed.notify_one();
-            }
-        }
-        counters.queued.store(rx.len() as u64, Ordering::Relaxed);
-        if let Some(o) = observer.as_mut() {
-            // Cheap unless a status is due (an engine clock compare).
-            o.observe(&engine);
-        }
-    }
-    if let Some(o) = observer.as_mut() {
-        o.finish(&engine);
-    }
-    if let Some(r) = recorder {
-        summary.recorded = r.finish()?;
-    }
-    summary.engine = engine.stats();
-    if let Some(e) = sink_error {
-        return Err(FeedError::Sink(e));
-    }
-    Ok(summary)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plans_apply_endpoint_overrides_and_skip_unknown_protocols() {
-        let mut cfg = FeedConfig::default();
-        cfg.endpoints
-            .insert("binance-usdm".into(), "ws://127.0.0.1:9001/stream".into());
-        cfg.symbols.insert("kraken".into(), vec!["BTC/USD".into()]);
-        cfg.symbols.insert("gemini".into(), vec!["BTC/USD".into()]);
-        let p = plans(&cfg).unwrap();
-        // One connection per venue, OKX two (candles are on /business);
-        // gemini is no venue of ours and is skipped.
-        assert_eq!(p.len(), 9, "{p:?}");
-        let okx: Vec<&str> = p
-            .iter()
-            .filter(|p| p.venue == Venue::Okx)
-            .map(|p| p.url.as_str())
-            .collect();
-        assert_eq!(
-            okx,
-            [
-                "wss://ws.okx.com:8443/ws/v5/public",
-                "wss://ws.okx.com:8443/ws/v5/business"
-            ]
-        );
-        let usdm = p.iter().find(|p| p.venue == Venue::BinanceUsdm).unwrap();
-        assert_eq!(usdm.rest_base, "http://127.0.0.1:9001");
-        let spot = p.iter().find(|p| p.venue == Venue::BinanceSpot).unwrap();
-        assert_eq!(spot.rest_base, "https://api.binance.com");
-        assert!(
-            p.iter()
-                .filter(|p| !p.venue.id().starts_with("binance"))
-                .all(|p| p.rest_base.is_empty())
-        );
-        let kraken = p.iter().find(|p| p.venue == Venue::Kraken).unwrap();
-        assert_eq!(kraken.url, "wss://ws.kraken.com/v2");
-        assert!(!kraken.subscribe.is_empty(), "kraken subscribes by frames");
-        let usdm = p.iter().find(|p| p.venue == Venue::BinanceUsdm).unwrap();
-        assert_eq!(
-            usdm.url,
-            "ws://127.0.0.1:9001/stream?streams=btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@0ms/btcusdt@kline_1m/ethusdt@trade/ethusdt@bookTicker/ethusdt@depth@0ms/ethusdt@kline_1m"
-        );
-        let spot = p.iter().find(|p| p.venue == Venue::BinanceSpot).unwrap();
-        assert!(
-            spot.url
-                .starts_with("wss://stream.binance.com:9443/stream?streams=btcusdt@trade/")
-        );
-    }
-
-    #[test]
-    fn symbols_a_venue_cannot_express_are_left_out() {
-        let cfg = FeedConfig {
-            symbols: [
-                (
-                    "binance-coinm".to_string(),
-                    vec!["BTC/USDT".to_string(), "ETH/USD".to_string()],
-                ),
-                ("binance-spot".to_string(), vec![]),
-            ]
-            .into(),
-            ..FeedConfig::default()
-        };
-        let p = plans(&cfg).unwrap();
-        assert_eq!(p.len(), 1, "spot has no symbols: no connection");
-        assert_eq!(
-            p[0].url,
-            "wss://dstream.binance.com/stream?streams=ethusd_perp@trade/ethusd_perp@bookTicker/ethusd_perp@depth@0ms/ethusd_perp@kline_1m"
-        );
-        let only_bad = FeedConfig {
-            symbols: [("binance-coinm".to_string(), vec!["BTC/USDT".to_string()])].into(),
-            ..FeedConfig::default()
-        };
-        let e = plans(&only_bad).unwrap_err().to_string();
-        assert!(e.contains("BTC/USDT"), "{e}");
-    }
-
-    #[test]
-    fn no_connectable_venue_is_an_error_naming_them() {
-        let cfg = FeedConfig {
-            symbols: [("gemini".to_string(), vec!["BTC/USD".to_string()])].into(),
-            ..FeedConfig::default()
-        };
-        let e = plans(&cfg).unwrap_err().to_string();
-        assert!(e.contains("gemini"), "{e}");
-    }
-
-    #[test]
-    fn drops_open_an_incident_about_us_that_clears_after_a_clean_stretch() {
-        let mut w = DropWatch::new();
-        let mut out = Vec::new();
-        w.check(1_000_000_000, 0, 8, &mut out);
-        assert!(out.is_empty());
-        w.check(2_000_000_000, 5, 8, &mut out);
-        w.check(3_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 2, "{out:?}");
-        assert_eq!(
-            (out[0].kind, out[0].venue),
-            (Kind::FramesDropped, Venue::Other("feedwatch"))
-        );
-        assert_eq!(out[1].evidence.get("dropped"), Some(&serde_json::json!(2)));
-        // Not yet 10 s without drops; then resolved once.
-        w.check(12_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 2);
-        w.check(13_000_000_000, 7, 8, &mut out);
-        w.check(20_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 3);
-        assert_eq!(out[2].state, crate::alert::State::Resolved);
-    }
 
     #[test]
     fn gate_stamps_strictly_increase_and_full_queue_drops() {

@@ -6,8 +6,8 @@
 //! through [`MetricsSource`]. Rendering never blocks the engine: it reads
 //! the hub's stored status and atomics only.
 
-use super::hub::Hub;
-use crate::engine::StreamState;
+use super::hub::{FeedInfo, Hub};
+use crate::engine::{EngineStatus, StreamState};
 use crate::feed::Counters;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -182,10 +182,27 @@ type StreamGauge = fn(&crate::engine::StreamStatus) -> Option<f64>;
 
 /// The whole `/metrics` page: the hub's families, then each source's.
 pub fn render(hub: &Hub, sources: &[Arc<dyn MetricsSource>]) -> String {
-    use MetricType::{Counter, Gauge};
     let mut out = String::with_capacity(16 * 1024);
     let status = hub.status();
     let o = &mut out;
+    render_desk(o, hub);
+    if let Some(s) = &status {
+        render_counts(o, s);
+        render_streams(o, s);
+        render_venues(o, s);
+    }
+    if let Some(feed) = hub.feed() {
+        render_feed(o, hub, feed);
+    }
+    for s in sources {
+        s.render(&mut out);
+    }
+    out
+}
+
+/// The desk server's own families: readiness, clients, alerts handed out.
+fn render_desk(o: &mut String, hub: &Hub) {
+    use MetricType::{Counter, Gauge};
     single(
         o,
         "feedwatch_ready",
@@ -214,230 +231,245 @@ pub fn render(hub: &Hub, sources: &[Arc<dyn MetricsSource>]) -> String {
         Counter,
         hub.seq() as f64,
     );
-    if let Some(s) = &status {
-        let c = &s.counts;
-        single(
-            o,
-            "feedwatch_engine_time_seconds",
-            "The engine clock (Unix seconds) at the latest status.",
-            Gauge,
-            s.at_ns as f64 / 1e9,
-        );
-        single(
-            o,
-            "feedwatch_frames_total",
-            "Frames the engine processed (text and binary).",
-            Counter,
-            c.frames as f64,
-        );
-        single(
-            o,
-            "feedwatch_rest_responses_total",
-            "REST responses the engine processed.",
-            Counter,
-            c.rest as f64,
-        );
-        family(
+}
+
+/// The engine's counts at the latest status: its clock, frames, REST
+/// responses, parse errors, open incidents and alerts by kind and state.
+fn render_counts(o: &mut String, s: &EngineStatus) {
+    use MetricType::{Counter, Gauge};
+    let c = &s.counts;
+    single(
+        o,
+        "feedwatch_engine_time_seconds",
+        "The engine clock (Unix seconds) at the latest status.",
+        Gauge,
+        s.at_ns as f64 / 1e9,
+    );
+    single(
+        o,
+        "feedwatch_frames_total",
+        "Frames the engine processed (text and binary).",
+        Counter,
+        c.frames as f64,
+    );
+    single(
+        o,
+        "feedwatch_rest_responses_total",
+        "REST responses the engine processed.",
+        Counter,
+        c.rest as f64,
+    );
+    family(
+        o,
+        "feedwatch_parse_errors_total",
+        "Frames that could not be used, by reason.",
+        Counter,
+    );
+    for (reason, n) in [
+        ("malformed", c.malformed),
+        ("unknown", c.unknown),
+        ("unsupported", c.unsupported),
+    ] {
+        sample(
             o,
             "feedwatch_parse_errors_total",
-            "Frames that could not be used, by reason.",
-            Counter,
+            &[("reason", reason)],
+            n as f64,
         );
-        for (reason, n) in [
-            ("malformed", c.malformed),
-            ("unknown", c.unknown),
-            ("unsupported", c.unsupported),
-        ] {
-            sample(
-                o,
-                "feedwatch_parse_errors_total",
-                &[("reason", reason)],
-                n as f64,
-            );
-        }
-        single(
-            o,
-            "feedwatch_open_incidents",
-            "Incidents open now.",
-            Gauge,
-            c.open_incidents as f64,
-        );
-        family(
+    }
+    single(
+        o,
+        "feedwatch_open_incidents",
+        "Incidents open now.",
+        Gauge,
+        c.open_incidents as f64,
+    );
+    family(
+        o,
+        "feedwatch_alerts_total",
+        "Alerts emitted, by kind and state.",
+        Counter,
+    );
+    for (key, n) in &c.alerts {
+        let (kind, state) = key.split_once('/').unwrap_or((key.as_str(), ""));
+        sample(
             o,
             "feedwatch_alerts_total",
-            "Alerts emitted, by kind and state.",
-            Counter,
+            &[("kind", kind), ("state", state)],
+            *n as f64,
         );
-        for (key, n) in &c.alerts {
-            let (kind, state) = key.split_once('/').unwrap_or((key.as_str(), ""));
-            sample(
-                o,
-                "feedwatch_alerts_total",
-                &[("kind", kind), ("state", state)],
-                *n as f64,
-            );
+    }
+}
+
+/// Per-stream families: each stream's state, then its age, lag, phi and
+/// book sync where it has them.
+fn render_streams(o: &mut String, s: &EngineStatus) {
+    use MetricType::Gauge;
+    family(
+        o,
+        "feedwatch_stream_state",
+        "1 for each stream's current state (worst first: silent, frozen, book_broken, lagging, diverging, degraded, recovering, ok, idle).",
+        Gauge,
+    );
+    for st in &s.streams {
+        for state in StreamState::ALL {
+            let labels = [
+                ("venue", st.venue),
+                ("symbol", st.symbol.as_str()),
+                ("stream", st.stream.as_str()),
+                ("state", state.name()),
+            ];
+            let v = if st.state == state { 1.0 } else { 0.0 };
+            sample(o, "feedwatch_stream_state", &labels, v);
         }
-        family(
-            o,
-            "feedwatch_stream_state",
-            "1 for each stream's current state (worst first: silent, frozen, book_broken, lagging, diverging, degraded, recovering, ok, idle).",
-            Gauge,
-        );
+    }
+    let per_stream: [(&str, &str, StreamGauge); 4] = [
+        (
+            "feedwatch_stream_age_seconds",
+            "Seconds since the stream's last data message.",
+            |s| s.age_s,
+        ),
+        (
+            "feedwatch_stream_lag_seconds",
+            "Seconds the stream's data arrives later than its own baseline.",
+            |s| s.lag_s,
+        ),
+        (
+            "feedwatch_stream_phi",
+            "Suspicion of silence now (phi; higher is more suspicious).",
+            |s| s.phi,
+        ),
+        (
+            "feedwatch_stream_book_synced",
+            "1 when the stream's order book is in sync, 0 when not.",
+            |s| s.book_synced.map(|b| if b { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, help, get) in per_stream {
+        family(o, name, help, Gauge);
         for st in &s.streams {
-            for state in StreamState::ALL {
+            if let Some(v) = get(st) {
                 let labels = [
                     ("venue", st.venue),
                     ("symbol", st.symbol.as_str()),
                     ("stream", st.stream.as_str()),
-                    ("state", state.name()),
                 ];
-                let v = if st.state == state { 1.0 } else { 0.0 };
-                sample(o, "feedwatch_stream_state", &labels, v);
+                sample(o, name, &labels, v);
             }
         }
-        let per_stream: [(&str, &str, StreamGauge); 4] = [
-            (
-                "feedwatch_stream_age_seconds",
-                "Seconds since the stream's last data message.",
-                |s| s.age_s,
-            ),
-            (
-                "feedwatch_stream_lag_seconds",
-                "Seconds the stream's data arrives later than its own baseline.",
-                |s| s.lag_s,
-            ),
-            (
-                "feedwatch_stream_phi",
-                "Suspicion of silence now (phi; higher is more suspicious).",
-                |s| s.phi,
-            ),
-            (
-                "feedwatch_stream_book_synced",
-                "1 when the stream's order book is in sync, 0 when not.",
-                |s| s.book_synced.map(|b| if b { 1.0 } else { 0.0 }),
-            ),
-        ];
-        for (name, help, get) in per_stream {
-            family(o, name, help, Gauge);
-            for st in &s.streams {
-                if let Some(v) = get(st) {
-                    let labels = [
-                        ("venue", st.venue),
-                        ("symbol", st.symbol.as_str()),
-                        ("stream", st.stream.as_str()),
-                    ];
-                    sample(o, name, &labels, v);
-                }
-            }
-        }
-        family(
-            o,
-            "feedwatch_venue_state",
-            "1 for each venue's current (worst) state.",
-            Gauge,
-        );
-        for v in &s.venues {
-            for state in StreamState::ALL {
-                let x = if v.state == state { 1.0 } else { 0.0 };
-                sample(
-                    o,
-                    "feedwatch_venue_state",
-                    &[("venue", v.venue), ("state", state.name())],
-                    x,
-                );
-            }
-        }
-        family(
-            o,
-            "feedwatch_price",
-            "Latest price (bbo mid or last trade) by venue and symbol.",
-            Gauge,
-        );
-        for p in &s.prices {
+    }
+}
+
+/// Per-venue families: each venue's worst state and its latest prices.
+fn render_venues(o: &mut String, s: &EngineStatus) {
+    use MetricType::Gauge;
+    family(
+        o,
+        "feedwatch_venue_state",
+        "1 for each venue's current (worst) state.",
+        Gauge,
+    );
+    for v in &s.venues {
+        for state in StreamState::ALL {
+            let x = if v.state == state { 1.0 } else { 0.0 };
             sample(
                 o,
-                "feedwatch_price",
-                &[("venue", p.venue), ("symbol", p.symbol.as_str())],
-                p.price,
+                "feedwatch_venue_state",
+                &[("venue", v.venue), ("state", state.name())],
+                x,
             );
         }
     }
-    if let Some(feed) = hub.feed() {
-        let c = &feed.counters;
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 10] = [
-            (
-                "feedwatch_feed_frames_total",
-                "Data frames received on all venue sockets.",
-                &c.frames,
-            ),
-            (
-                "feedwatch_feed_frame_bytes_total",
-                "Bytes of the data frames received.",
-                &c.frame_bytes,
-            ),
-            (
-                "feedwatch_connection_opens_total",
-                "Venue connections opened (each after the first on a connection is a reconnect).",
-                &c.opens,
-            ),
-            (
-                "feedwatch_connection_closes_total",
-                "Venue connections closed, for any reason.",
-                &c.closes,
-            ),
-            (
-                "feedwatch_connect_failures_total",
-                "Venue connection attempts that failed before the WebSocket was open.",
-                &c.connect_failures,
-            ),
-            (
-                "feedwatch_engine_queue_dropped_total",
-                "Records dropped because the engine queue was full.",
-                &c.dropped,
-            ),
-            (
-                "feedwatch_engine_queue_delivered_total",
-                "Records that reached the engine.",
-                &c.delivered,
-            ),
-            (
-                "feedwatch_book_resync_requests_total",
-                "Book resyncs the engine asked for.",
-                &c.resync_requests,
-            ),
-            (
-                "feedwatch_rest_snapshots_total",
-                "REST book snapshots fetched.",
-                &c.rest_fetched,
-            ),
-            (
-                "feedwatch_rest_snapshot_failures_total",
-                "REST book snapshot requests that failed.",
-                &c.rest_failed,
-            ),
-        ];
-        for (name, help, v) in counters {
-            single(o, name, help, Counter, Counters::get(v) as f64);
-        }
-        single(
+    family(
+        o,
+        "feedwatch_price",
+        "Latest price (bbo mid or last trade) by venue and symbol.",
+        Gauge,
+    );
+    for p in &s.prices {
+        sample(
             o,
-            "feedwatch_engine_queue_depth",
-            "Records waiting in the engine queue.",
-            Gauge,
-            hub.queue_depth() as f64,
-        );
-        single(
-            o,
-            "feedwatch_engine_queue_capacity",
-            "Capacity of the engine queue.",
-            Gauge,
-            feed.queue_capacity as f64,
+            "feedwatch_price",
+            &[("venue", p.venue), ("symbol", p.symbol.as_str())],
+            p.price,
         );
     }
-    for s in sources {
-        s.render(&mut out);
+}
+
+/// The live feed's families: socket, connection, queue and REST counters,
+/// and the engine queue's depth and capacity.
+fn render_feed(o: &mut String, hub: &Hub, feed: &FeedInfo) {
+    use MetricType::{Counter, Gauge};
+    let c = &feed.counters;
+    let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 10] = [
+        (
+            "feedwatch_feed_frames_total",
+            "Data frames received on all venue sockets.",
+            &c.frames,
+        ),
+        (
+            "feedwatch_feed_frame_bytes_total",
+            "Bytes of the data frames received.",
+            &c.frame_bytes,
+        ),
+        (
+            "feedwatch_connection_opens_total",
+            "Venue connections opened (each after the first on a connection is a reconnect).",
+            &c.opens,
+        ),
+        (
+            "feedwatch_connection_closes_total",
+            "Venue connections closed, for any reason.",
+            &c.closes,
+        ),
+        (
+            "feedwatch_connect_failures_total",
+            "Venue connection attempts that failed before the WebSocket was open.",
+            &c.connect_failures,
+        ),
+        (
+            "feedwatch_engine_queue_dropped_total",
+            "Records dropped because the engine queue was full.",
+            &c.dropped,
+        ),
+        (
+            "feedwatch_engine_queue_delivered_total",
+            "Records that reached the engine.",
+            &c.delivered,
+        ),
+        (
+            "feedwatch_book_resync_requests_total",
+            "Book resyncs the engine asked for.",
+            &c.resync_requests,
+        ),
+        (
+            "feedwatch_rest_snapshots_total",
+            "REST book snapshots fetched.",
+            &c.rest_fetched,
+        ),
+        (
+            "feedwatch_rest_snapshot_failures_total",
+            "REST book snapshot requests that failed.",
+            &c.rest_failed,
+        ),
+    ];
+    for (name, help, v) in counters {
+        single(o, name, help, Counter, Counters::get(v) as f64);
     }
-    out
+    single(
+        o,
+        "feedwatch_engine_queue_depth",
+        "Records waiting in the engine queue.",
+        Gauge,
+        hub.queue_depth() as f64,
+    );
+    single(
+        o,
+        "feedwatch_engine_queue_capacity",
+        "Capacity of the engine queue.",
+        Gauge,
+        feed.queue_capacity as f64,
+    );
 }
 
 #[cfg(test)]

@@ -292,31 +292,8 @@ async fn client(
     reject: bool,
     clock: SimClock,
 ) {
-    let mut uri = String::new();
-    let retry_after = cfg.faults.retry_after_s;
-    // The handshake callback's error type is tungstenite's (an HTTP response).
-    #[allow(clippy::result_large_err)]
-    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        uri = req.uri().to_string();
-        if reject {
-            let mut r = ErrorResponse::new(Some("simulated rate limit".into()));
-            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from(retry_after));
-            return Err(r);
-        }
-        Ok(resp)
-    };
-    let mut ws = match tokio_tungstenite::accept_hdr_async(stream, callback).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            if reject {
-                inc(&counters.rejected);
-            } else {
-                tracing::info!("simulator handshake failed: {e}");
-            }
-            return;
-        }
+    let Some((mut ws, uri)) = handshake(stream, &cfg, &counters, reject).await else {
+        return;
     };
     let n = inc(&counters.served);
     let f = if cfg.faults.applies_to(n) {
@@ -324,13 +301,7 @@ async fn client(
     } else {
         Faults::default()
     };
-    let (tx, mut rx) = mpsc::channel(1024);
-    let filter = requested_streams(&uri);
-    // At a paced speed a session joins the market where it is now; at
-    // `max` every session gets the fixture from its start.
-    let skip_before = clock.position(cfg.speed);
-    let (reader_cfg, reader_counters) = (cfg.clone(), counters.clone());
-    std::thread::spawn(move || read_frames(reader_cfg, filter, reader_counters, skip_before, tx));
+    let mut rx = spawn_reader(&cfg, &counters, &clock, &uri);
 
     let mut sent = 0u64; // frames handled (sent, dropped or faulted)
     let mut start: Option<(Instant, Nanos)> = None;
@@ -342,36 +313,23 @@ async fn client(
     let mut unflushed = false;
     loop {
         if !idle {
-            if f.half_open_after.is_some_and(|k| sent >= k) {
-                // What was served before goes out; then neither read nor
-                // write: pings go unanswered.
-                if unflushed && ws.flush().await.is_err() {
-                    return;
+            let faulted = count_faults(
+                &mut ws,
+                &f,
+                &counters,
+                &mut stop,
+                sent,
+                unflushed,
+                &mut oversize_sent,
+            );
+            match faulted.await {
+                CountFault::None => {}
+                CountFault::Stall => {
+                    idle = true;
+                    pending = None;
+                    continue;
                 }
-                let _ = stop.changed().await;
-                return;
-            }
-            if f.stall_after.is_some_and(|k| sent >= k) {
-                idle = true;
-                pending = None;
-                continue;
-            }
-            if f.close_after.is_some_and(|k| sent >= k) {
-                inc(&counters.fault_closes);
-                let frame = CloseFrame {
-                    code: CloseCode::Away,
-                    reason: Utf8Bytes::from_static("simulated close (close-after fault)"),
-                };
-                let _ = ws.close(Some(frame)).await;
-                return;
-            }
-            if !oversize_sent && f.oversize_after.is_some_and(|k| sent >= k) {
-                oversize_sent = true;
-                let big = "x".repeat(faults::OVERSIZE_BYTES);
-                if ws.send(Message::text(big)).await.is_err() {
-                    return;
-                }
-                inc(&counters.frames_sent);
+                CountFault::End => return,
             }
         }
         // The next frame and when it is due; waiting for it happens inside
@@ -395,18 +353,7 @@ async fn client(
                         idle = true;
                         continue;
                     };
-                    let (t_start, t0) = match cfg.speed {
-                        Speed::Factor(_) => clock.start(t),
-                        Speed::Max => *start.get_or_insert((Instant::now(), t)),
-                    };
-                    let mut due = match cfg.speed {
-                        Speed::Factor(k) => t_start + Duration::from_secs_f64((t - t0).max(0) as f64 / 1e9 / k),
-                        Speed::Max => Instant::now(),
-                    };
-                    if let Some(ms) = f.delay_ms {
-                        due = due.max(Instant::now()) + Duration::from_millis(ms);
-                    }
-                    pending = Some((due, payload));
+                    pending = Some((due_at(cfg.speed, &clock, &mut start, &f, t), payload));
                     continue;
                 },
                 _ = stop.changed() => {
@@ -435,13 +382,7 @@ async fn client(
                 if f.drop_every.is_some_and(|k| sent.is_multiple_of(k)) {
                     continue;
                 }
-                let msg = match payload {
-                    Payload::Text(s) if f.corrupt_every.is_some_and(|k| sent.is_multiple_of(k)) => {
-                        Message::text(faults::corrupt(&s))
-                    }
-                    Payload::Text(s) => Message::text(s),
-                    Payload::Binary(b) => Message::Binary(Bytes::from(b)),
-                };
+                let msg = message(payload, &f, sent);
                 // Queued, not flushed: the flushes above write it with
                 // the frames due at the same time (thousands with replicas).
                 if ws.feed(msg).await.is_err() {
@@ -455,6 +396,154 @@ async fn client(
                 return;
             }
         }
+    }
+}
+
+/// Starts the thread that reads the fixtures for one session, filtered to
+/// the streams its URI asks for; the frames arrive on the returned queue.
+fn spawn_reader(
+    cfg: &Arc<SimConfig>,
+    counters: &Arc<SimCounters>,
+    clock: &SimClock,
+    uri: &str,
+) -> mpsc::Receiver<(Nanos, Payload)> {
+    let (tx, rx) = mpsc::channel(1024);
+    let filter = requested_streams(uri);
+    // At a paced speed a session joins the market where it is now; at
+    // `max` every session gets the fixture from its start.
+    let skip_before = clock.position(cfg.speed);
+    let (reader_cfg, reader_counters) = (cfg.clone(), counters.clone());
+    std::thread::spawn(move || read_frames(reader_cfg, filter, reader_counters, skip_before, tx));
+    rx
+}
+
+/// A simulated client's WebSocket.
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Accepts the WebSocket handshake, or refuses it with a simulated 429
+/// (`reject`); the socket and the requested URI, or `None` when there is no
+/// session (refused or failed, counted or logged).
+async fn handshake(
+    stream: TcpStream,
+    cfg: &SimConfig,
+    counters: &SimCounters,
+    reject: bool,
+) -> Option<(Ws, String)> {
+    let mut uri = String::new();
+    let retry_after = cfg.faults.retry_after_s;
+    // The handshake callback's error type is tungstenite's (an HTTP response).
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        uri = req.uri().to_string();
+        if reject {
+            let mut r = ErrorResponse::new(Some("simulated rate limit".into()));
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(retry_after));
+            return Err(r);
+        }
+        Ok(resp)
+    };
+    match tokio_tungstenite::accept_hdr_async(stream, callback).await {
+        Ok(ws) => Some((ws, uri)),
+        Err(e) => {
+            if reject {
+                inc(&counters.rejected);
+            } else {
+                tracing::info!("simulator handshake failed: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// What the faults that trigger after a count of frames did to the session.
+enum CountFault {
+    /// Nothing that stops serving (an oversize frame may have been sent).
+    None,
+    /// `stall-after`: stop serving, stay connected and answer pings.
+    Stall,
+    /// The session is over (`half-open-after` until shutdown,
+    /// `close-after`, or a write failed).
+    End,
+}
+
+/// Applies the faults due after `sent` frames, in their order of
+/// precedence: half-open, stall, close, oversize (once).
+async fn count_faults(
+    ws: &mut Ws,
+    f: &Faults,
+    counters: &SimCounters,
+    stop: &mut watch::Receiver<bool>,
+    sent: u64,
+    unflushed: bool,
+    oversize_sent: &mut bool,
+) -> CountFault {
+    if f.half_open_after.is_some_and(|k| sent >= k) {
+        // What was served before goes out; then neither read nor
+        // write: pings go unanswered.
+        if unflushed && ws.flush().await.is_err() {
+            return CountFault::End;
+        }
+        let _ = stop.changed().await;
+        return CountFault::End;
+    }
+    if f.stall_after.is_some_and(|k| sent >= k) {
+        return CountFault::Stall;
+    }
+    if f.close_after.is_some_and(|k| sent >= k) {
+        inc(&counters.fault_closes);
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: Utf8Bytes::from_static("simulated close (close-after fault)"),
+        };
+        let _ = ws.close(Some(frame)).await;
+        return CountFault::End;
+    }
+    if !*oversize_sent && f.oversize_after.is_some_and(|k| sent >= k) {
+        *oversize_sent = true;
+        let big = "x".repeat(faults::OVERSIZE_BYTES);
+        if ws.send(Message::text(big)).await.is_err() {
+            return CountFault::End;
+        }
+        inc(&counters.frames_sent);
+    }
+    CountFault::None
+}
+
+/// When a frame recorded at `t` is due: on the shared clock at a paced
+/// speed, at once at `max` (this session's `start` noted), later by the
+/// `delay` fault.
+fn due_at(
+    speed: Speed,
+    clock: &SimClock,
+    start: &mut Option<(Instant, Nanos)>,
+    f: &Faults,
+    t: Nanos,
+) -> Instant {
+    let (t_start, t0) = match speed {
+        Speed::Factor(_) => clock.start(t),
+        Speed::Max => *start.get_or_insert((Instant::now(), t)),
+    };
+    let mut due = match speed {
+        Speed::Factor(k) => t_start + Duration::from_secs_f64((t - t0).max(0) as f64 / 1e9 / k),
+        Speed::Max => Instant::now(),
+    };
+    if let Some(ms) = f.delay_ms {
+        due = due.max(Instant::now()) + Duration::from_millis(ms);
+    }
+    due
+}
+
+/// The message for the `sent`-th frame, corrupted when `corrupt-every`
+/// says so.
+fn message(payload: Payload, f: &Faults, sent: u64) -> Message {
+    match payload {
+        Payload::Text(s) if f.corrupt_every.is_some_and(|k| sent.is_multiple_of(k)) => {
+            Message::text(faults::corrupt(&s))
+        }
+        Payload::Text(s) => Message::text(s),
+        Payload::Binary(b) => Message::Binary(Bytes::from(b)),
     }
 }
 

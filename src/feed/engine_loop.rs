@@ -1,0 +1,287 @@
+//! The engine thread of the live feed: it drains the one queue into the
+//! engine, records what it feeds it, writes the alerts, routes book
+//! resyncs back to their connections and watches for our own drops.
+//!
+//! It runs on a blocking thread and is the only owner of the engine. It must
+//! never talk to a socket itself, never reorder the queue, and never stop
+//! on a failing recorder or sink (a failing sink is reported once and ends
+//! the run through `run_with`).
+
+use super::{Counters, FeedError, FeedSummary, Item, Msg, Recorder, Registry};
+use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
+use crate::detect::DetectConfig;
+use crate::engine::{Engine, Observer, ResyncRequest};
+use crate::model::{MILLI, Nanos, SECOND, Venue};
+use crate::record::{Record, RecordKind};
+use crate::sink::BoxSink;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+
+/// Drops between the connections and the engine, as an incident about our
+/// own side: opened when records are dropped, resolved after a clean
+/// stretch. Not part of a recording (the dropped records are not in it).
+struct DropWatch {
+    incidents: Incidents,
+    key: IncidentKey,
+    reported: u64,
+    last_drop_at: Option<Nanos>,
+}
+
+/// A `frames_dropped` incident resolves after this long without drops.
+const DROPS_CLEAR_NS: Nanos = 10_000_000_000;
+
+impl DropWatch {
+    fn new() -> DropWatch {
+        DropWatch {
+            incidents: Incidents::new(),
+            key: IncidentKey {
+                venue: Venue::Other("feedwatch"),
+                symbol: None,
+                stream: Some("engine_queue".into()),
+            },
+            reported: 0,
+            last_drop_at: None,
+        }
+    }
+
+    fn check(&mut self, now: Nanos, dropped: u64, capacity: usize, out: &mut Vec<Alert>) {
+        if dropped > self.reported {
+            let new = dropped - self.reported;
+            tracing::warn!(
+                "engine queue full: {new} records dropped since last report ({dropped} in total)"
+            );
+            let summary = format!(
+                "feedwatch dropped {new} received frames because its engine queue ({capacity} records) was full: books and silence checks may report gaps that are ours, not the venues'."
+            );
+            let ev = Evidence::new()
+                .with("dropped", new)
+                .with("dropped_total", dropped)
+                .with("queue_capacity", capacity);
+            self.incidents.fire(
+                now,
+                Kind::FramesDropped,
+                &self.key,
+                Severity::Warning,
+                true,
+                summary,
+                ev,
+                out,
+            );
+            self.reported = dropped;
+            self.last_drop_at = Some(now);
+        } else if let Some(at) = self.last_drop_at
+            && now - at >= DROPS_CLEAR_NS
+        {
+            self.last_drop_at = None;
+            let summary =
+                "feedwatch's engine queue has kept up for 10 s: no frames dropped since.".into();
+            let ev = Evidence::new().with("dropped_total", dropped);
+            self.incidents
+                .clear(now, Kind::FramesDropped, &self.key, summary, ev, out);
+        }
+    }
+}
+
+/// Hands the engine's book resync requests to their connections (a full or
+/// gone connection drops the request: the book asks again later).
+fn route_resyncs(reqs: &mut Vec<ResyncRequest>, registry: &Registry, counters: &Counters) {
+    if reqs.is_empty() {
+        return;
+    }
+    let conns = registry.lock().unwrap_or_else(|p| p.into_inner());
+    for r in reqs.drain(..) {
+        Counters::add(&counters.resync_requests, 1);
+        if let Some(tx) = conns.get(&r.conn) {
+            let _ = tx.try_send(r.symbol);
+        }
+    }
+}
+
+/// Where the engine thread's alerts go, and how it says they cannot.
+pub(super) struct AlertOut {
+    pub(super) sink: BoxSink,
+    /// Notified once when the sink fails.
+    pub(super) failed: Arc<tokio::sync::Notify>,
+}
+
+/// The engine thread: drains the queue until every sender is gone.
+pub(super) fn engine_loop(
+    cfg: DetectConfig,
+    mut rx: mpsc::Receiver<Msg>,
+    alerts_out: AlertOut,
+    mut recorder: Option<Recorder>,
+    counters: Arc<Counters>,
+    registry: Registry,
+    mut observer: Option<Box<dyn Observer + Send>>,
+) -> Result<FeedSummary, FeedError> {
+    let AlertOut {
+        mut sink,
+        failed: sink_failed,
+    } = alerts_out;
+    let capacity = rx.max_capacity();
+    // The ticker stamps a message every tick: a longer gap between two
+    // stamps means nothing of ours ran meanwhile (process, VM or runtime
+    // paused), which the engine must know before it judges the venues.
+    let stall_after = (cfg.engine.tick_ms * 10 * MILLI).max(2 * SECOND);
+    let mut last_t: Option<Nanos> = None;
+    let mut engine = Engine::new(cfg);
+    let mut out: Vec<Alert> = Vec::new();
+    let mut summary = FeedSummary::default();
+    let mut sink_error: Option<std::io::Error> = None;
+    let mut drops = DropWatch::new();
+    let mut resyncs: Vec<ResyncRequest> = Vec::new();
+    while let Some(msg) = rx.blocking_recv() {
+        let t = match &msg {
+            Msg::Tick(t) | Msg::Rec { t, .. } => *t,
+        };
+        if let Some(from) = last_t
+            && t - from > stall_after
+        {
+            tracing::warn!("feedwatch was paused for {} ms", (t - from) / MILLI);
+            let rec = stall_record(from, t);
+            if let Some(r) = recorder.as_mut()
+                && let Err(e) = r.write(&rec)
+            {
+                summary.record_errors += 1;
+                tracing::error!("recording: {e}");
+            }
+            engine.on_record(&rec, &mut out);
+        }
+        last_t = Some(last_t.map_or(t, |l| l.max(t)));
+        match msg {
+            Msg::Tick(t) => {
+                engine.advance_to(t, &mut out);
+                drops.check(t, Counters::get(&counters.dropped), capacity, &mut out);
+            }
+            Msg::Rec {
+                t,
+                venue,
+                conn,
+                item,
+            } => {
+                let rec = Record {
+                    recv_ns: t,
+                    venue,
+                    conn: Cow::Borrowed(&conn),
+                    kind: record_kind(&item),
+                };
+                if let Some(r) = recorder.as_mut()
+                    && let Err(e) = r.write(&rec)
+                {
+                    summary.record_errors += 1;
+                    if summary.record_errors <= 5 {
+                        tracing::error!("recording: {e}");
+                    }
+                }
+                engine.on_record(&rec, &mut out);
+                Counters::add(&counters.delivered, 1);
+            }
+        }
+        engine.take_resyncs(&mut resyncs);
+        route_resyncs(&mut resyncs, &registry, &counters);
+        send_alerts(
+            &mut out,
+            &mut sink,
+            &sink_failed,
+            &mut sink_error,
+            &mut summary,
+        );
+        counters.queued.store(rx.len() as u64, Ordering::Relaxed);
+        if let Some(o) = observer.as_mut() {
+            // Cheap unless a status is due (an engine clock compare).
+            o.observe(&engine);
+        }
+    }
+    if let Some(o) = observer.as_mut() {
+        o.finish(&engine);
+    }
+    if let Some(r) = recorder {
+        summary.recorded = r.finish()?;
+    }
+    summary.engine = engine.stats();
+    if let Some(e) = sink_error {
+        return Err(FeedError::Sink(e));
+    }
+    Ok(summary)
+}
+
+/// The record the engine thread feeds for a stall it saw between two
+/// stamps (`from` to `t`).
+fn stall_record(from: Nanos, t: Nanos) -> Record<'static> {
+    Record {
+        recv_ns: t,
+        venue: Venue::Other("feedwatch"),
+        conn: Cow::Borrowed("process"),
+        kind: RecordKind::Stall { from_ns: from },
+    }
+}
+
+/// A queued item as the record kind the engine consumes, borrowing it.
+fn record_kind(item: &Item) -> RecordKind<'_> {
+    match item {
+        Item::Frame(s) => RecordKind::Frame(Cow::Borrowed(s.as_str())),
+        Item::Binary(b) => RecordKind::Binary(Cow::Borrowed(b.as_ref())),
+        Item::Open(u) => RecordKind::Open {
+            url: Cow::Borrowed(u),
+        },
+        Item::Close(r) => RecordKind::Close {
+            reason: Cow::Borrowed(r),
+        },
+        Item::Sent(s) => RecordKind::Sent(Cow::Borrowed(s)),
+        Item::Rest { request, body } => RecordKind::Rest {
+            request: Cow::Borrowed(request),
+            body: Cow::Borrowed(body),
+        },
+    }
+}
+
+/// Writes the raised alerts to the sink and counts them. The first sink
+/// error is kept and notified once; later alerts are counted, not written.
+fn send_alerts(
+    out: &mut Vec<Alert>,
+    sink: &mut BoxSink,
+    sink_failed: &tokio::sync::Notify,
+    sink_error: &mut Option<std::io::Error>,
+    summary: &mut FeedSummary,
+) {
+    for a in out.drain(..) {
+        summary.alerts += 1;
+        if sink_error.is_none()
+            && let Err(e) = sink.send(&a, true)
+        {
+            tracing::error!("cannot write alerts: {e}");
+            *sink_error = Some(e);
+            sink_failed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_open_an_incident_about_us_that_clears_after_a_clean_stretch() {
+        let mut w = DropWatch::new();
+        let mut out = Vec::new();
+        w.check(1_000_000_000, 0, 8, &mut out);
+        assert!(out.is_empty());
+        w.check(2_000_000_000, 5, 8, &mut out);
+        w.check(3_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(
+            (out[0].kind, out[0].venue),
+            (Kind::FramesDropped, Venue::Other("feedwatch"))
+        );
+        assert_eq!(out[1].evidence.get("dropped"), Some(&serde_json::json!(2)));
+        // Not yet 10 s without drops; then resolved once.
+        w.check(12_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 2);
+        w.check(13_000_000_000, 7, 8, &mut out);
+        w.check(20_000_000_000, 7, 8, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].state, crate::alert::State::Resolved);
+    }
+}
