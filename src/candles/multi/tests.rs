@@ -280,9 +280,9 @@ fn a_peer_without_the_minute_speaks_over_its_span_or_cannot_say() {
 
 #[test]
 fn abnormal_tail_matches_the_candle_checker() {
-    let src = include_str!("../../detect/candle.rs");
+    let src = include_str!("../../detect/candle/stats.rs");
     assert!(
         src.contains(&ABNORMAL_TAIL[2..]),
-        "candle.rs changed its wording"
+        "detect/candle/stats.rs changed its wording"
     );
 }
