@@ -498,6 +498,9 @@ fn judge_subject(
     }
 }
 
+/// A finding's action, its assessment, which price and that price.
+type Decision = (Action, Assessment, PriceSource, Option<(f64, Nanos)>);
+
 /// What to report for a judged subject: fire (severity by how long it has
 /// been held and how far it is), clear (why), or nothing (`None`).
 fn decide(
@@ -506,7 +509,7 @@ fn decide(
     now: Nanos,
     hold: Nanos,
     critical_after: Nanos,
-) -> Option<(Action, Assessment, PriceSource, Option<(f64, Nanos)>)> {
+) -> Option<Decision> {
     let Judged {
         main,
         main_source,

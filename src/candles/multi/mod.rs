@@ -1,9 +1,10 @@
 //! Scanning candle history from several venues at once
 //! (`feedwatch scan-candles --source VENUE:BASE/QUOTE=FILE ...`): each
-//! source runs its own [`CandleChecker`](crate::detect::candle::CandleChecker) exactly as a single-source scan
-//! does, and every `abnormal_candle` is then put to the cross-venue
-//! consensus (see [`crate::detect::consensus`]) of the other sources of the
-//! same pair family in the same minute:
+//! source runs its own
+//! [`CandleChecker`](crate::detect::candle::CandleChecker) exactly as a
+//! single-source scan does, and every `abnormal_candle` is then put to the
+//! cross-venue consensus (see [`crate::detect::consensus`]) of the other
+//! sources of the same pair family in the same minute:
 //!
 //! - peers moved too -> a market move: severity `info`, the summary says
 //!   peers confirm it and names them and their move;

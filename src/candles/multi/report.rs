@@ -55,7 +55,7 @@ pub struct MultiReport {
     /// Candles read, all sources.
     pub candles: usize,
     /// `FILE:LINE: reason` for skipped rows (at most
-    /// [`MAX_BAD_ROW_MESSAGES`]).
+    /// [`MAX_BAD_ROW_MESSAGES`](crate::candles::csv::MAX_BAD_ROW_MESSAGES)).
     pub bad_rows: Vec<String>,
     /// All skipped rows.
     pub bad_row_count: usize,
