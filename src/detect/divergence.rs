@@ -402,99 +402,18 @@ impl DivergenceWatch {
             let Some(s) = self.subjects.get_mut(si) else {
                 continue;
             };
-            let fresh = |x: &Option<(f64, Nanos)>| x.filter(|(_, t)| (now - t).abs() <= fresh_ns);
-            let mid = fresh(&s.mid);
-            let print = fresh(&s.print);
-            let (main, main_source) = match (mid, print) {
-                (Some(m), _) => (Some(m), PriceSource::BboMid),
-                (None, Some(t)) => (Some(t), PriceSource::Trade),
-                (None, None) => (None, PriceSource::BboMid),
-            };
-            let judge = |c: &mut PairConsensus, (price, at): (f64, Nanos), was: bool| {
-                let obs = Observation {
-                    venue: s.venue,
-                    price,
-                    observed_at: at,
-                };
-                c.assess_price(cfg, &obs, now, was)
-            };
-            let main_a = main.map(|m| judge(&mut pair.consensus, m, s.main_div));
-            // A print is judged on its own while the mid is the price, and
-            // only until the next mid: a print is a point event, and the
-            // venue's book has the last word once it updates.
-            let print_a = match (mid, print) {
-                (Some((_, mt)), Some(t)) if t.1 >= mt => {
-                    Some(judge(&mut pair.consensus, t, s.print_div))
-                }
-                _ => None,
-            };
-            s.main_div = main_a.is_some_and(|a| a.divergent);
-            s.print_div = print_a.is_some_and(|a| a.divergent);
-            if pair.band.is_none()
-                && let Some(a) = main_a.filter(|a| a.median.is_finite() && a.threshold.is_finite())
-            {
-                pair.band = Some((a.median, a.threshold));
-            }
-            let divergent = |a: &Option<Assessment>| a.filter(|a| a.verdict == Verdict::Divergent);
-            let fire = match (divergent(&main_a), divergent(&print_a)) {
-                (Some(a), _) => Some((a, main_source, main)),
-                (None, Some(a)) => Some((a, PriceSource::TradePrint, print)),
-                (None, None) => None,
-            };
-            let (action, a, source, price) = match fire {
-                Some((a, source, price)) => {
-                    let since = *s.since.get_or_insert(now);
-                    let held = now - since;
-                    let severity = if source == PriceSource::TradePrint || held < hold {
-                        Severity::Info
-                    } else if held >= critical_after
-                        || a.gap.abs() >= CRITICAL_GAP_RATIO * a.threshold
-                    {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    };
-                    s.alerting = true;
-                    (Action::Fire(severity), a, source, price)
-                }
-                None if s.alerting => {
-                    s.alerting = false;
-                    let (a, source, price) = match (main_a, print_a) {
-                        (Some(a), _) => (a, main_source, main),
-                        (None, Some(a)) => (a, PriceSource::TradePrint, print),
-                        (None, None) => (stale_assessment(), main_source, None),
-                    };
-                    let reason = if main.is_none() {
-                        ClearReason::Stale
-                    } else if a.verdict == Verdict::Unconfirmed {
-                        ClearReason::Unconfirmed
-                    } else {
-                        ClearReason::Readmitted
-                    };
-                    (Action::Clear(reason), a, source, price)
-                }
-                None => {
-                    s.since = None;
-                    flagged |= s.flagged();
-                    continue;
-                }
+            let j = judge_subject(cfg, &mut pair.consensus, &mut pair.band, s, now, fresh_ns);
+            let Some((action, a, source, price)) = decide(s, &j, now, hold, critical_after) else {
+                s.since = None;
+                flagged |= s.flagged();
+                continue;
             };
             let since = s.since.unwrap_or(now);
             if matches!(action, Action::Clear(_)) {
                 s.since = None;
             }
             flagged |= s.flagged();
-            let peers = pair
-                .consensus
-                .observations()
-                .filter(|o| {
-                    o.venue != s.venue
-                        && o.price.is_finite()
-                        && o.price > 0.0
-                        && (now - o.observed_at).abs() <= fresh_ns
-                })
-                .map(|o| o.venue.id())
-                .collect();
+            let peers = fresh_peers(&pair.consensus, s.venue, now, fresh_ns);
             self.findings.push(Finding {
                 venue: s.venue,
                 symbol: s.symbol.clone(),
@@ -514,6 +433,147 @@ impl DivergenceWatch {
         };
         self.next_due = self.next_due.min(pair.next_eval);
     }
+}
+
+/// A subject's prices and their assessments at one evaluation.
+struct Judged {
+    /// Its price (the fresh mid, else the fresh last trade) and which.
+    main: Option<(f64, Nanos)>,
+    main_source: PriceSource,
+    /// Its fresh last trade.
+    print: Option<(f64, Nanos)>,
+    main_a: Option<Assessment>,
+    /// The print judged on its own (only while it is newer than the mid).
+    print_a: Option<Assessment>,
+}
+
+/// Judges a subject's fresh prices against its pair's consensus, updates
+/// its flags, and sets the pair's band from the first usable assessment.
+fn judge_subject(
+    cfg: &ConsensusConfig,
+    consensus: &mut PairConsensus,
+    band: &mut Option<(f64, f64)>,
+    s: &mut Subject,
+    now: Nanos,
+    fresh_ns: Nanos,
+) -> Judged {
+    let fresh = |x: &Option<(f64, Nanos)>| x.filter(|(_, t)| (now - t).abs() <= fresh_ns);
+    let mid = fresh(&s.mid);
+    let print = fresh(&s.print);
+    let (main, main_source) = match (mid, print) {
+        (Some(m), _) => (Some(m), PriceSource::BboMid),
+        (None, Some(t)) => (Some(t), PriceSource::Trade),
+        (None, None) => (None, PriceSource::BboMid),
+    };
+    let venue = s.venue;
+    let judge = |c: &mut PairConsensus, (price, at): (f64, Nanos), was: bool| {
+        let obs = Observation {
+            venue,
+            price,
+            observed_at: at,
+        };
+        c.assess_price(cfg, &obs, now, was)
+    };
+    let main_a = main.map(|m| judge(consensus, m, s.main_div));
+    // A print is judged on its own while the mid is the price, and
+    // only until the next mid: a print is a point event, and the
+    // venue's book has the last word once it updates.
+    let print_a = match (mid, print) {
+        (Some((_, mt)), Some(t)) if t.1 >= mt => Some(judge(consensus, t, s.print_div)),
+        _ => None,
+    };
+    s.main_div = main_a.is_some_and(|a| a.divergent);
+    s.print_div = print_a.is_some_and(|a| a.divergent);
+    if band.is_none()
+        && let Some(a) = main_a.filter(|a| a.median.is_finite() && a.threshold.is_finite())
+    {
+        *band = Some((a.median, a.threshold));
+    }
+    Judged {
+        main,
+        main_source,
+        print,
+        main_a,
+        print_a,
+    }
+}
+
+/// A finding's action, its assessment, which price and that price.
+type Decision = (Action, Assessment, PriceSource, Option<(f64, Nanos)>);
+
+/// What to report for a judged subject: fire (severity by how long it has
+/// been held and how far it is), clear (why), or nothing (`None`).
+fn decide(
+    s: &mut Subject,
+    j: &Judged,
+    now: Nanos,
+    hold: Nanos,
+    critical_after: Nanos,
+) -> Option<Decision> {
+    let Judged {
+        main,
+        main_source,
+        print,
+        main_a,
+        print_a,
+    } = *j;
+    let divergent = |a: &Option<Assessment>| a.filter(|a| a.verdict == Verdict::Divergent);
+    let fire = match (divergent(&main_a), divergent(&print_a)) {
+        (Some(a), _) => Some((a, main_source, main)),
+        (None, Some(a)) => Some((a, PriceSource::TradePrint, print)),
+        (None, None) => None,
+    };
+    match fire {
+        Some((a, source, price)) => {
+            let since = *s.since.get_or_insert(now);
+            let held = now - since;
+            let severity = if source == PriceSource::TradePrint || held < hold {
+                Severity::Info
+            } else if held >= critical_after || a.gap.abs() >= CRITICAL_GAP_RATIO * a.threshold {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            s.alerting = true;
+            Some((Action::Fire(severity), a, source, price))
+        }
+        None if s.alerting => {
+            s.alerting = false;
+            let (a, source, price) = match (main_a, print_a) {
+                (Some(a), _) => (a, main_source, main),
+                (None, Some(a)) => (a, PriceSource::TradePrint, print),
+                (None, None) => (stale_assessment(), main_source, None),
+            };
+            let reason = if main.is_none() {
+                ClearReason::Stale
+            } else if a.verdict == Verdict::Unconfirmed {
+                ClearReason::Unconfirmed
+            } else {
+                ClearReason::Readmitted
+            };
+            Some((Action::Clear(reason), a, source, price))
+        }
+        None => None,
+    }
+}
+
+/// Venue ids of the fresh peers of `venue` in a pair's consensus.
+fn fresh_peers(
+    consensus: &PairConsensus,
+    venue: Venue,
+    now: Nanos,
+    fresh_ns: Nanos,
+) -> Vec<&'static str> {
+    consensus
+        .observations()
+        .filter(|o| {
+            o.venue != venue
+                && o.price.is_finite()
+                && o.price > 0.0
+                && (now - o.observed_at).abs() <= fresh_ns
+        })
+        .map(|o| o.venue.id())
+        .collect()
 }
 
 fn eval_ns(cfg: &ConsensusConfig) -> Nanos {

@@ -5,10 +5,11 @@
 //! normalized [`Event`]s, and the folder's [`VenueSpec`]s), `protocol.rs`
 //! (the [`Protocol`]: URL, subscribe frames, ping, resync), `wire.rs`
 //! (serde wire structs) and `tests.rs`, plus files for concepts of its own
-//! (a checksum, a string book, a byte scanner, a time parser). Code outside
-//! this module never matches on a venue: it asks [`spec`] (or the lookups
-//! built on it here) for the fact it needs. Adding a venue is its folder,
-//! one line in [`REGISTRY`], and its id in `model::Venue`.
+//! (a checksum, a string book, a byte scanner, a time parser, a legacy
+//! feed). Code outside this module never matches on a venue: it asks
+//! [`spec`] (or the lookups built on it here) for the fact it needs.
+//! Adding a venue is its folder, one line in [`REGISTRY`], and its id in
+//! `model::Venue`.
 //!
 //! An adapter turns one raw frame into normalized [`Event`]s. It is pure and
 //! total: any input gives events or a [`ParseError`], never a panic, and it

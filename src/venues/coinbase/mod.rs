@@ -9,7 +9,7 @@
 //! adapter checks sequencing itself), `market_trades`, `ticker` /
 //! `ticker_batch` (best bid/offer), `candles` (5-minute buckets,
 //! `StreamKind::Kline(300)`), `heartbeats` ([`Control::Heartbeat`]) and
-//! `subscriptions` ([`Control::Ack`]). Legacy types: `snapshot`,
+//! `subscriptions` ([`Control::Ack`]). Legacy types (`legacy.rs`): `snapshot`,
 //! `l2update`, `match`, `last_match`, `ticker`, `subscriptions`,
 //! `heartbeat`. Error replies and anything else well-formed are
 //! [`ParseError::Unknown`] naming the message; broken frames are
@@ -47,6 +47,7 @@
 //! the whole frame parsed. Memory is bounded: the symbol cache, book and
 //! candle tables have fixed capacities.
 
+mod legacy;
 mod protocol;
 mod time;
 mod wire;
@@ -629,136 +630,6 @@ impl CoinbaseAdapter {
             out.push(e);
         }
         Ok(())
-    }
-
-    /// Legacy Exchange feed messages (`type` at the top level).
-    fn legacy(
-        &mut self,
-        ty: &str,
-        fr: &Frame<'_>,
-        out: &mut Vec<Event>,
-    ) -> Result<Control, ParseError> {
-        match ty {
-            "subscriptions" => Ok(Control::Ack),
-            "heartbeat" => Ok(Control::Heartbeat),
-            "error" => Err(Self::error_reply(fr)),
-            "snapshot" => {
-                let symbol = self.symbol("product_id", &fr.product_id)?;
-                let (Some(bids), Some(asks)) = (&fr.bids, &fr.asks) else {
-                    return Err(malformed(if fr.bids.is_none() {
-                        "missing field `bids`"
-                    } else {
-                        "missing field `asks`"
-                    }));
-                };
-                let mut snap = DepthSnapshot {
-                    last_id: None,
-                    bids: Vec::with_capacity(bids.len()),
-                    asks: Vec::with_capacity(asks.len()),
-                    exch_ns: None,
-                };
-                for (p, q) in bids {
-                    snap.bids.push(Level {
-                        price: num("bids.price", &Some(p.clone()))?,
-                        qty: num("bids.size", &Some(q.clone()))?,
-                    });
-                }
-                for (p, q) in asks {
-                    snap.asks.push(Level {
-                        price: num("asks.price", &Some(p.clone()))?,
-                        qty: num("asks.size", &Some(q.clone()))?,
-                    });
-                }
-                out.push(Event {
-                    symbol,
-                    stream: StreamKind::Depth,
-                    payload: Payload::Snapshot(snap),
-                });
-                Ok(Control::Data)
-            }
-            "l2update" => {
-                let symbol = self.symbol("product_id", &fr.product_id)?;
-                let Some(changes) = &fr.changes else {
-                    return Err(malformed("missing field `changes`"));
-                };
-                let mut diff = DepthDiff {
-                    first_id: 0,
-                    last_id: 0,
-                    prev_last_id: None,
-                    bids: Vec::new(),
-                    asks: Vec::new(),
-                    exch_ns: Some(time_ns("time", &fr.time)?),
-                };
-                for (side, p, q) in changes {
-                    let level = Level {
-                        price: num("changes.price", &Some(p.clone()))?,
-                        qty: num("changes.size", &Some(q.clone()))?,
-                    };
-                    match side {
-                        Scalar::Str(s) if s == "buy" => diff.bids.push(level),
-                        Scalar::Str(s) if s == "sell" => diff.asks.push(level),
-                        _ => {
-                            return Err(malformed(
-                                "field `changes.side`: expected \"buy\" or \"sell\"",
-                            ));
-                        }
-                    }
-                }
-                out.push(Event {
-                    symbol,
-                    stream: StreamKind::Depth,
-                    payload: Payload::Depth(diff),
-                });
-                Ok(Control::Data)
-            }
-            "match" | "last_match" => {
-                let symbol = self.symbol("product_id", &fr.product_id)?;
-                let trade = Trade {
-                    price: num("price", &fr.price)?,
-                    qty: num("size", &fr.size)?,
-                    id: Some(uint("trade_id", &fr.trade_id)?),
-                    exch_ns: Some(time_ns("time", &fr.time)?),
-                    event_ns: None,
-                };
-                out.push(Event {
-                    symbol,
-                    stream: StreamKind::Trade,
-                    payload: Payload::Trade(trade),
-                });
-                Ok(Control::Data)
-            }
-            "ticker" => {
-                let symbol = self.symbol("product_id", &fr.product_id)?;
-                // The 2021 feed sent no sizes with the best prices: NaN says
-                // "not sent" (the engine does not read quote sizes).
-                let size = |f: &str, v: &Option<Scalar<'_>>| match v {
-                    None => Ok(f64::NAN),
-                    Some(_) => num(f, v),
-                };
-                let quote = Quote {
-                    bid: Level {
-                        price: num("best_bid", &fr.best_bid)?,
-                        qty: size("best_bid_size", &fr.best_bid_size)?,
-                    },
-                    ask: Level {
-                        price: num("best_ask", &fr.best_ask)?,
-                        qty: size("best_ask_size", &fr.best_ask_size)?,
-                    },
-                    update_id: None,
-                    exch_ns: match &fr.time {
-                        None => None,
-                        t => Some(time_ns("time", t)?),
-                    },
-                };
-                out.push(Event {
-                    symbol,
-                    stream: StreamKind::Bbo,
-                    payload: Payload::Quote(quote),
-                });
-                Ok(Control::Data)
-            }
-            other => Err(unknown(format!("message type `{other}`"))),
-        }
     }
 }
 

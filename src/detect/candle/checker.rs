@@ -1,0 +1,261 @@
+//! [`CandleChecker`]: the state of one (venue, symbol, stream) and the
+//! driver that puts each candle through the sequence rules, the hard rules
+//! and the statistical test, in that order, and resolves incidents on clean
+//! candles. It reads only the time it is given and must never do I/O.
+
+use super::config::{CandleConfig, MAX_THRESHOLD, MIN_THRESHOLD};
+use super::rules::hard_violation;
+use super::sequence::{RECENT, Seen, SeqFault};
+use super::stats::{RING, critical_z};
+use super::summary::ohlcv;
+use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind};
+use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
+use statrs::distribution::StudentsT;
+
+/// Checks one candle stream (see the module docs).
+pub struct CandleChecker {
+    pub(super) venue: Venue,
+    pub(super) symbol: Symbol,
+    pub(super) key: IncidentKey,
+    pub(super) label: String,
+    pub(super) interval_ns: Nanos,
+    /// Missing intervals are normal for candles built from trades.
+    pub(super) expect_every_interval: bool,
+    pub(super) min_history: usize,
+    pub(super) alpha: f64,
+    pub(super) winsor_z: f64,
+    pub(super) wick_k: f64,
+    pub(super) window: usize,
+    pub(super) range_floor: f64,
+    pub(super) sigma_floor: f64,
+    pub(super) vwap_tol: f64,
+    pub(super) return_threshold: f64,
+    /// Unit-variance |z| at which the return surprise reaches the threshold
+    /// (the inverse cdf is computed once here, not per candle).
+    pub(super) z_crit: f64,
+    /// `sqrt(nu / (nu - 2))`: unit-variance z to the standard t statistic.
+    pub(super) t_scale: f64,
+    pub(super) t: Option<StudentsT>,
+    /// Latest in-order closed candle's open time.
+    pub(super) last_open: Option<Nanos>,
+    /// Open time and last trade id of the latest in-order closed candle,
+    /// when the venue gives trade ids.
+    pub(super) last_ids: Option<(Nanos, u64)>,
+    /// Open time and close of the latest valid in-order closed candle.
+    pub(super) last_valid: Option<(Nanos, f64)>,
+    pub(super) recent: [Option<Seen>; RECENT],
+    pub(super) recent_pos: usize,
+    pub(super) var: f64,
+    pub(super) history: usize,
+    pub(super) ranges: [f64; RING],
+    pub(super) volumes: [f64; RING],
+    pub(super) ring_len: usize,
+    pub(super) ring_pos: usize,
+}
+
+impl CandleChecker {
+    /// A checker for one stream. The interval is taken from the stream kind
+    /// (`Kline(secs)`, or 60 s for `TradeCandles`); other kinds fall back to
+    /// one minute.
+    pub fn new(cfg: &CandleConfig, venue: Venue, symbol: Symbol, stream: StreamKind) -> Self {
+        let interval_secs = match stream {
+            StreamKind::Kline(s) if s > 0 => s,
+            _ => 60,
+        };
+        let interval = f64::from(interval_secs);
+        let half_life = (cfg.half_life_secs / interval).max(cfg.min_half_life_candles);
+        let alpha = if half_life.is_finite() && half_life > 0.0 {
+            1.0 - 0.5f64.powf(1.0 / half_life)
+        } else {
+            1.0 - 0.5f64.powf(1.0 / 45.0)
+        };
+        let nu = if cfg.t_nu.is_finite() && cfg.t_nu > 2.0 {
+            cfg.t_nu
+        } else {
+            4.0
+        };
+        let t = StudentsT::new(0.0, 1.0, nu).ok();
+        let t_scale = (nu / (nu - 2.0)).sqrt();
+        let return_threshold = if cfg.return_threshold.is_finite() {
+            cfg.return_threshold.clamp(MIN_THRESHOLD, MAX_THRESHOLD)
+        } else {
+            7.0
+        };
+        let z_crit = t
+            .as_ref()
+            .map_or(f64::INFINITY, |t| critical_z(t, t_scale, return_threshold));
+        let window = cfg.range_window.clamp(3, RING);
+        CandleChecker {
+            venue,
+            key: IncidentKey::stream(venue, &symbol, stream.name()),
+            symbol,
+            label: crate::model::interval_name(interval_secs),
+            interval_ns: Nanos::from(interval_secs) * SECOND,
+            expect_every_interval: stream != StreamKind::TradeCandles,
+            min_history: cfg.min_history.max(1),
+            alpha,
+            winsor_z: cfg.winsor_z,
+            wick_k: cfg.wick_k,
+            window,
+            range_floor: cfg.range_floor_bp * 1e-4,
+            sigma_floor: cfg.sigma_floor_bp * 1e-4 * (interval / 60.0).sqrt(),
+            vwap_tol: cfg.vwap_tolerance,
+            return_threshold,
+            z_crit,
+            t_scale,
+            t,
+            last_open: None,
+            last_ids: None,
+            last_valid: None,
+            recent: [None; RECENT],
+            recent_pos: 0,
+            var: 0.0,
+            history: 0,
+            ranges: [0.0; RING],
+            volumes: [0.0; RING],
+            ring_len: 0,
+            ring_pos: 0,
+        }
+    }
+
+    /// For candle streams that send nothing for an interval without trades
+    /// (Kraken's `ohlc`): a missing interval is not a gap.
+    pub fn sparse(mut self) -> Self {
+        self.expect_every_interval = false;
+        self
+    }
+
+    /// The range scale (median true range of the trailing window, floored
+    /// at a fraction of `price`) the next closed candle will be judged
+    /// against, once there is enough history to judge at all.
+    pub fn range_scale_for(&self, price: f64) -> Option<f64> {
+        (self.history >= self.min_history).then(|| self.range_scale(price))
+    }
+
+    /// Closed candles of history in the volatility baseline.
+    pub fn history(&self) -> usize {
+        self.history
+    }
+
+    /// One candle update (forming or closed) seen at engine time `now`.
+    /// Closed candles are checked; forming ones are only used to notice a
+    /// closed candle that changes afterwards.
+    pub fn on_candle(&mut self, now: Nanos, c: &Candle, inc: &mut Incidents, out: &mut Vec<Alert>) {
+        self.check(now, c, None, inc, out);
+    }
+
+    /// Like [`CandleChecker::on_candle`] for a closed candle from a history
+    /// file that has already been put in time order, but which stood after a
+    /// later candle (open time `latest_before`) in its own file: it is
+    /// checked and used in its sorted place, and reported as out of order.
+    pub fn on_candle_misplaced(
+        &mut self,
+        now: Nanos,
+        c: &Candle,
+        latest_before: Nanos,
+        inc: &mut Incidents,
+        out: &mut Vec<Alert>,
+    ) {
+        self.check(now, c, Some(latest_before), inc, out);
+    }
+
+    fn check(
+        &mut self,
+        now: Nanos,
+        c: &Candle,
+        misplaced: Option<Nanos>,
+        inc: &mut Incidents,
+        out: &mut Vec<Alert>,
+    ) {
+        if !c.closed {
+            self.on_forming(now, c, inc, out);
+            return;
+        }
+        let seen = Seen::of(c);
+        let mut fault = self.sequence(c, &seen);
+        let in_order = matches!(
+            fault,
+            None | Some(SeqFault::Missing { .. } | SeqFault::TradeIds { .. })
+        );
+        if let (None, Some(latest)) = (&fault, misplaced) {
+            fault = Some(SeqFault::OutOfOrder { latest });
+        }
+        match &fault {
+            Some(f) => self.fire_gap(now, c, f, inc, out),
+            None => self.resolve(
+                now,
+                Kind::CandleGap,
+                c,
+                "is in sequence again: candle history is complete from here",
+                inc,
+                out,
+            ),
+        }
+        if in_order {
+            self.last_open = Some(c.open_ns);
+            self.last_ids = c.last_trade_id.map(|l| (c.open_ns, l));
+            self.remember(seen);
+        }
+
+        let violation = hard_violation(c, self.vwap_tol);
+        match &violation {
+            Some(v) => self.fire_invalid(now, c, v, inc, out),
+            None => self.resolve(
+                now,
+                Kind::CandleInvalid,
+                c,
+                "passes the hard rules again: candle data can be used",
+                inc,
+                out,
+            ),
+        }
+        if violation.is_some() || !in_order {
+            // Bad or misplaced candles stay out of the baseline.
+            return;
+        }
+        self.statistics(now, c, inc, out);
+    }
+
+    /// Resolves an open incident of `kind` on a clean candle (the summary is
+    /// only built when there is something to resolve).
+    pub(super) fn resolve(
+        &self,
+        now: Nanos,
+        kind: Kind,
+        c: &Candle,
+        what: &str,
+        inc: &mut Incidents,
+        out: &mut Vec<Alert>,
+    ) {
+        if !inc.is_open(kind, &self.key) {
+            return;
+        }
+        let summary = format!(
+            "{} {} {} candle {} {what}.",
+            self.venue,
+            self.symbol,
+            self.label,
+            self.when(c.open_ns)
+        );
+        let ev = ohlcv(
+            Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns)),
+            c,
+        );
+        inc.clear(now, kind, &self.key, summary, ev, out);
+    }
+
+    /// The candle's open time for a summary: minute precision when the
+    /// interval is whole minutes.
+    pub(super) fn when(&self, ns: Nanos) -> String {
+        let full = format_rfc3339_ms(ns);
+        let cut = if self.interval_ns % (60 * SECOND) == 0 {
+            16
+        } else {
+            19
+        };
+        match full.get(..cut) {
+            Some(s) => format!("{s}Z"),
+            None => full,
+        }
+    }
+}
