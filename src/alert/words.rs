@@ -20,3 +20,26 @@ pub fn round_sig(v: f64) -> f64 {
     let p = 10f64.powi(digits);
     (v * p).round() / p
 }
+
+/// A price for a summary: thousands separated above 1,000, four
+/// significant digits below.
+pub fn fmt_price(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".to_string();
+    }
+    if v.abs() < 1000.0 {
+        return format!("{}", round_sig(v));
+    }
+    let digits = format!("{:.0}", v.abs());
+    let mut s = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if v < 0.0 {
+        s.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    s
+}

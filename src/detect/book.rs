@@ -1,5 +1,6 @@
-//! Book checks: `book_gap` (sequence breaks, decided by [`crate::state::book`])
-//! and `book_crossed` (best bid at or above best ask on one venue, held).
+//! Book checks: `book_gap` and `book_checksum` (sync lost, decided by
+//! [`crate::state::book`] or the venue adapter; [`SyncVerdict`]) and
+//! `book_crossed` (best bid at or above best ask on one venue, held).
 //!
 //! A crossed book must persist (a time or a count of updates) before it is
 //! an alert: a single crossed message can be a race between two sides of an
@@ -10,7 +11,8 @@
 
 use super::verdict::{Finding, Verdict, Words};
 use crate::alert::{Evidence, IncidentKey, Kind, Severity};
-use crate::model::{MILLI, Nanos, SECOND, format_rfc3339_ms};
+use crate::model::{Integrity, MILLI, Nanos, SECOND, format_rfc3339_ms};
+use crate::state::book::Applied;
 use crate::state::gaps::secs;
 use serde::{Deserialize, Serialize};
 
@@ -245,6 +247,149 @@ impl Words for Uncrossed {
     }
     fn evidence(&self) -> Evidence {
         Evidence::new().num("crossed_for_s", secs(self.for_ns), 3)
+    }
+}
+
+/// A book losing or regaining sync: `book_gap` and `book_checksum` fire
+/// on a break (news: every break is reported) and clear when a snapshot
+/// rebuilds the book.
+pub type SyncVerdict = Verdict<SyncLost, Resynced>;
+
+/// The local book is out of sync with the venue's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncLost {
+    /// The book's own sequencing found a jump ([`Applied::Gap`]).
+    Skipped {
+        /// The id (or previous id) expected.
+        expected: u64,
+        /// The id the message carried.
+        got: u64,
+        /// The message's last id.
+        last_id: u64,
+    },
+    /// The venue adapter found a sequence jump ([`Integrity::Gap`]).
+    Gap {
+        /// The sequence expected.
+        expected: u64,
+        /// The sequence received.
+        got: u64,
+    },
+    /// The venue's checksum differs from the local book's.
+    Checksum {
+        /// Checksum the venue sent.
+        expected: u32,
+        /// Checksum of the local book.
+        computed: u32,
+    },
+}
+
+/// A snapshot rebuilt the book: `kind` (`book_gap` or `book_checksum`)
+/// clears.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resynced {
+    /// The kind that clears.
+    pub kind: Kind,
+    /// Buffered diffs applied after the snapshot.
+    pub replayed: usize,
+}
+
+/// The verdicts of a message applied to a book: a break fires `book_gap`;
+/// a rebuild from a snapshot clears `book_gap` and then `book_checksum`.
+pub fn applied_verdicts(applied: &Applied) -> [SyncVerdict; 2] {
+    match *applied {
+        Applied::Gap {
+            expected,
+            got,
+            last_id,
+        } => [
+            Verdict::Fire(SyncLost::Skipped {
+                expected,
+                got,
+                last_id,
+            }),
+            Verdict::Quiet,
+        ],
+        Applied::Resynced { replayed } => [Kind::BookGap, Kind::BookChecksum]
+            .map(|kind| Verdict::Clear(Resynced { kind, replayed })),
+        Applied::Ok | Applied::Stale | Applied::Invalid => [Verdict::Quiet, Verdict::Quiet],
+    }
+}
+
+/// The verdict of an integrity fault an adapter found. A venue restart
+/// ([`Integrity::Reset`]) is announced, not a fault: the snapshot that
+/// follows rebuilds the book.
+pub fn integrity_verdict(fault: &Integrity) -> SyncVerdict {
+    match *fault {
+        Integrity::Gap { expected, got } => Verdict::Fire(SyncLost::Gap { expected, got }),
+        Integrity::Checksum { expected, computed } => {
+            Verdict::Fire(SyncLost::Checksum { expected, computed })
+        }
+        Integrity::Reset => Verdict::Quiet,
+    }
+}
+
+impl Words for SyncLost {
+    fn kind(&self) -> Kind {
+        match self {
+            SyncLost::Skipped { .. } | SyncLost::Gap { .. } => Kind::BookGap,
+            SyncLost::Checksum { .. } => Kind::BookChecksum,
+        }
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        const REBUILT: &str = "do not trust its depth until resolved.";
+        let market = key.market();
+        match self {
+            SyncLost::Skipped { expected, got, .. } => format!(
+                "{market} order book skipped updates (expected id {expected}, got {got}): the local book is out of sync and is being rebuilt from a snapshot; {REBUILT}"
+            ),
+            SyncLost::Gap { expected, got } => format!(
+                "{market} order book skipped updates (expected sequence {expected}, got {got}): the local book is out of sync and is being rebuilt from a snapshot; {REBUILT}"
+            ),
+            SyncLost::Checksum { expected, computed } => format!(
+                "{market} order book checksum mismatch (venue {expected}, local {computed}): the local book differs from the venue's and is being rebuilt; {REBUILT}"
+            ),
+        }
+    }
+    fn evidence(&self) -> Evidence {
+        match *self {
+            SyncLost::Skipped {
+                expected,
+                got,
+                last_id,
+            } => Evidence::new()
+                .with("expected", expected)
+                .with("got", got)
+                .with("missing", got.saturating_sub(expected))
+                .with("last_id", last_id),
+            SyncLost::Gap { expected, got } => Evidence::new()
+                .with("expected", expected)
+                .with("got", got)
+                .with("missing", got.saturating_sub(expected)),
+            SyncLost::Checksum { expected, computed } => Evidence::new()
+                .with("venue_checksum", expected)
+                .with("local_checksum", computed),
+        }
+    }
+}
+
+impl Finding for SyncLost {
+    fn news(&self) -> bool {
+        true
+    }
+}
+
+impl Words for Resynced {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} order book is back in sync from a snapshot.",
+            key.market()
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new().with("replayed_diffs", self.replayed)
     }
 }
 

@@ -10,8 +10,13 @@
 //! never reach this detector: they prove the connection, not the data. The
 //! first gap after a silence, and gaps across reconnects, stay out of the
 //! history so an outage does not teach the stream that outages are normal.
+//!
+//! [`ConnSilence`] judges one connection's streams together; a convicted
+//! stream's [`SilenceTracker::declare`] gives the finding, worded here.
 
-use crate::model::{Nanos, SECOND};
+use super::verdict::{Finding, Outcome, Verdict, Words};
+use crate::alert::{Evidence, IncidentKey, Kind, Severity, round_value};
+use crate::model::{Nanos, SECOND, format_rfc3339_ms};
 use crate::state::gaps::{GapHistory, TailFit, secs};
 use serde::{Deserialize, Serialize};
 
@@ -134,9 +139,8 @@ impl SilenceTracker {
         self.skip_next = true;
     }
 
-    /// A data message arrived at `now`. Returns how long the stream had been
-    /// silent if it was alerting (the caller resolves the incident).
-    pub fn on_data(&mut self, cfg: &SilenceConfig, now: Nanos) -> Option<Nanos> {
+    /// A data message arrived at `now`: a silence that was alerting clears.
+    pub fn on_data(&mut self, cfg: &SilenceConfig, now: Nanos) -> SilenceVerdict {
         let was_alerting = self.alerting_since.take();
         if let Some(last) = self.last {
             let gap = now - last;
@@ -152,7 +156,41 @@ impl SilenceTracker {
         self.skip_next = false;
         let silent_for = was_alerting.and(self.last.map(|l| now - l));
         self.last = Some(now.max(self.last.unwrap_or(now)));
-        silent_for
+        match silent_for {
+            Some(silent_for) => Verdict::Clear(Streaming { silent_for }),
+            None => Verdict::Quiet,
+        }
+    }
+
+    /// Declares the stream silent at `now` (its last data at `last`, its
+    /// own phi and its connection's joint phi): the finding, and when it
+    /// turns critical if it is not yet.
+    pub fn declare(
+        &mut self,
+        cfg: &SilenceConfig,
+        now: Nanos,
+        last: Nanos,
+        phi: f64,
+        joint: f64,
+    ) -> Outcome<Silent, Streaming> {
+        let elapsed = secs(now - last);
+        let critical = elapsed >= cfg.critical_after_s;
+        self.alerting_since.get_or_insert(now);
+        let silent = Silent {
+            elapsed_s: elapsed,
+            phi,
+            joint,
+            threshold_s: self.threshold_s(cfg),
+            typical_s: self.typical_gap_s(),
+            p95_s: self.p95_gap_s(),
+            recent_max_s: self.recent_max_gap_s(),
+            last,
+            critical,
+        };
+        Outcome {
+            verdict: Verdict::Fire(silent),
+            wake_at: (!critical).then(|| last + (cfg.critical_after_s * SECOND as f64) as Nanos),
+        }
     }
 
     fn refit(&mut self, cfg: &SilenceConfig) {
@@ -218,6 +256,130 @@ impl SilenceTracker {
     }
 }
 
+/// Which of one connection's streams are silent: a stream is convicted by
+/// its own phi, or, while the whole connection is quiet, by the joint phi
+/// of its quiet streams.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnSilence {
+    /// The summed phi of the connection's streams.
+    pub joint: f64,
+    quiet_streams: usize,
+    conn_quiet: bool,
+}
+
+impl ConnSilence {
+    /// The joint judgement of one connection's streams, from their phis
+    /// and the newest data any of them delivered.
+    pub fn judge(cfg: &SilenceConfig, now: Nanos, phis: &[f64], newest: Option<Nanos>) -> Self {
+        // The joint verdict is about a quiet *connection*: when any of
+        // its streams delivered within min_silence_s, the connection is
+        // alive and a stream in a lull beside a dead one is just that.
+        ConnSilence {
+            joint: phis.iter().sum(),
+            quiet_streams: phis.iter().filter(|p| **p >= cfg.join_phi).count(),
+            conn_quiet: newest
+                .is_some_and(|t| now - t >= (cfg.min_silence_s * SECOND as f64) as Nanos),
+        }
+    }
+
+    /// Whether the stream with phi `phi` is silent.
+    pub fn convicts(&self, cfg: &SilenceConfig, phi: f64) -> bool {
+        phi >= cfg.phi
+            || (self.conn_quiet
+                && self.joint >= cfg.phi
+                && self.quiet_streams >= 2
+                && phi >= cfg.join_phi)
+    }
+}
+
+/// `feed_silent` fires, or clears when data flows again.
+pub type SilenceVerdict = Verdict<Silent, Streaming>;
+
+/// `feed_silent` fires: no data for longer than the stream's rhythm allows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Silent {
+    /// Seconds since the last data.
+    pub elapsed_s: f64,
+    /// The stream's phi.
+    pub phi: f64,
+    /// Its connection's joint phi.
+    pub joint: f64,
+    /// The silence at which the stream alone is convicted (seconds).
+    pub threshold_s: f64,
+    /// Median gap (seconds), when learned.
+    pub typical_s: Option<f64>,
+    /// 95th percentile gap (seconds), when learned.
+    pub p95_s: Option<f64>,
+    /// Largest recent gap (seconds).
+    pub recent_max_s: f64,
+    /// The last data.
+    pub last: Nanos,
+    /// Silent past `silence.critical_after_s`.
+    pub critical: bool,
+}
+
+/// `feed_silent` clears: data again after `silent_for`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Streaming {
+    /// How long the stream was silent.
+    pub silent_for: Nanos,
+}
+
+impl Words for Silent {
+    fn kind(&self) -> Kind {
+        Kind::FeedSilent
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        let rhythm = match self.p95_s {
+            Some(t) => format!("95% of its gaps are under {t:.2} s"),
+            None => "no rhythm learned yet".to_string(),
+        };
+        format!(
+            "{} has sent no data for {:.1} s ({rhythm}): treat its prices as stale.",
+            key.subject(),
+            self.elapsed_s
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        let gap = |g: Option<f64>| g.map_or(serde_json::Value::Null, |t| round_value(t, 4));
+        Evidence::new()
+            .num("silent_for_s", self.elapsed_s, 3)
+            .num("phi", self.phi, 2)
+            .num("connection_phi", self.joint, 2)
+            .num("threshold_s", self.threshold_s, 3)
+            .with("median_gap_s", gap(self.typical_s))
+            .with("p95_gap_s", gap(self.p95_s))
+            .num("recent_max_gap_s", self.recent_max_s, 3)
+            .with("last_data_at", format_rfc3339_ms(self.last))
+    }
+}
+
+impl Finding for Silent {
+    fn severity(&self) -> Severity {
+        if self.critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+}
+
+impl Words for Streaming {
+    fn kind(&self) -> Kind {
+        Kind::FeedSilent
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} is streaming again after {:.1} s of silence.",
+            key.subject(),
+            secs(self.silent_for)
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new().num("silent_for_s", secs(self.silent_for), 3)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +392,7 @@ mod tests {
         let mut t = 0;
         for _ in 0..600 {
             t += 100 * MILLI;
-            assert_eq!(s.on_data(&cfg, t), None);
+            assert_eq!(s.on_data(&cfg, t), Verdict::Quiet);
         }
         let thr = s.threshold_s(&cfg);
         assert!(thr > 1.0 && thr < 5.0, "threshold {thr}");
@@ -239,7 +401,12 @@ mod tests {
         s.alerting_since = Some(t + 4 * SECOND);
         // Data again after 40 s: resolved with the silence length, and the
         // 40 s gap does not enter the history.
-        assert_eq!(s.on_data(&cfg, t + 40 * SECOND), Some(40 * SECOND));
+        assert_eq!(
+            s.on_data(&cfg, t + 40 * SECOND),
+            Verdict::Clear(Streaming {
+                silent_for: 40 * SECOND
+            })
+        );
         assert!((s.threshold_s(&cfg) - thr).abs() < 1e-9);
     }
 

@@ -8,9 +8,8 @@
 
 use super::Engine;
 use super::streams::StreamId;
-use crate::alert::words::round_sig;
 use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
-use crate::detect::divergence::{self, Action, ClearReason, PriceSource, Update};
+use crate::detect::divergence::{self, Update};
 use crate::detect::outage::{self, Burst, VenueHealth};
 use crate::model::{Event, Nanos, Payload, SECOND, Venue, format_rfc3339_ms};
 use crate::state::gaps::secs;
@@ -71,29 +70,6 @@ pub(super) fn burst_text(b: &Burst, health: &[VenueHealth], now: Nanos) -> (Stri
         .with("stale_streams", stale)
         .with("since", format_rfc3339_ms(b.since));
     (detail, ev)
-}
-
-/// A price for a summary: thousands separated above 1,000, four
-/// significant digits below.
-pub(super) fn fmt_price(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".to_string();
-    }
-    if v.abs() < 1000.0 {
-        return format!("{}", round_sig(v));
-    }
-    let digits = format!("{:.0}", v.abs());
-    let mut s = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if v < 0.0 {
-        s.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            s.push(',');
-        }
-        s.push(c);
-    }
-    s
 }
 
 impl Engine {
@@ -466,88 +442,7 @@ impl Engine {
     /// re-assessment.
     pub(super) fn report_divergence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         for f in self.divergence.findings() {
-            let key = IncidentKey {
-                venue: f.venue,
-                symbol: Some(f.symbol.clone()),
-                stream: None,
-            };
-            let a = &f.assessment;
-            let n = a.fresh_venues;
-            let median = fmt_price(a.median);
-            let pct = (a.gap_bps / 100.0).abs();
-            let side = if a.gap >= 0.0 { "above" } else { "below" };
-            let base = f.symbol.split('/').next().unwrap_or(&f.symbol);
-            let ev = Evidence::new()
-                .num("price", f.price, 8)
-                .with("price_source", f.source.name())
-                .num("median", a.median, 8)
-                .num("dispersion", a.dispersion, 8)
-                .num("threshold", a.threshold, 8)
-                .num("threshold_bps", 1e4 * a.threshold / a.median, 2)
-                .num("gap_bps", a.gap_bps, 2)
-                .with("fresh_venues", n)
-                .with("peers", f.peers.clone())
-                .with("verdict", a.verdict.name())
-                .num("held_s", f.held_s, 3)
-                .with("since", format_rfc3339_ms(f.since));
-            match f.action {
-                Action::Fire(severity) => {
-                    let summary = if f.source == PriceSource::TradePrint {
-                        format!(
-                            "{} {} printed a trade at {}, {pct:.2}% {side} the {n}-venue median of {median}, that its peers do not confirm: a bad print, not a market move; do not act on it.",
-                            f.venue,
-                            f.symbol,
-                            fmt_price(f.price)
-                        )
-                    } else {
-                        let what = if f.source == PriceSource::BboMid {
-                            "quotes"
-                        } else {
-                            "trades"
-                        };
-                        let held = if f.held_s >= 0.1 {
-                            format!(" for {:.1} s", f.held_s)
-                        } else {
-                            String::new()
-                        };
-                        format!(
-                            "{} {} {what} {pct:.2}% {side} the {n}-venue median of {median} (threshold {:.2}%){held}: do not trust {}'s price for {base}.",
-                            f.venue,
-                            f.symbol,
-                            a.threshold / a.median * 100.0,
-                            f.venue
-                        )
-                    };
-                    self.incidents.fire(
-                        now,
-                        Kind::PriceDivergence,
-                        &key,
-                        severity,
-                        false,
-                        summary,
-                        ev,
-                        out,
-                    );
-                }
-                Action::Clear(reason) => {
-                    let summary = match reason {
-                        ClearReason::Readmitted => format!(
-                            "{} {} is back with its peers ({pct:.2}% from the {n}-venue median of {median}) after {:.1} s.",
-                            f.venue, f.symbol, f.held_s
-                        ),
-                        ClearReason::Unconfirmed => format!(
-                            "{} {} can no longer be judged: only {n} fresh venue(s) quote {base}, too few to say which one is wrong.",
-                            f.venue, f.symbol
-                        ),
-                        ClearReason::Stale => format!(
-                            "{} {} has no fresh price to judge (feed_silent covers a silent stream).",
-                            f.venue, f.symbol
-                        ),
-                    };
-                    self.incidents
-                        .clear(now, Kind::PriceDivergence, &key, summary, ev, out);
-                }
-            }
+            f.verdict().report(&mut self.incidents, &f.key(), now, out);
         }
         if let Some(t) = self.divergence.next_due() {
             self.schedule(t);

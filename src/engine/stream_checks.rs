@@ -7,7 +7,8 @@
 
 use super::Engine;
 use super::streams::StreamId;
-use crate::alert::{Alert, Evidence, Kind, Severity};
+use crate::alert::Alert;
+use crate::detect::book::{applied_verdicts, integrity_verdict};
 use crate::detect::frozen::{Fingerprint, fp};
 use crate::model::{Integrity, Nanos, StreamKind, Venue};
 use crate::state::book::Applied;
@@ -51,43 +52,8 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let s = self.streams.get(si);
-        match applied {
-            Applied::Gap {
-                expected,
-                got,
-                last_id,
-            } => {
-                let summary = format!(
-                    "{} {} order book skipped updates (expected id {}, got {}): the local book is out of sync and is being rebuilt from a snapshot; do not trust its depth until resolved.",
-                    s.venue, s.symbol, expected, got
-                );
-                let ev = Evidence::new()
-                    .with("expected", expected)
-                    .with("got", got)
-                    .with("missing", got.saturating_sub(expected))
-                    .with("last_id", last_id);
-                self.incidents.fire(
-                    now,
-                    Kind::BookGap,
-                    &s.key,
-                    Severity::Warning,
-                    true,
-                    summary,
-                    ev,
-                    out,
-                );
-            }
-            Applied::Resynced { replayed } => {
-                for kind in [Kind::BookGap, Kind::BookChecksum] {
-                    let summary = format!(
-                        "{} {} order book is back in sync from a snapshot.",
-                        s.venue, s.symbol
-                    );
-                    let ev = Evidence::new().with("replayed_diffs", replayed);
-                    self.incidents.clear(now, kind, &s.key, summary, ev, out);
-                }
-            }
-            Applied::Ok | Applied::Stale | Applied::Invalid => {}
+        for verdict in applied_verdicts(&applied) {
+            verdict.report(&mut self.incidents, &s.key, now, out);
         }
         let top = self
             .streams
@@ -114,34 +80,7 @@ impl Engine {
         if let Some(book) = s.book.as_mut() {
             book.invalidate();
         }
-        let (kind, summary, ev) = match *fault {
-            Integrity::Gap { expected, got } => (
-                Kind::BookGap,
-                format!(
-                    "{} {} order book skipped updates (expected sequence {}, got {}): the local book is out of sync and is being rebuilt from a snapshot; do not trust its depth until resolved.",
-                    s.venue, s.symbol, expected, got
-                ),
-                Evidence::new()
-                    .with("expected", expected)
-                    .with("got", got)
-                    .with("missing", got.saturating_sub(expected)),
-            ),
-            Integrity::Checksum { expected, computed } => (
-                Kind::BookChecksum,
-                format!(
-                    "{} {} order book checksum mismatch (venue {}, local {}): the local book differs from the venue's and is being rebuilt; do not trust its depth until resolved.",
-                    s.venue, s.symbol, expected, computed
-                ),
-                Evidence::new()
-                    .with("venue_checksum", expected)
-                    .with("local_checksum", computed),
-            ),
-            // A venue restart is announced, not a fault: the snapshot that
-            // follows rebuilds the book.
-            Integrity::Reset => return,
-        };
-        self.incidents
-            .fire(now, kind, &s.key, Severity::Warning, true, summary, ev, out);
+        integrity_verdict(fault).report(&mut self.incidents, &s.key, now, out);
     }
 
     /// `feed_frozen`: one frame of stream `si` carrying values `f`.

@@ -9,7 +9,8 @@
 use super::conns::ConnId;
 use super::stats::payload_index;
 use super::{Engine, MAX_RESYNC_REQUESTS, ResyncRequest};
-use crate::alert::{Alert, Evidence, IncidentKey, Kind};
+use crate::alert::{Alert, IncidentKey};
+use crate::detect::Verdict;
 use crate::detect::book::CrossedTracker;
 use crate::detect::book_health::{DepthTracker, SpreadTracker, StaleTracker};
 use crate::detect::candle::CandleChecker;
@@ -19,7 +20,6 @@ use crate::detect::silence::SilenceTracker;
 use crate::model::{Event, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue};
 use crate::state::book::Book;
 use crate::state::candles::TradeCandleBuilder;
-use crate::state::gaps::secs;
 use crate::venues;
 use std::sync::Arc;
 
@@ -347,15 +347,9 @@ impl Engine {
             }
             self.conns.get_mut(conn).streams.push(si);
         }
-        if let Some(silent_for) = s.silence.on_data(cfg, now) {
-            let summary = format!(
-                "{} is streaming again after {:.1} s of silence.",
-                s.subject(),
-                secs(silent_for)
-            );
-            let ev = Evidence::new().num("silent_for_s", secs(silent_for), 3);
-            self.incidents
-                .clear(now, Kind::FeedSilent, &s.key, summary, ev, out);
+        let verdict = s.silence.on_data(cfg, now);
+        if !matches!(verdict, Verdict::Quiet) {
+            verdict.report(&mut self.incidents, &s.key, now, out);
             if self.outages.any() {
                 self.schedule(now);
             }

@@ -15,12 +15,16 @@
 //! (median and threshold of its last assessment); the pair is assessed only
 //! when a price leaves that band, and re-assessed every `eval_ms` while one
 //! of its subjects is flagged. Findings (fire or clear, with the numbers)
-//! are left for the engine to turn into alerts.
+//! are verdicts worded in `words.rs`; the engine reports them.
 //!
 //! It never reads the wall clock, does no I/O, never panics on any price
 //! (NaN, infinite, zero and negative prices are ignored), and allocates
 //! only when a new stream, subject or pair appears or when it reports a
 //! finding.
+
+mod words;
+
+pub use words::{Diverged, Rejoined};
 
 use super::consensus::{Assessment, ConsensusConfig, Observation, PairConsensus, PairKey, Verdict};
 use crate::alert::Severity;
