@@ -1,14 +1,19 @@
-//! Detectors: pure checks over engine state that fire and clear incidents.
+//! Detectors: pure checks over engine state. Each returns a [`Verdict`]
+//! (quiet, fire or clear) whose finding words its own alert; the engine
+//! only hands verdicts to the incident book ([`Verdict::report`]).
 //!
-//! One file per family. A detector reads the engine clock it is given and the
-//! state it keeps; it never does I/O and never reads the wall clock.
+//! One file (or folder) per family. A detector reads the engine clock it
+//! is given and the state it keeps; it never does I/O and never reads the
+//! wall clock.
 
 pub mod book;
 pub mod book_health;
 pub mod candle;
 pub mod config;
+pub mod connection;
 pub mod consensus;
 pub mod divergence;
+pub mod drops;
 pub mod frozen;
 pub mod lag;
 pub mod outage;

@@ -8,10 +8,12 @@
 
 use super::Engine;
 use super::streams::StreamId;
-use crate::alert::{Alert, Evidence, IncidentKey, Kind, Severity};
-use crate::model::{Nanos, Venue, format_rfc3339_ms};
+use crate::alert::{Alert, Kind};
+use crate::detect::Verdict;
+use crate::detect::connection::{Delivering, Lost, connection_key};
+use crate::detect::outage::Pause;
+use crate::model::{Nanos, Venue};
 use crate::record::{DELIBERATE_CLOSE, conn_family};
-use crate::state::gaps::secs;
 use crate::venues::{self, Adapter};
 use std::sync::Arc;
 
@@ -90,21 +92,6 @@ pub(super) struct Conn {
     pub(super) adapters: Vec<(Venue, Box<dyn Adapter>)>,
 }
 
-/// The incident key of a planned connection.
-pub(super) fn connection_key(venue: Venue, family: &str) -> IncidentKey {
-    IncidentKey {
-        venue,
-        symbol: None,
-        stream: Some(format!("connection:{family}")),
-    }
-}
-
-/// The `next try in X s` of a live feed's close reason.
-pub(super) fn retry_plan(reason: &str) -> Option<f64> {
-    let (_, rest) = reason.rsplit_once("next try in ")?;
-    rest.strip_suffix(" s")?.trim().parse::<f64>().ok()
-}
-
 impl Engine {
     /// The slot of connection `id`, taken on its first record (`None` only
     /// when the table is full, see [`Conns::push`]).
@@ -163,53 +150,25 @@ impl Engine {
         if reason.starts_with(DELIBERATE_CLOSE) {
             return;
         }
-        let family = conn_family(&c.id).to_string();
-        let mut symbols: Vec<&str> = Vec::new();
+        let mut symbols: Vec<String> = Vec::new();
         let mut streams = 0usize;
         for &si in &c.streams {
             let s = self.streams.get(si);
             if s.conn == ci {
                 streams += 1;
-                if !symbols.contains(&&*s.symbol) {
-                    symbols.push(&s.symbol);
+                if !symbols.iter().any(|x| **x == *s.symbol) {
+                    symbols.push(s.symbol.to_string());
                 }
             }
         }
-        let shown: Vec<&str> = symbols.iter().take(10).copied().collect();
-        let more = symbols.len().saturating_sub(shown.len());
-        let what = if streams == 0 {
-            "no stream had data on it yet".to_string()
-        } else {
-            format!(
-                "{streams} stream(s) of {}{} now get no data",
-                shown.join(", "),
-                if more > 0 {
-                    format!(" and {more} more symbols")
-                } else {
-                    String::new()
-                }
-            )
+        let key = connection_key(venue, conn_family(&c.id));
+        let lost = Lost {
+            connection: c.id.to_string(),
+            reason: reason.to_string(),
+            streams,
+            symbols,
         };
-        let summary = format!("{venue} connection lost ({reason}): {what}.");
-        let mut ev = Evidence::new()
-            .with("connection", c.id.to_string())
-            .with("reason", reason.to_string())
-            .with("streams", streams)
-            .with("symbols", symbols.len());
-        if let Some(next) = retry_plan(reason) {
-            ev = ev.num("next_try_s", next, 3);
-        }
-        let key = connection_key(venue, &family);
-        self.incidents.fire(
-            now,
-            Kind::ConnectionLost,
-            &key,
-            Severity::Warning,
-            true,
-            summary,
-            ev,
-            out,
-        );
+        Verdict::<_, Delivering>::Fire(lost).report(&mut self.incidents, &key, now, out);
     }
 
     /// feedwatch itself did not run from `from` to `to`: the ticks due while
@@ -230,33 +189,9 @@ impl Engine {
         }
         self.next_tick = self.next_tick.max(to);
         self.now = self.now.max(to);
-        let key = IncidentKey {
-            venue: Venue::Other("feedwatch"),
-            symbol: None,
-            stream: Some("process".into()),
-        };
-        let paused = secs(to - from);
-        let summary = format!(
-            "feedwatch itself was paused for {paused:.1} s (from {}): no venue was judged meanwhile, and the data held back arrived late in one burst; check the host (CPU, memory, VM) before trusting alerts from that window.",
-            format_rfc3339_ms(from)
-        );
-        let ev = Evidence::new()
-            .num("paused_s", paused, 3)
-            .with("from", format_rfc3339_ms(from))
-            .with("to", format_rfc3339_ms(to));
-        self.incidents.fire(
-            to,
-            Kind::LocalStall,
-            &key,
-            Severity::Warning,
-            true,
-            summary,
-            ev.clone(),
-            out,
-        );
-        let summary = format!("feedwatch is running again after a {paused:.1} s pause.");
-        self.incidents
-            .clear(to, Kind::LocalStall, &key, summary, ev, out);
+        for verdict in (Pause { from, to }).verdicts() {
+            verdict.report(&mut self.incidents, &Pause::key(), to, out);
+        }
     }
 
     /// The first market data of a session resolves its planned connection's
@@ -275,10 +210,10 @@ impl Engine {
         c.delivered = true;
         let key = connection_key(venue, conn_family(&c.id));
         if self.incidents.is_open(Kind::ConnectionLost, &key) {
-            let summary = format!("{venue} connection {} is back and delivering data.", c.id);
-            let ev = Evidence::new().with("connection", c.id.to_string());
-            self.incidents
-                .clear(now, Kind::ConnectionLost, &key, summary, ev, out);
+            let back = Delivering {
+                connection: c.id.to_string(),
+            };
+            Verdict::<Lost, _>::Clear(back).report(&mut self.incidents, &key, now, out);
         }
     }
 

@@ -40,13 +40,13 @@ pub use stats::Stats;
 pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
 
 use self::conns::{ConnId, Conns};
-use self::market::Outages;
 use self::stats::{PAYLOAD_KINDS, PAYLOAD_NAMES};
 use self::streams::{RECENT_STREAMS, StreamId, Streams, TradeCandles};
 use crate::alert::{Alert, Incidents};
 use crate::detect::DetectConfig;
 use crate::detect::divergence::DivergenceWatch;
 use crate::detect::frozen::FrozenGroups;
+use crate::detect::outage::OutageWatch;
 use crate::model::{Event, Nanos, StreamKind, Symbol, Venue};
 use crate::record::{Record, RecordKind};
 use crate::state::book::Book;
@@ -87,7 +87,7 @@ pub struct Engine {
     frozen_groups: FrozenGroups,
     incidents: Incidents,
     /// The outage incidents open now (venue, shared, local).
-    outages: Outages,
+    outages: OutageWatch,
     /// The end of the last pause of feedwatch itself (a stall record).
     stalled_until: Nanos,
     /// `price_divergence`: every venue's price against its peers.
@@ -121,7 +121,7 @@ impl Engine {
             recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
             incidents,
-            outages: Outages::default(),
+            outages: OutageWatch::default(),
             stalled_until: 0,
             divergence: DivergenceWatch::new(),
             resyncs: Vec::new(),

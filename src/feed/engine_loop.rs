@@ -8,8 +8,9 @@
 //! the run through `run_with`).
 
 use super::{Counters, FeedError, FeedSummary, Item, Msg, Recorder, Registry};
-use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind, Severity};
-use crate::detect::DetectConfig;
+use crate::alert::{Alert, Incidents};
+use crate::detect::drops::DropWatch;
+use crate::detect::{DetectConfig, Verdict};
 use crate::engine::{Engine, Observer, ResyncRequest};
 use crate::model::{MILLI, Nanos, SECOND, Venue};
 use crate::record::{Record, RecordKind};
@@ -19,68 +20,26 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
-/// Drops between the connections and the engine, as an incident about our
-/// own side: opened when records are dropped, resolved after a clean
-/// stretch. Not part of a recording (the dropped records are not in it).
-struct DropWatch {
+/// `frames_dropped` (drops between the connections and the engine) and
+/// the incident book it reports to, the engine's own being the replayable
+/// one.
+#[derive(Default)]
+struct Drops {
+    watch: DropWatch,
     incidents: Incidents,
-    key: IncidentKey,
-    reported: u64,
-    last_drop_at: Option<Nanos>,
 }
 
-/// A `frames_dropped` incident resolves after this long without drops.
-const DROPS_CLEAR_NS: Nanos = 10_000_000_000;
-
-impl DropWatch {
-    fn new() -> DropWatch {
-        DropWatch {
-            incidents: Incidents::new(),
-            key: IncidentKey {
-                venue: Venue::Other("feedwatch"),
-                symbol: None,
-                stream: Some("engine_queue".into()),
-            },
-            reported: 0,
-            last_drop_at: None,
-        }
-    }
-
+impl Drops {
     fn check(&mut self, now: Nanos, dropped: u64, capacity: usize, out: &mut Vec<Alert>) {
-        if dropped > self.reported {
-            let new = dropped - self.reported;
+        let verdict = self.watch.check(now, dropped, capacity);
+        if let Verdict::Fire(d) = &verdict {
             tracing::warn!(
-                "engine queue full: {new} records dropped since last report ({dropped} in total)"
+                "engine queue full: {} records dropped since last report ({} in total)",
+                d.new,
+                d.total
             );
-            let summary = format!(
-                "feedwatch dropped {new} received frames because its engine queue ({capacity} records) was full: books and silence checks may report gaps that are ours, not the venues'."
-            );
-            let ev = Evidence::new()
-                .with("dropped", new)
-                .with("dropped_total", dropped)
-                .with("queue_capacity", capacity);
-            self.incidents.fire(
-                now,
-                Kind::FramesDropped,
-                &self.key,
-                Severity::Warning,
-                true,
-                summary,
-                ev,
-                out,
-            );
-            self.reported = dropped;
-            self.last_drop_at = Some(now);
-        } else if let Some(at) = self.last_drop_at
-            && now - at >= DROPS_CLEAR_NS
-        {
-            self.last_drop_at = None;
-            let summary =
-                "feedwatch's engine queue has kept up for 10 s: no frames dropped since.".into();
-            let ev = Evidence::new().with("dropped_total", dropped);
-            self.incidents
-                .clear(now, Kind::FramesDropped, &self.key, summary, ev, out);
         }
+        verdict.report(&mut self.incidents, &DropWatch::key(), now, out);
     }
 }
 
@@ -130,7 +89,7 @@ pub(super) fn engine_loop(
     let mut out: Vec<Alert> = Vec::new();
     let mut summary = FeedSummary::default();
     let mut sink_error: Option<std::io::Error> = None;
-    let mut drops = DropWatch::new();
+    let mut drops = Drops::default();
     let mut resyncs: Vec<ResyncRequest> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
         let t = match &msg {
@@ -255,33 +214,5 @@ fn send_alerts(
             *sink_error = Some(e);
             sink_failed.notify_one();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drops_open_an_incident_about_us_that_clears_after_a_clean_stretch() {
-        let mut w = DropWatch::new();
-        let mut out = Vec::new();
-        w.check(1_000_000_000, 0, 8, &mut out);
-        assert!(out.is_empty());
-        w.check(2_000_000_000, 5, 8, &mut out);
-        w.check(3_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 2, "{out:?}");
-        assert_eq!(
-            (out[0].kind, out[0].venue),
-            (Kind::FramesDropped, Venue::Other("feedwatch"))
-        );
-        assert_eq!(out[1].evidence.get("dropped"), Some(&serde_json::json!(2)));
-        // Not yet 10 s without drops; then resolved once.
-        w.check(12_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 2);
-        w.check(13_000_000_000, 7, 8, &mut out);
-        w.check(20_000_000_000, 7, 8, &mut out);
-        assert_eq!(out.len(), 3);
-        assert_eq!(out[2].state, crate::alert::State::Resolved);
     }
 }

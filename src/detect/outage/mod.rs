@@ -14,7 +14,14 @@
 //!
 //! Pure and deterministic: it reads only the per-venue counts and times it
 //! is given, never clocks, never does I/O, and allocates only in proportion
-//! to the number of venues.
+//! to the number of venues. `watch.rs` holds the incidents' state machine
+//! ([`OutageWatch`]), `words.rs` what their alerts say.
+
+mod watch;
+mod words;
+
+pub use watch::{OutageStep, OutageWatch};
+pub use words::{Back, BurstFacts, Out, OutageVerdict, Pause};
 
 use crate::model::{Nanos, SECOND, Venue};
 use crate::venues;
