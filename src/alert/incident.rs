@@ -281,7 +281,7 @@ impl Incidents {
             return;
         }
         let inhibitor = self.inhibitions.iter().find(|i| i.covers(kind, key));
-        let cause = inhibitor.map_or(Cause::at_open(kind), |i| i.cause);
+        let cause = inhibitor.map_or(kind.cause_at_open(), |i| i.cause);
         let o = Open {
             id: incident_id(kind, key, now),
             severity,
@@ -534,7 +534,7 @@ impl Incidents {
             }
             o.muted = false;
             o.group = None;
-            o.cause = Cause::at_open(*k);
+            o.cause = k.cause_at_open();
             let state = if o.announced {
                 State::Update
             } else {

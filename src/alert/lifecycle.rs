@@ -57,29 +57,6 @@ pub enum Cause {
 }
 
 impl Cause {
-    /// The cause an incident of `kind` has when it opens: staleness is
-    /// `unknown` until grouping has had its say, other kinds say what they
-    /// are by themselves.
-    pub fn at_open(kind: Kind) -> Cause {
-        match kind {
-            Kind::FeedSilent | Kind::FeedLagging | Kind::ConnectionLost => Cause::Unknown,
-            // Judged against peers that kept moving: the venue's own.
-            Kind::FeedFrozen | Kind::VenueOutage | Kind::AbnormalCandle | Kind::PriceDivergence => {
-                Cause::VenueLocal
-            }
-            Kind::SharedOutage => Cause::SharedInfrastructure,
-            Kind::LocalStall | Kind::FramesDropped => Cause::OurSide,
-            Kind::BookGap
-            | Kind::BookCrossed
-            | Kind::BookChecksum
-            | Kind::CandleInvalid
-            | Kind::CandleGap
-            | Kind::SpreadBlowout
-            | Kind::DepthCollapse
-            | Kind::BookStale => Cause::DataIntegrity,
-        }
-    }
-
     /// The phase that goes with this cause while the condition holds.
     pub fn phase(self) -> Phase {
         if self == Cause::Unknown {

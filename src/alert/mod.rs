@@ -136,6 +136,29 @@ impl Kind {
             Kind::PriceDivergence => "price_divergence",
         }
     }
+
+    /// The cause an incident of this kind has when it opens: staleness is
+    /// `unknown` until grouping has had its say, other kinds say what they
+    /// are by themselves.
+    pub fn cause_at_open(self) -> Cause {
+        match self {
+            Kind::FeedSilent | Kind::FeedLagging | Kind::ConnectionLost => Cause::Unknown,
+            // Judged against peers that kept moving: the venue's own.
+            Kind::FeedFrozen | Kind::VenueOutage | Kind::AbnormalCandle | Kind::PriceDivergence => {
+                Cause::VenueLocal
+            }
+            Kind::SharedOutage => Cause::SharedInfrastructure,
+            Kind::LocalStall | Kind::FramesDropped => Cause::OurSide,
+            Kind::BookGap
+            | Kind::BookCrossed
+            | Kind::BookChecksum
+            | Kind::CandleInvalid
+            | Kind::CandleGap
+            | Kind::SpreadBlowout
+            | Kind::DepthCollapse
+            | Kind::BookStale => Cause::DataIntegrity,
+        }
+    }
 }
 
 impl fmt::Display for Kind {

@@ -12,9 +12,26 @@
 use super::Engine;
 use super::streams::StreamId;
 use crate::alert::Alert;
+use crate::detect::divergence::DivergenceWatch;
 use crate::detect::divergence::{self, Update};
-use crate::detect::outage::{OutageStep, VenueHealth};
+use crate::detect::frozen::FrozenGroups;
+use crate::detect::outage::{OutageStep, OutageWatch, VenueHealth};
 use crate::model::{Event, Nanos, Payload, Venue};
+
+/// The checks across venues, apart from any one venue's streams: the
+/// peers `feed_frozen` compares, outage attribution, and each venue's
+/// price against the others' consensus. This is the state that sees
+/// every venue; each venue's streams and their own checks live in the
+/// stream table.
+#[derive(Default)]
+pub(super) struct MarketChecks {
+    /// Peer groups of `feed_frozen`.
+    pub(super) frozen: FrozenGroups,
+    /// The outage incidents open now (venue, shared, local).
+    pub(super) outages: OutageWatch,
+    /// `price_divergence`: every venue's price against its peers.
+    pub(super) divergence: DivergenceWatch,
+}
 
 impl Engine {
     /// How each venue's streams stand: with data, and convicted silent.
@@ -57,6 +74,7 @@ impl Engine {
     pub(super) fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let health = self.venue_health();
         let steps = self
+            .market
             .outages
             .tick(&self.cfg.outage, &health, &self.incidents, now);
         for step in steps {
@@ -96,6 +114,7 @@ impl Engine {
         };
         let cfg = &self.cfg.consensus;
         if self
+            .market
             .divergence
             .on_price(cfg, si.index(), venue, &ev.symbol, update, price, now)
         {
@@ -107,9 +126,9 @@ impl Engine {
     /// re-assessed every `consensus.eval_ms` (re-admission, escalation,
     /// peers or the venue going stale).
     pub(super) fn tick_divergence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
-        if self.divergence.run_due(&self.cfg.consensus, now) {
+        if self.market.divergence.run_due(&self.cfg.consensus, now) {
             self.report_divergence(now, out);
-        } else if let Some(t) = self.divergence.next_due() {
+        } else if let Some(t) = self.market.divergence.next_due() {
             // A tick another check asked for ran first: each tick starts
             // with nothing scheduled, so ask again for ours.
             self.schedule(t);
@@ -119,10 +138,10 @@ impl Engine {
     /// Turns the watch's findings into incidents and asks for the next
     /// re-assessment.
     pub(super) fn report_divergence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
-        for f in self.divergence.findings() {
+        for f in self.market.divergence.findings() {
             f.verdict().report(&mut self.incidents, &f.key(), now, out);
         }
-        if let Some(t) = self.divergence.next_due() {
+        if let Some(t) = self.market.divergence.next_due() {
             self.schedule(t);
         }
     }

@@ -40,13 +40,11 @@ pub use stats::Stats;
 pub use status::{Counts, EngineStatus, PriceStatus, StreamState, StreamStatus, VenueStatus};
 
 use self::conns::{ConnId, Conns};
+use self::market::MarketChecks;
 use self::stats::{PAYLOAD_KINDS, PAYLOAD_NAMES};
 use self::streams::{RECENT_STREAMS, StreamId, Streams, TradeCandles};
 use crate::alert::{Alert, Incidents};
 use crate::detect::DetectConfig;
-use crate::detect::divergence::DivergenceWatch;
-use crate::detect::frozen::FrozenGroups;
-use crate::detect::outage::OutageWatch;
 use crate::model::{Event, Nanos, StreamKind, Symbol, Venue};
 use crate::record::{Record, RecordKind};
 use crate::state::book::Book;
@@ -83,15 +81,11 @@ pub struct Engine {
     last_conn: Option<ConnId>,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
-    /// Peer groups of `feed_frozen`.
-    frozen_groups: FrozenGroups,
     incidents: Incidents,
-    /// The outage incidents open now (venue, shared, local).
-    outages: OutageWatch,
+    /// The checks across venues.
+    market: MarketChecks,
     /// The end of the last pause of feedwatch itself (a stall record).
     stalled_until: Nanos,
-    /// `price_divergence`: every venue's price against its peers.
-    divergence: DivergenceWatch,
     resyncs: Vec<ResyncRequest>,
     scratch: Vec<Event>,
     recent_streams: Vec<(Venue, StreamKind, Symbol, StreamId)>,
@@ -116,14 +110,12 @@ impl Engine {
             last_conn: None,
             trade_candles: Vec::new(),
             trade_candle_index: HashMap::default(),
-            frozen_groups: FrozenGroups::new(),
             recent_streams: Vec::with_capacity(RECENT_STREAMS),
             recent_next: 0,
             event_counts: [0; PAYLOAD_KINDS],
             incidents,
-            outages: OutageWatch::default(),
+            market: MarketChecks::default(),
             stalled_until: 0,
-            divergence: DivergenceWatch::new(),
             resyncs: Vec::new(),
             scratch: Vec::new(),
             now: 0,

@@ -262,6 +262,7 @@ impl Engine {
             }
         }
         let mut prices: Vec<PriceStatus> = self
+            .market
             .divergence
             .prices()
             .map(|(venue, symbol, price, at)| PriceStatus {

@@ -96,7 +96,7 @@ impl Engine {
         let Some(tracker) = s.frozen.as_mut() else {
             return;
         };
-        let verdict = tracker.on_frame(cfg, &mut self.frozen_groups, now, f);
+        let verdict = tracker.on_frame(cfg, &mut self.market.frozen, now, f);
         verdict.report(&mut self.incidents, &s.key, now, out);
     }
 

@@ -207,7 +207,8 @@ impl Engine {
             }
         });
         let frozen = self
-            .frozen_groups
+            .market
+            .frozen
             .tracker(&cfg.frozen, venue, &ev.symbol, ev.stream);
         let i = self.streams.push(Stream {
             venue,
@@ -350,7 +351,7 @@ impl Engine {
         let verdict = s.silence.on_data(cfg, now);
         if !matches!(verdict, Verdict::Quiet) {
             verdict.report(&mut self.incidents, &s.key, now, out);
-            if self.outages.any() {
+            if self.market.outages.any() {
                 self.schedule(now);
             }
         }
