@@ -63,10 +63,10 @@ impl Engine {
         // A silent stream is feed_silent's: a frozen report ends, and its
         // time without a change restarts when frames come back.
         for s in &mut self.streams {
-            if s.silence.alerting_since.is_none() {
+            if s.checks.silence.alerting_since.is_none() {
                 continue;
             }
-            if let Some(f) = s.frozen.as_mut()
+            if let Some(f) = s.checks.frozen.as_mut()
                 && f.on_silent()
             {
                 let summary = format!(
@@ -82,11 +82,11 @@ impl Engine {
         for si in self.streams.ids() {
             let cfg = &self.cfg.book;
             let s = self.streams.get_mut(si);
-            if s.crossed.deadline(cfg).is_none() {
+            if s.checks.crossed.deadline(cfg).is_none() {
                 continue;
             }
-            let verdict = s.crossed.on_tick(cfg, now);
-            if let Some(d) = s.crossed.deadline(cfg) {
+            let verdict = s.checks.crossed.on_tick(cfg, now);
+            if let Some(d) = s.checks.crossed.deadline(cfg) {
                 let next = if d > now { d } else { now + tick };
                 self.schedule(next);
             }

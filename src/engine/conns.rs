@@ -185,7 +185,7 @@ impl Engine {
             self.now = from;
         }
         for s in &mut self.streams {
-            s.silence.on_pause(to);
+            s.checks.silence.on_pause(to);
         }
         self.next_tick = self.next_tick.max(to);
         self.now = self.now.max(to);

@@ -38,7 +38,7 @@ impl Engine {
     pub(super) fn venue_health(&self) -> Vec<VenueHealth> {
         let mut health: Vec<VenueHealth> = Vec::new();
         for s in &self.streams {
-            if s.silence.last().is_none() {
+            if s.checks.silence.last().is_none() {
                 continue;
             }
             let i = match health.iter().position(|h| h.venue == s.venue) {
@@ -57,8 +57,8 @@ impl Engine {
                 continue;
             };
             h.active += 1;
-            if s.silence.alerting_since.is_some()
-                && let Some(t) = s.silence.last()
+            if s.checks.silence.alerting_since.is_some()
+                && let Some(t) = s.checks.silence.last()
             {
                 // Onset: the last data of the first stream to go quiet.
                 h.stale += 1;

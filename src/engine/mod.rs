@@ -261,7 +261,7 @@ impl Engine {
             return;
         };
         for s in self.streams.iter_mut().filter(|s| s.conn == ci) {
-            s.silence.on_end();
+            s.checks.silence.on_end();
         }
     }
 

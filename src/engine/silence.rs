@@ -32,22 +32,22 @@ impl Engine {
                 .collect();
             let phis: Vec<f64> = members
                 .iter()
-                .map(|&si| self.streams.get(si).silence.phi(&cfg, now))
+                .map(|&si| self.streams.get(si).checks.silence.phi(&cfg, now))
                 .collect();
             let newest = members
                 .iter()
-                .filter_map(|&si| self.streams.get(si).silence.last())
+                .filter_map(|&si| self.streams.get(si).checks.silence.last())
                 .max();
             let verdict = ConnSilence::judge(&cfg, now, &phis, newest);
             for (&si, &phi) in members.iter().zip(&phis) {
                 let s = self.streams.get_mut(si);
-                let Some(last) = s.silence.last() else {
+                let Some(last) = s.checks.silence.last() else {
                     continue;
                 };
                 if verdict.convicts(&cfg, phi) {
-                    s.silence.alerting_since.get_or_insert(now);
+                    s.checks.silence.alerting_since.get_or_insert(now);
                     found.push((si, last, phi, verdict.joint));
-                } else if let Some(w) = s.silence.watch_from(&cfg) {
+                } else if let Some(w) = s.checks.silence.watch_from(&cfg) {
                     // In its tail but not yet convicted: keep watching.
                     self.schedule(w.max(now + tick));
                 }
@@ -71,7 +71,10 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let s = self.streams.get_mut(si);
-        let outcome = s.silence.declare(&self.cfg.silence, now, last, phi, joint);
+        let outcome = s
+            .checks
+            .silence
+            .declare(&self.cfg.silence, now, last, phi, joint);
         outcome
             .verdict
             .report(&mut self.incidents, &s.key, now, out);

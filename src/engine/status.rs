@@ -200,7 +200,7 @@ impl Engine {
         for s in &self.streams {
             let venue = s.venue.id();
             let name = s.kind.name();
-            let mut state = match s.silence.last() {
+            let mut state = match s.checks.silence.last() {
                 Some(_) => StreamState::Ok,
                 None => StreamState::Idle,
             };
@@ -223,7 +223,7 @@ impl Engine {
                     state = state.min(StreamState::of_kind(*kind));
                 }
             }
-            let watched = s.silence.last();
+            let watched = s.checks.silence.last();
             streams.push(StreamStatus {
                 venue,
                 symbol: s.symbol.to_string(),
@@ -231,8 +231,8 @@ impl Engine {
                 conn: self.conns.get(s.conn).id.to_string(),
                 state,
                 age_s: watched.map(|l| secs((now - l).max(0))),
-                lag_s: s.lag.excess_s(),
-                phi: watched.map(|_| s.silence.phi(cfg, now)),
+                lag_s: s.checks.lag.excess_s(),
+                phi: watched.map(|_| s.checks.silence.phi(cfg, now)),
                 book_synced: s.book.as_ref().map(|b| b.is_synced()),
                 incidents: kinds,
             });

@@ -22,7 +22,7 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let s = self.streams.get_mut(si);
-        let verdict = s.lag.on_sample(&self.cfg.lag, now, exch);
+        let verdict = s.checks.lag.on_sample(&self.cfg.lag, now, exch);
         verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
@@ -36,8 +36,8 @@ impl Engine {
     ) {
         let cfg = &self.cfg.book;
         let s = self.streams.get_mut(si);
-        let verdict = s.crossed.observe(cfg, now, bid, ask);
-        let deadline = s.crossed.deadline(cfg);
+        let verdict = s.checks.crossed.observe(cfg, now, bid, ask);
+        let deadline = s.checks.crossed.deadline(cfg);
         verdict.report(&mut self.incidents, &s.key, now, out);
         if let Some(d) = deadline {
             self.schedule(d);
@@ -93,7 +93,7 @@ impl Engine {
     ) {
         let cfg = &self.cfg.frozen;
         let s = self.streams.get_mut(si);
-        let Some(tracker) = s.frozen.as_mut() else {
+        let Some(tracker) = s.checks.frozen.as_mut() else {
             return;
         };
         let verdict = tracker.on_frame(cfg, &mut self.market.frozen, now, f);
@@ -122,7 +122,7 @@ impl Engine {
         self.check_spread(si, now, bid.price, ask.price, out);
         let cfg = &self.cfg.book;
         let s = self.streams.get_mut(si);
-        if !s.depth_health.due(now) {
+        if !s.checks.depth.due(now) {
             return;
         }
         let Some(depth) = s
@@ -132,7 +132,7 @@ impl Engine {
         else {
             return;
         };
-        let verdict = s.depth_health.observe(cfg, now, depth);
+        let verdict = s.checks.depth.observe(cfg, now, depth);
         verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
@@ -147,7 +147,7 @@ impl Engine {
     ) {
         let cfg = &self.cfg.book;
         let s = self.streams.get_mut(si);
-        let verdict = s.spread.observe(cfg, now, bid, ask);
+        let verdict = s.checks.spread.observe(cfg, now, bid, ask);
         verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
@@ -190,12 +190,12 @@ impl Engine {
                     .zip(book.best_ask())
                     .map(|(b, a)| (b.price, a.price)),
                 Some(_) => None,
-                None => s.stale.top,
+                None => s.checks.stale.top,
             };
             let Some((bid, ask)) = top else {
                 continue;
             };
-            let verdict = s.stale.on_trade(cfg, now, price, bid, ask);
+            let verdict = s.checks.stale.on_trade(cfg, now, price, bid, ask);
             verdict.report(&mut self.incidents, &s.key, now, out);
         }
     }

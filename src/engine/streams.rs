@@ -111,25 +111,37 @@ pub(super) struct Stream {
     pub(super) kind: StreamKind,
     pub(super) key: IncidentKey,
     pub(super) conn: ConnId,
-    pub(super) silence: SilenceTracker,
-    pub(super) lag: LagTracker,
-    pub(super) crossed: CrossedTracker,
     pub(super) book: Option<Book>,
     /// When this (unsynced) book last asked for a snapshot.
     pub(super) resync_at: Option<Nanos>,
     pub(super) candles: Option<CandleChecker>,
     pub(super) trade_candles: Option<usize>,
+    /// The stream's own checks.
+    pub(super) checks: StreamChecks,
+    /// Trade streams: the same venue/symbol's bbo, depth and partial depth
+    /// streams, looked up when the stream count was the first value.
+    pub(super) book_links: (usize, [Option<StreamId>; 3]),
+}
+
+/// One stream's own checks, the state each keeps between frames. None of
+/// them reads another venue (`book_stale` reads the same venue's trades),
+/// so a venue's streams and their checks can run apart from the checks
+/// across venues ([`MarketChecks`](super::market::MarketChecks)).
+pub(super) struct StreamChecks {
+    /// `feed_silent`.
+    pub(super) silence: SilenceTracker,
+    /// `feed_lagging`.
+    pub(super) lag: LagTracker,
+    /// `book_crossed`.
+    pub(super) crossed: CrossedTracker,
     /// `feed_frozen` (`None` for streams without frames of their own).
     pub(super) frozen: Option<FrozenTracker>,
     /// `spread_blowout` (bbo and L2 streams).
     pub(super) spread: SpreadTracker,
     /// `depth_collapse` (L2 streams).
-    pub(super) depth_health: DepthTracker,
+    pub(super) depth: DepthTracker,
     /// `book_stale` (bbo and L2 streams, judged on the same venue's trades).
     pub(super) stale: StaleTracker,
-    /// Trade streams: the same venue/symbol's bbo, depth and partial depth
-    /// streams, looked up when the stream count was the first value.
-    pub(super) book_links: (usize, [Option<StreamId>; 3]),
 }
 
 impl Stream {
@@ -216,18 +228,20 @@ impl Engine {
             kind: ev.stream,
             key: IncidentKey::stream(venue, &ev.symbol, ev.stream.name()),
             conn,
-            silence: SilenceTracker::new(&cfg.silence)
-                .with_floor(venues::quiet_cadence_s(venue, ev.stream)),
-            lag: LagTracker::new(&cfg.lag),
-            crossed: CrossedTracker::new(),
             book,
             resync_at: None,
             candles,
             trade_candles: None,
-            frozen,
-            spread: SpreadTracker::default(),
-            depth_health: DepthTracker::default(),
-            stale: StaleTracker::default(),
+            checks: StreamChecks {
+                silence: SilenceTracker::new(&cfg.silence)
+                    .with_floor(venues::quiet_cadence_s(venue, ev.stream)),
+                lag: LagTracker::new(&cfg.lag),
+                crossed: CrossedTracker::new(),
+                frozen,
+                spread: SpreadTracker::default(),
+                depth: DepthTracker::default(),
+                stale: StaleTracker::default(),
+            },
             book_links: (0, [None; 3]),
         })?;
         self.index
@@ -276,7 +290,7 @@ impl Engine {
                     ];
                     self.check_frozen(si, now, &f, out);
                 }
-                self.streams.get_mut(si).stale.top = Some((q.bid.price, q.ask.price));
+                self.streams.get_mut(si).checks.stale.top = Some((q.bid.price, q.ask.price));
                 self.check_spread(si, now, q.bid.price, q.ask.price, out);
             }
             Payload::Depth(d) => {
@@ -340,7 +354,7 @@ impl Engine {
         let s = self.streams.get_mut(si);
         if s.conn != conn {
             s.conn = conn;
-            s.silence.on_reconnect();
+            s.checks.silence.on_reconnect();
             // A new session starts a new update sequence: the book waits for
             // the snapshot of this session (no gap to report).
             if let Some(b) = s.book.as_mut() {
@@ -348,7 +362,7 @@ impl Engine {
             }
             self.conns.get_mut(conn).streams.push(si);
         }
-        let verdict = s.silence.on_data(cfg, now);
+        let verdict = s.checks.silence.on_data(cfg, now);
         if !matches!(verdict, Verdict::Quiet) {
             verdict.report(&mut self.incidents, &s.key, now, out);
             if self.market.outages.any() {
@@ -360,7 +374,7 @@ impl Engine {
         // Nearly every arrival asks for a tick later than the one already
         // due; a tick at or after `next_tick` never moves it (snapping only
         // rounds up), so the two divisions of `schedule` are skipped then.
-        if let Some(w) = s.silence.watch_from(cfg)
+        if let Some(w) = s.checks.silence.watch_from(cfg)
             && w < self.next_tick
         {
             self.schedule(w);
