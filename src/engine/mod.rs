@@ -10,14 +10,20 @@
 //! The engine owns no I/O, no threads and no async, and never reads the wall
 //! clock: the same records always give the same alerts, byte for byte.
 //!
+//! Every check lives in `src/detect/` and returns a verdict that words its
+//! own alert; the engine gathers each check's inputs, keeps its state
+//! (one stream's `StreamChecks`, or the `MarketChecks` across venues) and
+//! hands the verdicts to the incident book, its one path to alerts.
+//!
 //! The files, one concept each (all `impl Engine`):
 //! - `mod.rs`: the `Engine`, its public calls and accessors, record routing;
 //! - `clock.rs`: entering a record's time, scheduling and running ticks;
-//! - `streams.rs`: the stream table and an event's way through its checks;
-//! - `stream_checks.rs`: the per-stream checks' verdicts as incidents;
+//! - `streams.rs`: the stream table, each stream's checks, an event's way
+//!   through them;
+//! - `stream_checks.rs`: the per-stream checks fed and reported;
 //! - `conns.rs`: the connection table, `connection_lost`, `on_stall`;
 //! - `silence.rs`: connection-wide silence on the clock (`feed_silent`);
-//! - `market.rs`: checks across venues (outages, `price_divergence`);
+//! - `market.rs`: the checks across venues (outages, `price_divergence`);
 //! - `stats.rs`: the run counters; `status.rs`: the status snapshot;
 //!   `observer.rs`: the one way to watch the engine run.
 

@@ -1,6 +1,9 @@
-//! The per-stream checks' verdicts turned into incidents: lag, crossed
-//! books, book gaps and integrity faults, frozen values, spread, depth and
-//! stale books; with the helpers that word their evidence.
+//! The per-stream checks run on one stream's [`StreamChecks`]: lag,
+//! crossed books, book gaps and integrity faults, frozen values, spread,
+//! depth and stale books. Each check (in `detect/`) returns a verdict that
+//! words its own alert; this file feeds it and reports the verdict.
+//!
+//! [`StreamChecks`]: super::streams::StreamChecks
 //!
 //! Each check reads one stream (and, for `book_stale`, its sibling books)
 //! and the time passed in: no I/O, no wall clock, no state of other venues.

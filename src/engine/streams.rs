@@ -1,7 +1,8 @@
 //! The stream table: one `Stream` per (venue, stream kind, symbol), found
-//! or created for each event, and the routing of an event to the
-//! per-stream checks (arrival and silence rhythm, lag, books, trades,
-//! candles, frozen, divergence).
+//! or created for each event, with its own checks ([`StreamChecks`]), and
+//! the routing of an event to them (arrival and silence rhythm, lag,
+//! books, trades, candles, frozen) and to the checks across venues
+//! (divergence).
 //!
 //! Pure state updates from the event and the time passed in: never I/O,
 //! never the wall clock, never a panic on any input.
