@@ -1,23 +1,25 @@
 //! [`CandleChecker`]: the state of one (venue, symbol, stream) and the
 //! driver that puts each candle through the sequence rules, the hard rules
-//! and the statistical test, in that order, and resolves incidents on clean
-//! candles. It reads only the time it is given and must never do I/O.
+//! and the statistical test, in that order, and reports each rule's
+//! verdict (a finding, or the recovery a clean candle brings to an open
+//! incident). It reads only the time it is given and must never do I/O.
 
 use super::config::{CandleConfig, MAX_THRESHOLD, MIN_THRESHOLD};
 use super::rules::hard_violation;
 use super::sequence::{RECENT, Seen, SeqFault};
 use super::stats::{RING, critical_z};
-use super::summary::ohlcv;
-use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind};
-use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
+use super::summary::Names;
+use super::verdicts::{CandleClear, Rule};
+use crate::alert::{Alert, IncidentKey, Incidents};
+use crate::detect::verdict::Verdict;
+use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue};
 use statrs::distribution::StudentsT;
 
 /// Checks one candle stream (see the module docs).
 pub struct CandleChecker {
-    pub(super) venue: Venue,
-    pub(super) symbol: Symbol,
     pub(super) key: IncidentKey,
-    pub(super) label: String,
+    /// The stream as its alerts name it.
+    pub(super) names: Names,
     pub(super) interval_ns: Nanos,
     /// Missing intervals are normal for candles built from trades.
     pub(super) expect_every_interval: bool,
@@ -86,10 +88,8 @@ impl CandleChecker {
             .map_or(f64::INFINITY, |t| critical_z(t, t_scale, return_threshold));
         let window = cfg.range_window.clamp(3, RING);
         CandleChecker {
-            venue,
             key: IncidentKey::stream(venue, &symbol, stream.name()),
-            symbol,
-            label: crate::model::interval_name(interval_secs),
+            names: Names::new(venue, symbol, interval_secs),
             interval_ns: Nanos::from(interval_secs) * SECOND,
             expect_every_interval: stream != StreamKind::TradeCandles,
             min_history: cfg.min_history.max(1),
@@ -167,11 +167,11 @@ impl CandleChecker {
         inc: &mut Incidents,
         out: &mut Vec<Alert>,
     ) {
+        let seen = Seen::of(c);
         if !c.closed {
-            self.on_forming(now, c, inc, out);
+            self.on_forming(&seen).report(inc, &self.key, now, out);
             return;
         }
-        let seen = Seen::of(c);
         let mut fault = self.sequence(c, &seen);
         let in_order = matches!(
             fault,
@@ -180,17 +180,11 @@ impl CandleChecker {
         if let (None, Some(latest)) = (&fault, misplaced) {
             fault = Some(SeqFault::OutOfOrder { latest });
         }
-        match &fault {
-            Some(f) => self.fire_gap(now, c, f, inc, out),
-            None => self.resolve(
-                now,
-                Kind::CandleGap,
-                c,
-                "is in sequence again: candle history is complete from here",
-                inc,
-                out,
-            ),
-        }
+        let gap = match fault {
+            Some(f) => self.fire_gap(&seen, f),
+            None => self.clean(Rule::Gap, &seen, inc),
+        };
+        gap.report(inc, &self.key, now, out);
         if in_order {
             self.last_open = Some(c.open_ns);
             self.last_ids = c.last_trade_id.map(|l| (c.open_ns, l));
@@ -198,64 +192,35 @@ impl CandleChecker {
         }
 
         let violation = hard_violation(c, self.vwap_tol);
-        match &violation {
-            Some(v) => self.fire_invalid(now, c, v, inc, out),
-            None => self.resolve(
-                now,
-                Kind::CandleInvalid,
-                c,
-                "passes the hard rules again: candle data can be used",
-                inc,
-                out,
-            ),
-        }
-        if violation.is_some() || !in_order {
+        let valid = violation.is_none();
+        let invalid = match violation {
+            Some(v) => self.fire_invalid(&seen, v),
+            None => self.clean(Rule::Invalid, &seen, inc),
+        };
+        invalid.report(inc, &self.key, now, out);
+        if !valid || !in_order {
             // Bad or misplaced candles stay out of the baseline.
             return;
         }
-        self.statistics(now, c, inc, out);
+        self.statistics(c, &seen, inc)
+            .report(inc, &self.key, now, out);
     }
 
-    /// Resolves an open incident of `kind` on a clean candle (the summary is
-    /// only built when there is something to resolve).
-    pub(super) fn resolve(
+    /// A clean candle for `rule`: a recovery if its incident is open (the
+    /// words are only built when there is something to resolve).
+    pub(super) fn clean<F>(
         &self,
-        now: Nanos,
-        kind: Kind,
-        c: &Candle,
-        what: &str,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        if !inc.is_open(kind, &self.key) {
-            return;
+        rule: Rule,
+        seen: &Seen,
+        inc: &Incidents,
+    ) -> Verdict<F, CandleClear> {
+        if !inc.is_open(rule.kind(), &self.key) {
+            return Verdict::Quiet;
         }
-        let summary = format!(
-            "{} {} {} candle {} {what}.",
-            self.venue,
-            self.symbol,
-            self.label,
-            self.when(c.open_ns)
-        );
-        let ev = ohlcv(
-            Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns)),
-            c,
-        );
-        inc.clear(now, kind, &self.key, summary, ev, out);
-    }
-
-    /// The candle's open time for a summary: minute precision when the
-    /// interval is whole minutes.
-    pub(super) fn when(&self, ns: Nanos) -> String {
-        let full = format_rfc3339_ms(ns);
-        let cut = if self.interval_ns % (60 * SECOND) == 0 {
-            16
-        } else {
-            19
-        };
-        match full.get(..cut) {
-            Some(s) => format!("{s}Z"),
-            None => full,
-        }
+        Verdict::Clear(CandleClear {
+            rule,
+            names: self.names.clone(),
+            candle: *seen,
+        })
     }
 }

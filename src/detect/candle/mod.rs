@@ -12,7 +12,8 @@
 //! The files: `config` (thresholds), `checker` (the state and the driver),
 //! `sequence` and `rules` (the `candle_gap` and `candle_invalid` checks),
 //! `stats` (return surprise, volatility and range scale, `abnormal_candle`),
-//! `wick` (the wick test), `summary` (shared wording).
+//! `wick` (the wick test), `verdicts` (the rules and the recovery
+//! from any of them), `summary` (shared wording).
 
 mod checker;
 mod config;
@@ -20,11 +21,16 @@ mod rules;
 mod sequence;
 mod stats;
 mod summary;
+mod verdicts;
 mod wick;
 
 pub use checker::CandleChecker;
 pub use config::CandleConfig;
-pub use summary::num;
+pub use rules::Invalid;
+pub use sequence::Gap;
+pub use stats::Abnormal;
+pub use summary::{Names, num};
+pub use verdicts::{CandleClear, Rule};
 
 #[cfg(test)]
 mod tests;
