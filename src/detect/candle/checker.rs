@@ -1,16 +1,16 @@
 //! [`CandleChecker`]: the state of one (venue, symbol, stream) and the
 //! driver that puts each candle through the sequence rules, the hard rules
-//! and the statistical test, in that order, and reports each rule's
-//! verdict (a finding, or the recovery a clean candle brings to an open
-//! incident). It reads only the time it is given and must never do I/O.
+//! and the statistical test, in that order, and returns each rule's
+//! verdict (a finding, or the recovery a clean candle brings). It reads no
+//! clock, never touches the incident book and must never do I/O.
 
 use super::config::{CandleConfig, MAX_THRESHOLD, MIN_THRESHOLD};
 use super::rules::hard_violation;
 use super::sequence::{RECENT, Seen, SeqFault};
 use super::stats::{RING, critical_z};
 use super::summary::Names;
-use super::verdicts::{CandleClear, Rule};
-use crate::alert::{Alert, IncidentKey, Incidents};
+use super::verdicts::{CandleVerdicts, Firing, Rule};
+use crate::alert::IncidentKey;
 use crate::detect::verdict::Verdict;
 use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue};
 use statrs::distribution::StudentsT;
@@ -53,6 +53,8 @@ pub struct CandleChecker {
     pub(super) volumes: [f64; RING],
     pub(super) ring_len: usize,
     pub(super) ring_pos: usize,
+    /// Which rules' incidents fire (see [`Firing`]).
+    pub(super) firing: Firing,
 }
 
 impl CandleChecker {
@@ -115,6 +117,7 @@ impl CandleChecker {
             volumes: [0.0; RING],
             ring_len: 0,
             ring_pos: 0,
+            firing: Firing::default(),
         }
     }
 
@@ -137,40 +140,35 @@ impl CandleChecker {
         self.history
     }
 
-    /// One candle update (forming or closed) seen at engine time `now`.
+    /// The incident key every verdict of this checker is about.
+    pub fn key(&self) -> &IncidentKey {
+        &self.key
+    }
+
+    /// One candle update (forming or closed): what each rule concludes.
     /// Closed candles are checked; forming ones are only used to notice a
-    /// closed candle that changes afterwards.
-    pub fn on_candle(&mut self, now: Nanos, c: &Candle, inc: &mut Incidents, out: &mut Vec<Alert>) {
-        self.check(now, c, None, inc, out);
+    /// closed candle that changes afterwards. Every verdict must reach the
+    /// incident book under [`CandleChecker::key`] ([`CandleVerdicts::report`]):
+    /// the checker remembers which of its incidents fire from them.
+    pub fn on_candle(&mut self, c: &Candle) -> CandleVerdicts {
+        self.check(c, None)
     }
 
     /// Like [`CandleChecker::on_candle`] for a closed candle from a history
     /// file that has already been put in time order, but which stood after a
     /// later candle (open time `latest_before`) in its own file: it is
     /// checked and used in its sorted place, and reported as out of order.
-    pub fn on_candle_misplaced(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        latest_before: Nanos,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        self.check(now, c, Some(latest_before), inc, out);
+    pub fn on_candle_misplaced(&mut self, c: &Candle, latest_before: Nanos) -> CandleVerdicts {
+        self.check(c, Some(latest_before))
     }
 
-    fn check(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        misplaced: Option<Nanos>,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
+    fn check(&mut self, c: &Candle, misplaced: Option<Nanos>) -> CandleVerdicts {
         let seen = Seen::of(c);
         if !c.closed {
-            self.on_forming(&seen).report(inc, &self.key, now, out);
-            return;
+            return CandleVerdicts {
+                gap: self.on_forming(&seen),
+                ..CandleVerdicts::default()
+            };
         }
         let mut fault = self.sequence(c, &seen);
         let in_order = matches!(
@@ -182,9 +180,8 @@ impl CandleChecker {
         }
         let gap = match fault {
             Some(f) => self.fire_gap(&seen, f),
-            None => self.clean(Rule::Gap, &seen, inc),
+            None => self.firing.clean(Rule::Gap, &self.names, &seen),
         };
-        gap.report(inc, &self.key, now, out);
         if in_order {
             self.last_open = Some(c.open_ns);
             self.last_ids = c.last_trade_id.map(|l| (c.open_ns, l));
@@ -195,32 +192,18 @@ impl CandleChecker {
         let valid = violation.is_none();
         let invalid = match violation {
             Some(v) => self.fire_invalid(&seen, v),
-            None => self.clean(Rule::Invalid, &seen, inc),
+            None => self.firing.clean(Rule::Invalid, &self.names, &seen),
         };
-        invalid.report(inc, &self.key, now, out);
-        if !valid || !in_order {
-            // Bad or misplaced candles stay out of the baseline.
-            return;
+        // Bad or misplaced candles stay out of the baseline.
+        let abnormal = if valid && in_order {
+            self.statistics(c, &seen)
+        } else {
+            Verdict::Quiet
+        };
+        CandleVerdicts {
+            gap,
+            invalid,
+            abnormal,
         }
-        self.statistics(c, &seen, inc)
-            .report(inc, &self.key, now, out);
-    }
-
-    /// A clean candle for `rule`: a recovery if its incident is open (the
-    /// words are only built when there is something to resolve).
-    pub(super) fn clean<F>(
-        &self,
-        rule: Rule,
-        seen: &Seen,
-        inc: &Incidents,
-    ) -> Verdict<F, CandleClear> {
-        if !inc.is_open(rule.kind(), &self.key) {
-            return Verdict::Quiet;
-        }
-        Verdict::Clear(CandleClear {
-            rule,
-            names: self.names.clone(),
-            candle: *seen,
-        })
     }
 }

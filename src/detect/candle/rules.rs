@@ -7,7 +7,7 @@
 use super::CandleChecker;
 use super::sequence::Seen;
 use super::summary::{Names, at, num, ohlcv};
-use super::verdicts::CandleClear;
+use super::verdicts::{CandleClear, Rule};
 use crate::alert::{Evidence, IncidentKey, Kind, Severity};
 use crate::detect::verdict::{Finding, Verdict, Words};
 use crate::model::Candle;
@@ -102,7 +102,7 @@ impl Violation {
 impl CandleChecker {
     /// `candle_invalid` fires: `candle` breaks a hard rule.
     pub(super) fn fire_invalid(
-        &self,
+        &mut self,
         candle: &Seen,
         violation: Violation,
     ) -> Verdict<Invalid, CandleClear> {
@@ -112,7 +112,7 @@ impl CandleChecker {
             violation,
             vwap_tol: self.vwap_tol,
         };
-        Verdict::Fire(invalid)
+        self.firing.fire(Rule::Invalid, invalid)
     }
 }
 

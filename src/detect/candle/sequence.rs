@@ -6,7 +6,7 @@
 
 use super::CandleChecker;
 use super::summary::{Names, at, num, ohlcv};
-use super::verdicts::CandleClear;
+use super::verdicts::{CandleClear, Rule};
 use crate::alert::{Evidence, IncidentKey, Kind};
 use crate::detect::verdict::{Finding, Verdict, Words};
 use crate::model::{Candle, Nanos, SECOND, format_rfc3339_ms};
@@ -169,14 +169,14 @@ impl CandleChecker {
     }
 
     /// `candle_gap` fires: `candle` breaks the sequence by `fault`.
-    pub(super) fn fire_gap(&self, candle: &Seen, fault: SeqFault) -> Verdict<Gap, CandleClear> {
+    pub(super) fn fire_gap(&mut self, candle: &Seen, fault: SeqFault) -> Verdict<Gap, CandleClear> {
         let gap = Gap {
             names: self.names.clone(),
             candle: *candle,
             fault,
             interval_secs: self.interval_ns / SECOND,
         };
-        Verdict::Fire(gap)
+        self.firing.fire(Rule::Gap, gap)
     }
 }
 

@@ -9,7 +9,7 @@ use super::CandleChecker;
 use super::sequence::Seen;
 use super::summary::{Names, at, num, ohlcv};
 use super::verdicts::{CandleClear, Rule};
-use crate::alert::{Evidence, IncidentKey, Incidents, Kind};
+use crate::alert::{Evidence, IncidentKey, Kind};
 use crate::detect::verdict::{Finding, Verdict, Words};
 use crate::model::Candle;
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -37,12 +37,7 @@ impl CandleChecker {
     /// The statistical test of a valid, in-order closed candle (`seen` is
     /// its numbers), then the (winsorised) baseline update. Quiet until
     /// there is enough history to judge.
-    pub(super) fn statistics(
-        &mut self,
-        c: &Candle,
-        seen: &Seen,
-        inc: &Incidents,
-    ) -> Verdict<Abnormal, CandleClear> {
+    pub(super) fn statistics(&mut self, c: &Candle, seen: &Seen) -> Verdict<Abnormal, CandleClear> {
         let steps = match self.last_valid {
             Some((o, _)) if self.interval_ns > 0 => {
                 ((c.open_ns.saturating_sub(o)) / self.interval_ns).max(1)
@@ -63,9 +58,10 @@ impl CandleChecker {
             self.return_test(&mut s, steps);
             self.wick_test(c, &mut s);
             verdict = if s.return_flag || s.wick_flag {
-                Verdict::Fire(self.abnormal(seen, &s))
+                let abnormal = self.abnormal(seen, &s);
+                self.firing.fire(Rule::Abnormal, abnormal)
             } else {
-                self.clean(Rule::Abnormal, seen, inc)
+                self.firing.clean(Rule::Abnormal, &self.names, seen)
             };
         }
         self.update_baseline(c, &s, steps, prev_close, tested);

@@ -43,9 +43,14 @@ fn checker(stream: StreamKind) -> CandleChecker {
     )
 }
 
+/// One candle update at `now`, its verdicts reported as the engine does.
+fn feed(ck: &mut CandleChecker, now: Nanos, c: &Candle, inc: &mut Incidents, out: &mut Vec<Alert>) {
+    ck.on_candle(c).report(inc, ck.key(), now, out);
+}
+
 fn run(ck: &mut CandleChecker, inc: &mut Incidents, c: &Candle) -> Vec<Alert> {
     let mut out = Vec::new();
-    ck.on_candle(c.open_ns + MIN, c, inc, &mut out);
+    feed(ck, c.open_ns + MIN, c, inc, &mut out);
     out
 }
 
@@ -175,7 +180,7 @@ fn sequence_rules() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for open in [T0, T0 + MIN, T0 + 4 * MIN, T0 + 4 * MIN, T0 + 2 * MIN] {
-        ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+        feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
     }
     assert_eq!(faults(&out), ["missing", "duplicate", "out_of_order"]);
     let first = &out[0];
@@ -191,10 +196,16 @@ fn sequence_rules() {
     // Off the grid.
     let mut off = real(T0 + 5 * MIN + SECOND);
     off.closed = true;
-    ck.on_candle(T0 + 7 * MIN, &off, &mut inc, &mut out);
+    feed(&mut ck, T0 + 7 * MIN, &off, &mut inc, &mut out);
     assert_eq!(faults(&out).last().unwrap(), "off_grid");
     // A clean next candle resolves.
-    ck.on_candle(T0 + 6 * MIN, &real(T0 + 5 * MIN), &mut inc, &mut out);
+    feed(
+        &mut ck,
+        T0 + 6 * MIN,
+        &real(T0 + 5 * MIN),
+        &mut inc,
+        &mut out,
+    );
     assert_eq!(out.last().unwrap().state, State::Resolved);
 }
 
@@ -204,7 +215,7 @@ fn trade_built_candles_may_skip_minutes_but_not_repeat() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for open in [T0, T0 + 3 * MIN, T0 + 3 * MIN, T0 + MIN] {
-        ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+        feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
     }
     assert_eq!(faults(&out), ["duplicate", "out_of_order"]);
     assert_eq!(out[0].stream.as_deref(), Some("trade_candles_1m"));
@@ -220,7 +231,7 @@ fn sparse_exchange_candles_may_skip_intervals_but_dense_ones_may_not() {
         let mut inc = Incidents::new();
         let mut out = Vec::new();
         for open in [T0, T0 + MIN, T0 + 4 * MIN] {
-            ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+            feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
         }
         assert_eq!(faults(&out), want, "sparse={sparse}");
     }
@@ -263,15 +274,15 @@ fn forming_updates_only_matter_when_they_change_a_closed_candle() {
     let mut forming = real(T0);
     forming.closed = false;
     forming.high = 1.0; // a forming candle is not checked
-    ck.on_candle(T0 + SECOND, &forming, &mut inc, &mut out);
+    feed(&mut ck, T0 + SECOND, &forming, &mut inc, &mut out);
     assert!(out.is_empty());
-    ck.on_candle(T0 + MIN, &real(T0), &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN, &real(T0), &mut inc, &mut out);
     let mut same = real(T0);
     same.closed = false;
-    ck.on_candle(T0 + MIN + SECOND, &same, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN + SECOND, &same, &mut inc, &mut out);
     assert!(out.is_empty());
     same.volume += 1.0;
-    ck.on_candle(T0 + MIN + 2 * SECOND, &same, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN + 2 * SECOND, &same, &mut inc, &mut out);
     assert_eq!(faults(&out), ["revised"]);
     assert_eq!(out[0].evidence.get("changed").unwrap(), "volume");
 }
@@ -296,14 +307,14 @@ fn abnormal_wick_needs_history_and_is_resolved_by_a_calm_candle() {
     // Injected 6% wick before min_history: not tested yet.
     let mut early = calm(0);
     early.low = early.close * 0.94;
-    ck.on_candle(T0 + MIN, &early, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN, &early, &mut inc, &mut out);
     for i in 1..6 {
-        ck.on_candle(T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
+        feed(&mut ck, T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
     }
     assert!(out.is_empty(), "{out:#?}");
     let mut spike = calm(6);
     spike.low = spike.close * 0.94;
-    ck.on_candle(T0 + 7 * MIN, &spike, &mut inc, &mut out);
+    feed(&mut ck, T0 + 7 * MIN, &spike, &mut inc, &mut out);
     assert_eq!(out.len(), 1, "{out:#?}");
     let a = &out[0];
     assert_eq!(
@@ -316,14 +327,14 @@ fn abnormal_wick_needs_history_and_is_resolved_by_a_calm_candle() {
         "{}",
         a.summary
     );
-    ck.on_candle(T0 + 8 * MIN, &calm(7), &mut inc, &mut out);
+    feed(&mut ck, T0 + 8 * MIN, &calm(7), &mut inc, &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].state, State::Resolved);
     // The spike did not blow up the baseline: the same spike again is
     // still abnormal.
     let mut again = calm(8);
     again.low = again.close * 0.94;
-    ck.on_candle(T0 + 9 * MIN, &again, &mut inc, &mut out);
+    feed(&mut ck, T0 + 9 * MIN, &again, &mut inc, &mut out);
     assert_eq!(out.len(), 3);
     assert_eq!(out[2].state, State::Open);
 }
@@ -334,7 +345,7 @@ fn abnormal_return_uses_student_t_surprise() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for i in 0..30 {
-        ck.on_candle(T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
+        feed(&mut ck, T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
     }
     assert!(out.is_empty());
     // Injected: the whole candle 5% lower (a gap down, no wick).
@@ -347,7 +358,7 @@ fn abnormal_return_uses_student_t_surprise() {
     ] {
         *p *= 0.95;
     }
-    ck.on_candle(T0 + 31 * MIN, &drop, &mut inc, &mut out);
+    feed(&mut ck, T0 + 31 * MIN, &drop, &mut inc, &mut out);
     assert_eq!(out.len(), 1, "{out:#?}");
     assert_eq!(out[0].evidence.get("statistic").unwrap(), "return_surprise");
     let score = out[0]
@@ -481,7 +492,7 @@ proptest! {
                 closed,
                 exch_ns: None,
             };
-            ck.on_candle(open_ns, &candle, &mut inc, &mut out);
+            feed(&mut ck, open_ns, &candle, &mut inc, &mut out);
         }
         for a in &out {
             prop_assert!(!a.summary.is_empty());
