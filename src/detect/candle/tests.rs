@@ -1,12 +1,15 @@
 //! Unit tests of the candle checks: each hard rule, the sequence rules,
-//! the return and wick tests, the cached critical z, config validation and
-//! number formatting. Tests only: nothing here is compiled into the checker.
+//! the return and wick tests, the cached critical z, config validation,
+//! number formatting, and the verdicts (their order, and the checker's
+//! record of which incidents fire against the book's). Tests only:
+//! nothing here is compiled into the checker.
 
 use super::rules::{Violation, hard_violation};
 use super::stats::{MAX_SCORE, median};
 use super::*;
 use crate::alert::State;
-use crate::alert::{Alert, Incidents, Kind, Severity};
+use crate::alert::{Alert, IncidentConfig, Incidents, Kind, Severity};
+use crate::detect::verdict::{Verdict, Words};
 use crate::model::{Candle, Nanos, SECOND, StreamKind, Venue};
 use proptest::prelude::*;
 
@@ -447,6 +450,98 @@ fn median_of_small_slices() {
     assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
 }
 
+/// The kinds of a candle update's verdicts, in order (`None` for quiet).
+fn shape(v: CandleVerdicts) -> Vec<Option<(bool, Kind)>> {
+    v.into_iter()
+        .map(|v| match v {
+            Verdict::Quiet => None,
+            Verdict::Fire(f) => Some((true, f.kind())),
+            Verdict::Clear(c) => Some((false, c.kind())),
+        })
+        .collect()
+}
+
+#[test]
+fn verdicts_come_in_alert_order_and_recover_only_what_fires() {
+    let mut ck = checker(StreamKind::Kline(60));
+    let key = ck.key().clone();
+    assert_eq!(key.stream.as_deref(), Some("kline_1m"));
+    // A clean first candle: nothing fires, so nothing recovers.
+    assert_eq!(shape(ck.on_candle(&real(T0))), [None, None, None]);
+    // Missing a minute and corrupt: the gap, then the hard rule; the
+    // statistics never see a bad candle.
+    let mut bad = real(T0 + 2 * MIN);
+    bad.high = bad.close - 1.0;
+    let v = ck.on_candle(&bad);
+    assert!(matches!(v.abnormal, Verdict::Quiet));
+    let mut inc = Incidents::new();
+    let mut out = Vec::new();
+    v.report(&mut inc, &key, T0 + 3 * MIN, &mut out);
+    let kinds: Vec<_> = out.iter().map(|a| (a.kind, a.state)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::CandleGap, State::Open),
+            (Kind::CandleInvalid, State::Open)
+        ]
+    );
+    // The next clean candle clears both, in the same order, with the words
+    // the resolved alerts carry.
+    let v = ck.on_candle(&real(T0 + 3 * MIN));
+    let Verdict::Clear(gap) = &v.gap else {
+        panic!("{v:?}")
+    };
+    assert_eq!(gap.rule, Rule::Gap);
+    assert_eq!(
+        gap.summary(&key),
+        "binance-usdm BTC/USDT 1m candle 2025-04-15T07:48Z is in sequence again: candle history is complete from here."
+    );
+    assert_eq!(
+        gap.evidence().get("open_time").unwrap(),
+        "2025-04-15T07:48:00.000Z"
+    );
+    let mut out = Vec::new();
+    v.report(&mut inc, &key, T0 + 4 * MIN, &mut out);
+    let kinds: Vec<_> = out.iter().map(|a| (a.kind, a.state)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::CandleGap, State::Resolved),
+            (Kind::CandleInvalid, State::Resolved)
+        ]
+    );
+    assert_eq!(
+        out[1].summary,
+        "binance-usdm BTC/USDT 1m candle 2025-04-15T07:48Z passes the hard rules again: candle data can be used."
+    );
+    // Recovered: the next clean candle has nothing to say.
+    assert_eq!(shape(ck.on_candle(&real(T0 + 4 * MIN))), [None, None, None]);
+    assert_eq!(inc.open_count(), 0);
+}
+
+#[test]
+fn misplaced_candle_is_out_of_order_but_used_in_its_sorted_place() {
+    let mut ck = checker(StreamKind::Kline(60));
+    assert_eq!(shape(ck.on_candle(&real(T0))), [None, None, None]);
+    // In sequence by time, but it stood after a later candle in its file.
+    let v = ck.on_candle_misplaced(&real(T0 + MIN), T0 + 5 * MIN);
+    let Verdict::Fire(CandleFinding::Gap(g)) = v.clone().into_iter().next().unwrap() else {
+        panic!("{v:?}")
+    };
+    assert_eq!(g.evidence().get("fault").unwrap(), "out_of_order");
+    assert_eq!(
+        g.evidence().get("latest_open_time").unwrap(),
+        "2025-04-15T07:50:00.000Z"
+    );
+    assert_eq!(shape(v), [Some((true, Kind::CandleGap)), None, None]);
+    // It was used in its sorted place: the next minute is in sequence.
+    assert_eq!(
+        shape(ck.on_candle(&real(T0 + 2 * MIN))),
+        [Some((false, Kind::CandleGap)), None, None]
+    );
+    assert_eq!(ck.history(), 3);
+}
+
 fn any_f64() -> impl Strategy<Value = f64> {
     prop_oneof![
         Just(f64::NAN),
@@ -470,10 +565,15 @@ proptest! {
              proptest::option::of(any_f64()), proptest::option::of(any::<u64>())),
             1..60),
         kline in any::<bool>(),
+        probation in any::<bool>(),
     ) {
         let stream = if kline { StreamKind::Kline(60) } else { StreamKind::TradeCandles };
         let mut ck = checker(stream);
-        let mut inc = Incidents::new();
+        let mut inc = if probation {
+            Incidents::with_config(IncidentConfig::default())
+        } else {
+            Incidents::new()
+        };
         let mut out = Vec::new();
         for (wild, step, wild_time, closed, o, h, l, c, v, q, id) in candles {
             let open_ns = if wild_time { wild } else { T0 + step * MIN };
@@ -493,6 +593,14 @@ proptest! {
                 exch_ns: None,
             };
             feed(&mut ck, open_ns, &candle, &mut inc, &mut out);
+            // The checker's own idea of what fires is the book's.
+            for rule in [Rule::Gap, Rule::Invalid, Rule::Abnormal] {
+                prop_assert_eq!(
+                    ck.firing.is_firing(rule),
+                    inc.is_firing(rule.kind(), ck.key()),
+                    "{:?}", rule
+                );
+            }
         }
         for a in &out {
             prop_assert!(!a.summary.is_empty());

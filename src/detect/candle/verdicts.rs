@@ -197,6 +197,12 @@ impl Firing {
         }
     }
 
+    /// Whether `rule`'s incident fires (tests compare it with the book).
+    #[cfg(test)]
+    pub(super) fn is_firing(mut self, rule: Rule) -> bool {
+        *self.of(rule)
+    }
+
     /// `rule` fires `finding`.
     pub(super) fn fire<F>(&mut self, rule: Rule, finding: F) -> Verdict<F, CandleClear> {
         *self.of(rule) = true;
