@@ -159,9 +159,10 @@ impl Loaded {
             .ok()
             .and_then(|i| self.misplaced.get(i))
             .map(|m| m.2);
-        match late {
-            Some(latest) => checker.on_candle_misplaced(now, &r.candle, latest, inc, out),
-            None => checker.on_candle(now, &r.candle, inc, out),
-        }
+        let verdicts = match late {
+            Some(latest) => checker.on_candle_misplaced(&r.candle, latest),
+            None => checker.on_candle(&r.candle),
+        };
+        verdicts.report(inc, checker.key(), now, out);
     }
 }

@@ -98,7 +98,8 @@ impl Engine {
         let grace = self.cfg.engine.trade_candle_grace_s * SECOND;
         for t in &mut self.trade_candles {
             if let Some(candle) = t.builder.close_due(now, grace) {
-                t.checker.on_candle(now, &candle, &mut self.incidents, out);
+                let verdicts = t.checker.on_candle(&candle);
+                verdicts.report(&mut self.incidents, t.checker.key(), now, out);
             }
         }
         // Probation, identification and flap samples of open incidents.

@@ -326,7 +326,8 @@ impl Engine {
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {
                 if let Some(checker) = self.streams.get_mut(si).candles.as_mut() {
-                    checker.on_candle(now, c, &mut self.incidents, out);
+                    let verdicts = checker.on_candle(c);
+                    verdicts.report(&mut self.incidents, checker.key(), now, out);
                 }
                 if !rest {
                     let f = [
@@ -458,7 +459,8 @@ impl Engine {
             return;
         }
         if let Some(candle) = t.builder.on_trade(ts, price, qty, id) {
-            t.checker.on_candle(now, &candle, &mut self.incidents, out);
+            let verdicts = t.checker.on_candle(&candle);
+            verdicts.report(&mut self.incidents, t.checker.key(), now, out);
         }
         let interval = Nanos::from(self.cfg.engine.trade_candle_interval_s) * SECOND;
         let grace = self.cfg.engine.trade_candle_grace_s * SECOND;

@@ -1,23 +1,25 @@
 //! [`CandleChecker`]: the state of one (venue, symbol, stream) and the
 //! driver that puts each candle through the sequence rules, the hard rules
-//! and the statistical test, in that order, and resolves incidents on clean
-//! candles. It reads only the time it is given and must never do I/O.
+//! and the statistical test, in that order, and returns each rule's
+//! verdict (a finding, or the recovery a clean candle brings). It reads no
+//! clock, never touches the incident book and must never do I/O.
 
 use super::config::{CandleConfig, MAX_THRESHOLD, MIN_THRESHOLD};
 use super::rules::hard_violation;
 use super::sequence::{RECENT, Seen, SeqFault};
 use super::stats::{RING, critical_z};
-use super::summary::ohlcv;
-use crate::alert::{Alert, Evidence, IncidentKey, Incidents, Kind};
-use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
+use super::summary::Names;
+use super::verdicts::{CandleVerdicts, Firing, Rule};
+use crate::alert::IncidentKey;
+use crate::detect::verdict::Verdict;
+use crate::model::{Candle, Nanos, SECOND, StreamKind, Symbol, Venue};
 use statrs::distribution::StudentsT;
 
 /// Checks one candle stream (see the module docs).
 pub struct CandleChecker {
-    pub(super) venue: Venue,
-    pub(super) symbol: Symbol,
     pub(super) key: IncidentKey,
-    pub(super) label: String,
+    /// The stream as its alerts name it.
+    pub(super) names: Names,
     pub(super) interval_ns: Nanos,
     /// Missing intervals are normal for candles built from trades.
     pub(super) expect_every_interval: bool,
@@ -51,6 +53,8 @@ pub struct CandleChecker {
     pub(super) volumes: [f64; RING],
     pub(super) ring_len: usize,
     pub(super) ring_pos: usize,
+    /// Which rules' incidents fire (see [`Firing`]).
+    pub(super) firing: Firing,
 }
 
 impl CandleChecker {
@@ -86,10 +90,8 @@ impl CandleChecker {
             .map_or(f64::INFINITY, |t| critical_z(t, t_scale, return_threshold));
         let window = cfg.range_window.clamp(3, RING);
         CandleChecker {
-            venue,
             key: IncidentKey::stream(venue, &symbol, stream.name()),
-            symbol,
-            label: crate::model::interval_name(interval_secs),
+            names: Names::new(venue, symbol, interval_secs),
             interval_ns: Nanos::from(interval_secs) * SECOND,
             expect_every_interval: stream != StreamKind::TradeCandles,
             min_history: cfg.min_history.max(1),
@@ -115,6 +117,7 @@ impl CandleChecker {
             volumes: [0.0; RING],
             ring_len: 0,
             ring_pos: 0,
+            firing: Firing::default(),
         }
     }
 
@@ -137,41 +140,36 @@ impl CandleChecker {
         self.history
     }
 
-    /// One candle update (forming or closed) seen at engine time `now`.
+    /// The incident key every verdict of this checker is about.
+    pub fn key(&self) -> &IncidentKey {
+        &self.key
+    }
+
+    /// One candle update (forming or closed): what each rule concludes.
     /// Closed candles are checked; forming ones are only used to notice a
-    /// closed candle that changes afterwards.
-    pub fn on_candle(&mut self, now: Nanos, c: &Candle, inc: &mut Incidents, out: &mut Vec<Alert>) {
-        self.check(now, c, None, inc, out);
+    /// closed candle that changes afterwards. Every verdict must reach the
+    /// incident book under [`CandleChecker::key`] ([`CandleVerdicts::report`]):
+    /// the checker remembers which of its incidents fire from them.
+    pub fn on_candle(&mut self, c: &Candle) -> CandleVerdicts {
+        self.check(c, None)
     }
 
     /// Like [`CandleChecker::on_candle`] for a closed candle from a history
     /// file that has already been put in time order, but which stood after a
     /// later candle (open time `latest_before`) in its own file: it is
     /// checked and used in its sorted place, and reported as out of order.
-    pub fn on_candle_misplaced(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        latest_before: Nanos,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        self.check(now, c, Some(latest_before), inc, out);
+    pub fn on_candle_misplaced(&mut self, c: &Candle, latest_before: Nanos) -> CandleVerdicts {
+        self.check(c, Some(latest_before))
     }
 
-    fn check(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        misplaced: Option<Nanos>,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        if !c.closed {
-            self.on_forming(now, c, inc, out);
-            return;
-        }
+    fn check(&mut self, c: &Candle, misplaced: Option<Nanos>) -> CandleVerdicts {
         let seen = Seen::of(c);
+        if !c.closed {
+            return CandleVerdicts {
+                gap: self.on_forming(&seen),
+                ..CandleVerdicts::default()
+            };
+        }
         let mut fault = self.sequence(c, &seen);
         let in_order = matches!(
             fault,
@@ -180,17 +178,10 @@ impl CandleChecker {
         if let (None, Some(latest)) = (&fault, misplaced) {
             fault = Some(SeqFault::OutOfOrder { latest });
         }
-        match &fault {
-            Some(f) => self.fire_gap(now, c, f, inc, out),
-            None => self.resolve(
-                now,
-                Kind::CandleGap,
-                c,
-                "is in sequence again: candle history is complete from here",
-                inc,
-                out,
-            ),
-        }
+        let gap = match fault {
+            Some(f) => self.fire_gap(&seen, f),
+            None => self.firing.clean(Rule::Gap, &self.names, &seen),
+        };
         if in_order {
             self.last_open = Some(c.open_ns);
             self.last_ids = c.last_trade_id.map(|l| (c.open_ns, l));
@@ -198,64 +189,21 @@ impl CandleChecker {
         }
 
         let violation = hard_violation(c, self.vwap_tol);
-        match &violation {
-            Some(v) => self.fire_invalid(now, c, v, inc, out),
-            None => self.resolve(
-                now,
-                Kind::CandleInvalid,
-                c,
-                "passes the hard rules again: candle data can be used",
-                inc,
-                out,
-            ),
-        }
-        if violation.is_some() || !in_order {
-            // Bad or misplaced candles stay out of the baseline.
-            return;
-        }
-        self.statistics(now, c, inc, out);
-    }
-
-    /// Resolves an open incident of `kind` on a clean candle (the summary is
-    /// only built when there is something to resolve).
-    pub(super) fn resolve(
-        &self,
-        now: Nanos,
-        kind: Kind,
-        c: &Candle,
-        what: &str,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        if !inc.is_open(kind, &self.key) {
-            return;
-        }
-        let summary = format!(
-            "{} {} {} candle {} {what}.",
-            self.venue,
-            self.symbol,
-            self.label,
-            self.when(c.open_ns)
-        );
-        let ev = ohlcv(
-            Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns)),
-            c,
-        );
-        inc.clear(now, kind, &self.key, summary, ev, out);
-    }
-
-    /// The candle's open time for a summary: minute precision when the
-    /// interval is whole minutes.
-    pub(super) fn when(&self, ns: Nanos) -> String {
-        let full = format_rfc3339_ms(ns);
-        let cut = if self.interval_ns % (60 * SECOND) == 0 {
-            16
-        } else {
-            19
+        let valid = violation.is_none();
+        let invalid = match violation {
+            Some(v) => self.fire_invalid(&seen, v),
+            None => self.firing.clean(Rule::Invalid, &self.names, &seen),
         };
-        match full.get(..cut) {
-            Some(s) => format!("{s}Z"),
-            None => full,
+        // Bad or misplaced candles stay out of the baseline.
+        let abnormal = if valid && in_order {
+            self.statistics(c, &seen)
+        } else {
+            Verdict::Quiet
+        };
+        CandleVerdicts {
+            gap,
+            invalid,
+            abnormal,
         }
     }
 }

@@ -4,15 +4,20 @@
 //! the stream's own robust volatility.
 //!
 //! One [`CandleChecker`] watches one (venue, symbol, stream). It keeps a
-//! fixed-size state (no growth with history), reads only the time it is
-//! given, and never does I/O. It must never page on volume alone and never
+//! fixed-size state (no growth with history), reads no clock (only the
+//! candle's own times), and never does I/O. It must never page on volume alone and never
 //! let a bad candle (invalid, or the abnormal candle itself beyond its
 //! winsorised share) move the volatility baseline.
+//!
+//! It returns what each rule concludes ([`CandleVerdicts`]: a finding that
+//! words its own alert, or the recovery a clean candle brings) and never
+//! touches the incident book: the caller reports each verdict.
 //!
 //! The files: `config` (thresholds), `checker` (the state and the driver),
 //! `sequence` and `rules` (the `candle_gap` and `candle_invalid` checks),
 //! `stats` (return surprise, volatility and range scale, `abnormal_candle`),
-//! `wick` (the wick test), `summary` (shared wording).
+//! `wick` (the wick test), `verdicts` (the verdicts of one candle, the
+//! recovery, and which incidents fire), `summary` (shared wording).
 
 mod checker;
 mod config;
@@ -20,11 +25,16 @@ mod rules;
 mod sequence;
 mod stats;
 mod summary;
+mod verdicts;
 mod wick;
 
 pub use checker::CandleChecker;
 pub use config::CandleConfig;
-pub use summary::num;
+pub use rules::Invalid;
+pub use sequence::Gap;
+pub use stats::Abnormal;
+pub use summary::{Names, num};
+pub use verdicts::{CandleClear, CandleFinding, CandleVerdict, CandleVerdicts, Rule};
 
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,16 @@
 //! The hard rules a candle must pass whatever its history (OHLC order,
 //! price and volume signs, VWAP inside the range) and the
-//! `candle_invalid` alert. A candle that breaks one is corrupt data: it
-//! must never reach the volatility baseline.
+//! `candle_invalid` finding ([`Invalid`]) that words its alert. A candle
+//! that breaks one is corrupt data: it must never reach the volatility
+//! baseline.
 
 use super::CandleChecker;
-use super::summary::{num, ohlcv};
-use crate::alert::{Alert, Evidence, Incidents, Kind, Severity};
-use crate::model::{Candle, Nanos, format_rfc3339_ms};
+use super::sequence::Seen;
+use super::summary::{Names, at, num, ohlcv};
+use super::verdicts::{CandleClear, Rule};
+use crate::alert::{Evidence, IncidentKey, Kind, Severity};
+use crate::detect::verdict::{Finding, Verdict, Words};
+use crate::model::Candle;
 
 /// What is wrong with a candle that breaks a hard rule.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +65,7 @@ pub(super) fn hard_violation(c: &Candle, tol: f64) -> Option<Violation> {
 }
 
 impl Violation {
-    fn describe(&self, c: &Candle) -> String {
+    fn describe(&self, c: &Seen) -> String {
         match self {
             Violation::BadPrice(f, v) => format!("{f} price {}", num(*v)),
             Violation::BadVolume(v) => format!("volume {}", num(*v)),
@@ -96,41 +100,62 @@ impl Violation {
 }
 
 impl CandleChecker {
+    /// `candle_invalid` fires: `candle` breaks a hard rule.
     pub(super) fn fire_invalid(
-        &self,
-        now: Nanos,
-        c: &Candle,
-        v: &Violation,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        let summary = format!(
-            "{} {} {} candle {} has {}: candle data is corrupt, do not trade on it.",
-            self.venue,
-            self.symbol,
-            self.label,
-            self.when(c.open_ns),
-            v.describe(c)
-        );
-        let mut ev = ohlcv(
-            Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns)),
-            c,
+        &mut self,
+        candle: &Seen,
+        violation: Violation,
+    ) -> Verdict<Invalid, CandleClear> {
+        let invalid = Invalid {
+            names: self.names.clone(),
+            candle: *candle,
+            violation,
+            vwap_tol: self.vwap_tol,
+        };
+        self.firing.fire(Rule::Invalid, invalid)
+    }
+}
+
+/// `candle_invalid` fires: a candle that breaks a hard rule is corrupt.
+#[derive(Clone, Debug)]
+pub struct Invalid {
+    names: Names,
+    candle: Seen,
+    violation: Violation,
+    /// The VWAP tolerance it was judged with.
+    vwap_tol: f64,
+}
+
+impl Words for Invalid {
+    fn kind(&self) -> Kind {
+        Kind::CandleInvalid
+    }
+
+    fn summary(&self, _: &IncidentKey) -> String {
+        format!(
+            "{} candle {} has {}: candle data is corrupt, do not trade on it.",
+            self.names,
+            self.names.when(self.candle.open_ns),
+            self.violation.describe(&self.candle)
         )
-        .with("rule", v.rule());
-        if let Violation::VwapOutside(vwap) = v {
-            ev = ev
-                .num("vwap", *vwap, 10)
-                .num("tolerance", self.vwap_tol, 12);
+    }
+
+    fn evidence(&self) -> Evidence {
+        let c = &self.candle;
+        let mut ev = ohlcv(at(c), c).with("rule", self.violation.rule());
+        if let Violation::VwapOutside(vwap) = self.violation {
+            ev = ev.num("vwap", vwap, 10).num("tolerance", self.vwap_tol, 12);
         }
-        inc.fire(
-            now,
-            Kind::CandleInvalid,
-            &self.key,
-            Severity::Critical,
-            true,
-            summary,
-            ev,
-            out,
-        );
+        ev
+    }
+}
+
+/// Corrupt data is critical, and every invalid candle is reported.
+impl Finding for Invalid {
+    fn severity(&self) -> Severity {
+        Severity::Critical
+    }
+    fn news(&self) -> bool {
+        true
     }
 }

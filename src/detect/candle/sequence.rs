@@ -1,28 +1,32 @@
 //! The sequence rules of a candle stream: grid, missing intervals,
 //! duplicates, out-of-order and revised closed candles, trade-id
-//! continuity, and the `candle_gap` alert. It keeps a fixed number of
-//! recent candles ([`RECENT`]) and must never grow with history.
+//! continuity, and the `candle_gap` finding ([`Gap`]) that words its
+//! alert. It keeps a fixed number of recent candles ([`RECENT`]) and must
+//! never grow with history.
 
 use super::CandleChecker;
-use super::summary::{num, ohlcv};
-use crate::alert::{Alert, Evidence, Incidents, Kind, Severity};
+use super::summary::{Names, at, num, ohlcv};
+use super::verdicts::{CandleClear, Rule};
+use crate::alert::{Evidence, IncidentKey, Kind};
+use crate::detect::verdict::{Finding, Verdict, Words};
 use crate::model::{Candle, Nanos, SECOND, format_rfc3339_ms};
 
 /// How many recent closed candles are remembered to recognise revisions and
 /// duplicates of candles that are not the latest.
 pub(super) const RECENT: usize = 16;
 
-/// The numbers of one closed candle, kept to recognise a later change.
+/// The numbers of one candle: kept for closed candles to recognise a later
+/// change, and quoted by every alert about the candle.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct Seen {
-    open_ns: Nanos,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
-    quote_volume: Option<f64>,
-    trades: Option<u64>,
+    pub(super) open_ns: Nanos,
+    pub(super) open: f64,
+    pub(super) high: f64,
+    pub(super) low: f64,
+    pub(super) close: f64,
+    pub(super) volume: f64,
+    pub(super) quote_volume: Option<f64>,
+    pub(super) trades: Option<u64>,
 }
 
 impl Seen {
@@ -76,6 +80,7 @@ impl Seen {
 }
 
 /// What is wrong with a candle's place in the sequence.
+#[derive(Clone, Debug)]
 pub(super) enum SeqFault {
     Missing { count: i64, from: Nanos, to: Nanos },
     OffGrid,
@@ -87,30 +92,26 @@ pub(super) enum SeqFault {
 
 impl CandleChecker {
     /// A forming update: only looks for a change to an already-closed candle.
-    pub(super) fn on_forming(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        let Some(last) = self.last_open else { return };
-        if c.open_ns > last {
-            return;
+    pub(super) fn on_forming(&mut self, seen: &Seen) -> Verdict<Gap, CandleClear> {
+        let Some(last) = self.last_open else {
+            return Verdict::Quiet;
+        };
+        if seen.open_ns > last {
+            return Verdict::Quiet;
         }
-        let seen = Seen::of(c);
-        let fault = match self.find_recent(c.open_ns) {
-            Some((_, old)) if old.same(&seen) => return,
+        let fault = match self.find_recent(seen.open_ns) {
+            Some((_, old)) if old.same(seen) => return Verdict::Quiet,
             Some((_, old)) => SeqFault::Revised { old },
             None => SeqFault::OutOfOrder { latest: last },
         };
-        self.fire_gap(now, c, &fault, inc, out);
-        if let Some((i, _)) = self.find_recent(c.open_ns) {
+        let verdict = self.fire_gap(seen, fault);
+        if let Some((i, _)) = self.find_recent(seen.open_ns) {
             // Remember the revised values so a repeat is not news again.
             if let Some(slot) = self.recent.get_mut(i) {
-                *slot = Some(seen);
+                *slot = Some(*seen);
             }
         }
+        verdict
     }
 
     fn find_recent(&self, open_ns: Nanos) -> Option<(usize, Seen)> {
@@ -167,69 +168,67 @@ impl CandleChecker {
         }
     }
 
-    pub(super) fn fire_gap(
-        &self,
-        now: Nanos,
-        c: &Candle,
-        f: &SeqFault,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        let head = format!("{} {} {}", self.venue, self.symbol, self.label);
-        let mut ev = Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns));
-        let summary = match f {
+    /// `candle_gap` fires: `candle` breaks the sequence by `fault`.
+    pub(super) fn fire_gap(&mut self, candle: &Seen, fault: SeqFault) -> Verdict<Gap, CandleClear> {
+        let gap = Gap {
+            names: self.names.clone(),
+            candle: *candle,
+            fault,
+            interval_secs: self.interval_ns / SECOND,
+        };
+        self.firing.fire(Rule::Gap, gap)
+    }
+}
+
+/// `candle_gap` fires: a candle out of its place in the sequence (or a
+/// closed candle that changed).
+#[derive(Clone, Debug)]
+pub struct Gap {
+    names: Names,
+    candle: Seen,
+    fault: SeqFault,
+    /// The grid, for an off-grid candle.
+    interval_secs: Nanos,
+}
+
+impl Words for Gap {
+    fn kind(&self) -> Kind {
+        Kind::CandleGap
+    }
+
+    fn summary(&self, _: &IncidentKey) -> String {
+        let (head, c) = (&self.names, &self.candle);
+        match &self.fault {
             SeqFault::Missing { count, from, to } => {
-                ev = ev
-                    .with("fault", "missing")
-                    .with("missing_intervals", *count)
-                    .with("missing_from", format_rfc3339_ms(*from))
-                    .with("missing_to", format_rfc3339_ms(*to));
                 let what = if *count == 1 {
-                    format!("candle missing: {} never arrived", self.when(*from))
+                    format!("candle missing: {} never arrived", head.when(*from))
                 } else {
                     format!(
                         "candles missing: {count} intervals {} to {} never arrived",
-                        self.when(*from),
-                        self.when(*to)
+                        head.when(*from),
+                        head.when(*to)
                     )
                 };
                 format!(
                     "{head} {what} (next candle {}): history has a hole, backfill before using it.",
-                    self.when(c.open_ns)
+                    head.when(c.open_ns)
                 )
             }
-            SeqFault::OffGrid => {
-                ev = ev
-                    .with("fault", "off_grid")
-                    .with("interval_secs", self.interval_ns / SECOND);
-                format!(
-                    "{head} candle at {} is not on the {} grid: candle times are wrong, do not align it with other data.",
-                    format_rfc3339_ms(c.open_ns),
-                    self.label
-                )
-            }
-            SeqFault::Duplicate => {
-                ev = ev.with("fault", "duplicate");
-                format!(
-                    "{head} candle {} arrived twice with the same values: the feed repeats candles, count each interval once.",
-                    self.when(c.open_ns)
-                )
-            }
-            SeqFault::OutOfOrder { latest } => {
-                ev = ev
-                    .with("fault", "out_of_order")
-                    .with("latest_open_time", format_rfc3339_ms(*latest));
-                format!(
-                    "{head} candle {} arrived after {} (out of order): candles are not in time order, re-fetch or sort before using them.",
-                    self.when(c.open_ns),
-                    self.when(*latest)
-                )
-            }
+            SeqFault::OffGrid => format!(
+                "{head} candle at {} is not on the {} grid: candle times are wrong, do not align it with other data.",
+                format_rfc3339_ms(c.open_ns),
+                head.label
+            ),
+            SeqFault::Duplicate => format!(
+                "{head} candle {} arrived twice with the same values: the feed repeats candles, count each interval once.",
+                head.when(c.open_ns)
+            ),
+            SeqFault::OutOfOrder { latest } => format!(
+                "{head} candle {} arrived after {} (out of order): candles are not in time order, re-fetch or sort before using them.",
+                head.when(c.open_ns),
+                head.when(*latest)
+            ),
             SeqFault::TradeIds { expected, got } => {
-                ev = ev
-                    .with("fault", "trade_ids")
-                    .with("expected_first_trade_id", *expected)
-                    .with("first_trade_id", *got);
                 let what = if got > expected {
                     format!("skips {} trade ids", got - expected)
                 } else {
@@ -237,33 +236,56 @@ impl CandleChecker {
                 };
                 format!(
                     "{head} candle {} {what} after the previous candle (first id {got}, expected {expected}): its numbers miss or double-count trades, re-fetch before using it.",
-                    self.when(c.open_ns)
+                    head.when(c.open_ns)
                 )
             }
             SeqFault::Revised { old } => {
-                let (field, was, now_v) = old.first_change(&Seen::of(c));
-                ev = ev
-                    .with("fault", "revised")
-                    .with("changed", field)
-                    .num("was", was, 10)
-                    .num("now", now_v, 10);
+                let (field, was, now_v) = old.first_change(c);
                 format!(
                     "{head} candle {} changed after it closed ({field} {} -> {}): closed candles must not change, re-fetch before trusting it.",
-                    self.when(c.open_ns),
+                    head.when(c.open_ns),
                     num(was),
                     num(now_v)
                 )
             }
+        }
+    }
+
+    fn evidence(&self) -> Evidence {
+        let c = &self.candle;
+        let ev = at(c);
+        let ev = match &self.fault {
+            SeqFault::Missing { count, from, to } => ev
+                .with("fault", "missing")
+                .with("missing_intervals", *count)
+                .with("missing_from", format_rfc3339_ms(*from))
+                .with("missing_to", format_rfc3339_ms(*to)),
+            SeqFault::OffGrid => ev
+                .with("fault", "off_grid")
+                .with("interval_secs", self.interval_secs),
+            SeqFault::Duplicate => ev.with("fault", "duplicate"),
+            SeqFault::OutOfOrder { latest } => ev
+                .with("fault", "out_of_order")
+                .with("latest_open_time", format_rfc3339_ms(*latest)),
+            SeqFault::TradeIds { expected, got } => ev
+                .with("fault", "trade_ids")
+                .with("expected_first_trade_id", *expected)
+                .with("first_trade_id", *got),
+            SeqFault::Revised { old } => {
+                let (field, was, now_v) = old.first_change(c);
+                ev.with("fault", "revised")
+                    .with("changed", field)
+                    .num("was", was, 10)
+                    .num("now", now_v, 10)
+            }
         };
-        inc.fire(
-            now,
-            Kind::CandleGap,
-            &self.key,
-            Severity::Warning,
-            true,
-            summary,
-            ohlcv(ev, c),
-            out,
-        );
+        ohlcv(ev, c)
+    }
+}
+
+/// Every candle gap is news: each one is reported.
+impl Finding for Gap {
+    fn news(&self) -> bool {
+        true
     }
 }

@@ -1,14 +1,17 @@
 //! The statistical test of a valid, in-order closed candle against the
 //! stream's own robust volatility: the Student-t return surprise, the
 //! EWMA variance and trailing true-range ring (the range scale), and the
-//! `abnormal_candle` alert. It must never let a bad candle, or the
-//! abnormal candle itself beyond its winsorised share, move the baseline,
-//! and never page on volume alone.
+//! `abnormal_candle` finding ([`Abnormal`]) that words its alert. It must
+//! never let a bad candle, or the abnormal candle itself beyond its
+//! winsorised share, move the baseline, and never page on volume alone.
 
 use super::CandleChecker;
-use super::summary::{num, ohlcv};
-use crate::alert::{Alert, Evidence, Incidents, Kind, Severity};
-use crate::model::{Candle, Nanos, format_rfc3339_ms};
+use super::sequence::Seen;
+use super::summary::{Names, at, num, ohlcv};
+use super::verdicts::{CandleClear, Rule};
+use crate::alert::{Evidence, IncidentKey, Kind};
+use crate::detect::verdict::{Finding, Verdict, Words};
+use crate::model::Candle;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Capacity of the trailing range/volume rings.
@@ -17,7 +20,7 @@ pub(super) const RING: usize = 32;
 pub(super) const MAX_SCORE: f64 = 300.0;
 
 /// The outcome of the statistical test of one candle.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Stat {
     pub(super) ret: f64,
     pub(super) z: f64,
@@ -31,15 +34,10 @@ pub(super) struct Stat {
 }
 
 impl CandleChecker {
-    /// The statistical test of a valid, in-order closed candle, then the
-    /// (winsorised) baseline update.
-    pub(super) fn statistics(
-        &mut self,
-        now: Nanos,
-        c: &Candle,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
+    /// The statistical test of a valid, in-order closed candle (`seen` is
+    /// its numbers), then the (winsorised) baseline update. Quiet until
+    /// there is enough history to judge.
+    pub(super) fn statistics(&mut self, c: &Candle, seen: &Seen) -> Verdict<Abnormal, CandleClear> {
         let steps = match self.last_valid {
             Some((o, _)) if self.interval_ns > 0 => {
                 ((c.open_ns.saturating_sub(o)) / self.interval_ns).max(1)
@@ -55,23 +53,19 @@ impl CandleChecker {
             sigma,
             ..Stat::default()
         };
+        let mut verdict = Verdict::Quiet;
         if tested {
             self.return_test(&mut s, steps);
             self.wick_test(c, &mut s);
-            if s.return_flag || s.wick_flag {
-                self.fire_abnormal(now, c, &s, inc, out);
+            verdict = if s.return_flag || s.wick_flag {
+                let abnormal = self.abnormal(seen, &s);
+                self.firing.fire(Rule::Abnormal, abnormal)
             } else {
-                self.resolve(
-                    now,
-                    Kind::AbnormalCandle,
-                    c,
-                    "is within its usual range again",
-                    inc,
-                    out,
-                );
-            }
+                self.firing.clean(Rule::Abnormal, &self.names, seen)
+            };
         }
         self.update_baseline(c, &s, steps, prev_close, tested);
+        verdict
     }
 
     /// The return test: the close-to-close move over `steps` intervals in
@@ -141,15 +135,54 @@ impl CandleChecker {
         median(self.ranges.get(..self.ring_len).unwrap_or(&[])).max(self.range_floor * price)
     }
 
-    fn fire_abnormal(
-        &self,
-        now: Nanos,
-        c: &Candle,
-        s: &Stat,
-        inc: &mut Incidents,
-        out: &mut Vec<Alert>,
-    ) {
-        let score = self.surprise(s.z);
+    /// The finding about an abnormal candle, with the baseline it was
+    /// judged against (before the candle enters it).
+    fn abnormal(&self, candle: &Seen, s: &Stat) -> Abnormal {
+        Abnormal {
+            names: self.names.clone(),
+            candle: *candle,
+            stat: s.clone(),
+            score: self.surprise(s.z),
+            return_threshold: self.return_threshold,
+            wick_k: self.wick_k,
+            vol_median: median(self.volumes.get(..self.ring_len).unwrap_or(&[])),
+            history: self.history,
+        }
+    }
+
+    /// -log10 of the two-sided p-value of a unit-variance Student-t `z`.
+    pub(super) fn surprise(&self, z: f64) -> f64 {
+        match &self.t {
+            Some(t) => surprise(t, self.t_scale, z),
+            None => f64::NAN,
+        }
+    }
+}
+
+/// `abnormal_candle` fires: a wick or a close-to-close move far outside
+/// the stream's own recent behaviour.
+#[derive(Clone, Debug)]
+pub struct Abnormal {
+    names: Names,
+    candle: Seen,
+    stat: Stat,
+    /// -log10 p of the return.
+    score: f64,
+    return_threshold: f64,
+    wick_k: f64,
+    /// Median volume of the trailing window.
+    vol_median: f64,
+    /// Closed candles in the baseline.
+    history: usize,
+}
+
+impl Words for Abnormal {
+    fn kind(&self) -> Kind {
+        Kind::AbnormalCandle
+    }
+
+    fn summary(&self, _: &IncidentKey) -> String {
+        let (s, c) = (&self.stat, &self.candle);
         let mut parts = Vec::with_capacity(2);
         if s.wick_flag {
             parts.push(format!(
@@ -166,67 +199,54 @@ impl CandleChecker {
                 "a close-to-close move of {:+.2}% against a usual {:.3}% per candle (surprise {:.1}, threshold {:.0})",
                 100.0 * s.ret,
                 100.0 * s.sigma,
-                score,
+                self.score,
                 self.return_threshold
             ));
         }
-        let summary = format!(
-            "{} {} {} candle {} has {}: abnormal print, check other venues before acting on it.",
-            self.venue,
-            self.symbol,
-            self.label,
-            self.when(c.open_ns),
+        format!(
+            "{} candle {} has {}: abnormal print, check other venues before acting on it.",
+            self.names,
+            self.names.when(c.open_ns),
             parts.join(" and ")
-        );
-        let vol_median = median(self.volumes.get(..self.ring_len).unwrap_or(&[]));
-        let ev = ohlcv(
-            Evidence::new().with("open_time", format_rfc3339_ms(c.open_ns)),
-            c,
         )
-        .with(
-            "statistic",
-            match (s.wick_flag, s.return_flag) {
-                (true, true) => "wick_ratio+return_surprise",
-                (true, false) => "wick_ratio",
-                _ => "return_surprise",
-            },
-        )
-        .num("return_pct", 100.0 * s.ret, 4)
-        .num("return_surprise", score, 2)
-        .num("return_threshold", self.return_threshold, 2)
-        .num("baseline_sigma_pct", 100.0 * s.sigma, 5)
-        .num("wick", s.wick, 10)
-        .num("wick_ratio", s.wick_ratio, 2)
-        .num("wick_threshold", self.wick_k, 2)
-        .num("baseline_range_scale", s.scale, 10)
-        .num(
-            "volume_vs_median",
-            if vol_median > 0.0 {
-                c.volume / vol_median
-            } else {
-                f64::NAN
-            },
-            2,
-        )
-        .with("history", self.history);
-        inc.fire(
-            now,
-            Kind::AbnormalCandle,
-            &self.key,
-            Severity::Warning,
-            true,
-            summary,
-            ev,
-            out,
-        );
     }
 
-    /// -log10 of the two-sided p-value of a unit-variance Student-t `z`.
-    pub(super) fn surprise(&self, z: f64) -> f64 {
-        match &self.t {
-            Some(t) => surprise(t, self.t_scale, z),
-            None => f64::NAN,
-        }
+    fn evidence(&self) -> Evidence {
+        let (s, c) = (&self.stat, &self.candle);
+        ohlcv(at(c), c)
+            .with(
+                "statistic",
+                match (s.wick_flag, s.return_flag) {
+                    (true, true) => "wick_ratio+return_surprise",
+                    (true, false) => "wick_ratio",
+                    _ => "return_surprise",
+                },
+            )
+            .num("return_pct", 100.0 * s.ret, 4)
+            .num("return_surprise", self.score, 2)
+            .num("return_threshold", self.return_threshold, 2)
+            .num("baseline_sigma_pct", 100.0 * s.sigma, 5)
+            .num("wick", s.wick, 10)
+            .num("wick_ratio", s.wick_ratio, 2)
+            .num("wick_threshold", self.wick_k, 2)
+            .num("baseline_range_scale", s.scale, 10)
+            .num(
+                "volume_vs_median",
+                if self.vol_median > 0.0 {
+                    c.volume / self.vol_median
+                } else {
+                    f64::NAN
+                },
+                2,
+            )
+            .with("history", self.history)
+    }
+}
+
+/// Every abnormal candle is reported.
+impl Finding for Abnormal {
+    fn news(&self) -> bool {
+        true
     }
 }
 

@@ -1,12 +1,15 @@
 //! Unit tests of the candle checks: each hard rule, the sequence rules,
-//! the return and wick tests, the cached critical z, config validation and
-//! number formatting. Tests only: nothing here is compiled into the checker.
+//! the return and wick tests, the cached critical z, config validation,
+//! number formatting, and the verdicts (their order, and the checker's
+//! record of which incidents fire against the book's). Tests only:
+//! nothing here is compiled into the checker.
 
 use super::rules::{Violation, hard_violation};
 use super::stats::{MAX_SCORE, median};
 use super::*;
 use crate::alert::State;
-use crate::alert::{Alert, Incidents, Kind, Severity};
+use crate::alert::{Alert, IncidentConfig, Incidents, Kind, Severity};
+use crate::detect::verdict::{Verdict, Words};
 use crate::model::{Candle, Nanos, SECOND, StreamKind, Venue};
 use proptest::prelude::*;
 
@@ -43,9 +46,14 @@ fn checker(stream: StreamKind) -> CandleChecker {
     )
 }
 
+/// One candle update at `now`, its verdicts reported as the engine does.
+fn feed(ck: &mut CandleChecker, now: Nanos, c: &Candle, inc: &mut Incidents, out: &mut Vec<Alert>) {
+    ck.on_candle(c).report(inc, ck.key(), now, out);
+}
+
 fn run(ck: &mut CandleChecker, inc: &mut Incidents, c: &Candle) -> Vec<Alert> {
     let mut out = Vec::new();
-    ck.on_candle(c.open_ns + MIN, c, inc, &mut out);
+    feed(ck, c.open_ns + MIN, c, inc, &mut out);
     out
 }
 
@@ -175,7 +183,7 @@ fn sequence_rules() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for open in [T0, T0 + MIN, T0 + 4 * MIN, T0 + 4 * MIN, T0 + 2 * MIN] {
-        ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+        feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
     }
     assert_eq!(faults(&out), ["missing", "duplicate", "out_of_order"]);
     let first = &out[0];
@@ -191,10 +199,16 @@ fn sequence_rules() {
     // Off the grid.
     let mut off = real(T0 + 5 * MIN + SECOND);
     off.closed = true;
-    ck.on_candle(T0 + 7 * MIN, &off, &mut inc, &mut out);
+    feed(&mut ck, T0 + 7 * MIN, &off, &mut inc, &mut out);
     assert_eq!(faults(&out).last().unwrap(), "off_grid");
     // A clean next candle resolves.
-    ck.on_candle(T0 + 6 * MIN, &real(T0 + 5 * MIN), &mut inc, &mut out);
+    feed(
+        &mut ck,
+        T0 + 6 * MIN,
+        &real(T0 + 5 * MIN),
+        &mut inc,
+        &mut out,
+    );
     assert_eq!(out.last().unwrap().state, State::Resolved);
 }
 
@@ -204,7 +218,7 @@ fn trade_built_candles_may_skip_minutes_but_not_repeat() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for open in [T0, T0 + 3 * MIN, T0 + 3 * MIN, T0 + MIN] {
-        ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+        feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
     }
     assert_eq!(faults(&out), ["duplicate", "out_of_order"]);
     assert_eq!(out[0].stream.as_deref(), Some("trade_candles_1m"));
@@ -220,7 +234,7 @@ fn sparse_exchange_candles_may_skip_intervals_but_dense_ones_may_not() {
         let mut inc = Incidents::new();
         let mut out = Vec::new();
         for open in [T0, T0 + MIN, T0 + 4 * MIN] {
-            ck.on_candle(open + MIN, &real(open), &mut inc, &mut out);
+            feed(&mut ck, open + MIN, &real(open), &mut inc, &mut out);
         }
         assert_eq!(faults(&out), want, "sparse={sparse}");
     }
@@ -263,15 +277,15 @@ fn forming_updates_only_matter_when_they_change_a_closed_candle() {
     let mut forming = real(T0);
     forming.closed = false;
     forming.high = 1.0; // a forming candle is not checked
-    ck.on_candle(T0 + SECOND, &forming, &mut inc, &mut out);
+    feed(&mut ck, T0 + SECOND, &forming, &mut inc, &mut out);
     assert!(out.is_empty());
-    ck.on_candle(T0 + MIN, &real(T0), &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN, &real(T0), &mut inc, &mut out);
     let mut same = real(T0);
     same.closed = false;
-    ck.on_candle(T0 + MIN + SECOND, &same, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN + SECOND, &same, &mut inc, &mut out);
     assert!(out.is_empty());
     same.volume += 1.0;
-    ck.on_candle(T0 + MIN + 2 * SECOND, &same, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN + 2 * SECOND, &same, &mut inc, &mut out);
     assert_eq!(faults(&out), ["revised"]);
     assert_eq!(out[0].evidence.get("changed").unwrap(), "volume");
 }
@@ -296,14 +310,14 @@ fn abnormal_wick_needs_history_and_is_resolved_by_a_calm_candle() {
     // Injected 6% wick before min_history: not tested yet.
     let mut early = calm(0);
     early.low = early.close * 0.94;
-    ck.on_candle(T0 + MIN, &early, &mut inc, &mut out);
+    feed(&mut ck, T0 + MIN, &early, &mut inc, &mut out);
     for i in 1..6 {
-        ck.on_candle(T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
+        feed(&mut ck, T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
     }
     assert!(out.is_empty(), "{out:#?}");
     let mut spike = calm(6);
     spike.low = spike.close * 0.94;
-    ck.on_candle(T0 + 7 * MIN, &spike, &mut inc, &mut out);
+    feed(&mut ck, T0 + 7 * MIN, &spike, &mut inc, &mut out);
     assert_eq!(out.len(), 1, "{out:#?}");
     let a = &out[0];
     assert_eq!(
@@ -316,14 +330,14 @@ fn abnormal_wick_needs_history_and_is_resolved_by_a_calm_candle() {
         "{}",
         a.summary
     );
-    ck.on_candle(T0 + 8 * MIN, &calm(7), &mut inc, &mut out);
+    feed(&mut ck, T0 + 8 * MIN, &calm(7), &mut inc, &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].state, State::Resolved);
     // The spike did not blow up the baseline: the same spike again is
     // still abnormal.
     let mut again = calm(8);
     again.low = again.close * 0.94;
-    ck.on_candle(T0 + 9 * MIN, &again, &mut inc, &mut out);
+    feed(&mut ck, T0 + 9 * MIN, &again, &mut inc, &mut out);
     assert_eq!(out.len(), 3);
     assert_eq!(out[2].state, State::Open);
 }
@@ -334,7 +348,7 @@ fn abnormal_return_uses_student_t_surprise() {
     let mut inc = Incidents::new();
     let mut out = Vec::new();
     for i in 0..30 {
-        ck.on_candle(T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
+        feed(&mut ck, T0 + (i + 1) * MIN, &calm(i), &mut inc, &mut out);
     }
     assert!(out.is_empty());
     // Injected: the whole candle 5% lower (a gap down, no wick).
@@ -347,7 +361,7 @@ fn abnormal_return_uses_student_t_surprise() {
     ] {
         *p *= 0.95;
     }
-    ck.on_candle(T0 + 31 * MIN, &drop, &mut inc, &mut out);
+    feed(&mut ck, T0 + 31 * MIN, &drop, &mut inc, &mut out);
     assert_eq!(out.len(), 1, "{out:#?}");
     assert_eq!(out[0].evidence.get("statistic").unwrap(), "return_surprise");
     let score = out[0]
@@ -436,6 +450,98 @@ fn median_of_small_slices() {
     assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
 }
 
+/// The kinds of a candle update's verdicts, in order (`None` for quiet).
+fn shape(v: CandleVerdicts) -> Vec<Option<(bool, Kind)>> {
+    v.into_iter()
+        .map(|v| match v {
+            Verdict::Quiet => None,
+            Verdict::Fire(f) => Some((true, f.kind())),
+            Verdict::Clear(c) => Some((false, c.kind())),
+        })
+        .collect()
+}
+
+#[test]
+fn verdicts_come_in_alert_order_and_recover_only_what_fires() {
+    let mut ck = checker(StreamKind::Kline(60));
+    let key = ck.key().clone();
+    assert_eq!(key.stream.as_deref(), Some("kline_1m"));
+    // A clean first candle: nothing fires, so nothing recovers.
+    assert_eq!(shape(ck.on_candle(&real(T0))), [None, None, None]);
+    // Missing a minute and corrupt: the gap, then the hard rule; the
+    // statistics never see a bad candle.
+    let mut bad = real(T0 + 2 * MIN);
+    bad.high = bad.close - 1.0;
+    let v = ck.on_candle(&bad);
+    assert!(matches!(v.abnormal, Verdict::Quiet));
+    let mut inc = Incidents::new();
+    let mut out = Vec::new();
+    v.report(&mut inc, &key, T0 + 3 * MIN, &mut out);
+    let kinds: Vec<_> = out.iter().map(|a| (a.kind, a.state)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::CandleGap, State::Open),
+            (Kind::CandleInvalid, State::Open)
+        ]
+    );
+    // The next clean candle clears both, in the same order, with the words
+    // the resolved alerts carry.
+    let v = ck.on_candle(&real(T0 + 3 * MIN));
+    let Verdict::Clear(gap) = &v.gap else {
+        panic!("{v:?}")
+    };
+    assert_eq!(gap.rule, Rule::Gap);
+    assert_eq!(
+        gap.summary(&key),
+        "binance-usdm BTC/USDT 1m candle 2025-04-15T07:48Z is in sequence again: candle history is complete from here."
+    );
+    assert_eq!(
+        gap.evidence().get("open_time").unwrap(),
+        "2025-04-15T07:48:00.000Z"
+    );
+    let mut out = Vec::new();
+    v.report(&mut inc, &key, T0 + 4 * MIN, &mut out);
+    let kinds: Vec<_> = out.iter().map(|a| (a.kind, a.state)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::CandleGap, State::Resolved),
+            (Kind::CandleInvalid, State::Resolved)
+        ]
+    );
+    assert_eq!(
+        out[1].summary,
+        "binance-usdm BTC/USDT 1m candle 2025-04-15T07:48Z passes the hard rules again: candle data can be used."
+    );
+    // Recovered: the next clean candle has nothing to say.
+    assert_eq!(shape(ck.on_candle(&real(T0 + 4 * MIN))), [None, None, None]);
+    assert_eq!(inc.open_count(), 0);
+}
+
+#[test]
+fn misplaced_candle_is_out_of_order_but_used_in_its_sorted_place() {
+    let mut ck = checker(StreamKind::Kline(60));
+    assert_eq!(shape(ck.on_candle(&real(T0))), [None, None, None]);
+    // In sequence by time, but it stood after a later candle in its file.
+    let v = ck.on_candle_misplaced(&real(T0 + MIN), T0 + 5 * MIN);
+    let Verdict::Fire(CandleFinding::Gap(g)) = v.clone().into_iter().next().unwrap() else {
+        panic!("{v:?}")
+    };
+    assert_eq!(g.evidence().get("fault").unwrap(), "out_of_order");
+    assert_eq!(
+        g.evidence().get("latest_open_time").unwrap(),
+        "2025-04-15T07:50:00.000Z"
+    );
+    assert_eq!(shape(v), [Some((true, Kind::CandleGap)), None, None]);
+    // It was used in its sorted place: the next minute is in sequence.
+    assert_eq!(
+        shape(ck.on_candle(&real(T0 + 2 * MIN))),
+        [Some((false, Kind::CandleGap)), None, None]
+    );
+    assert_eq!(ck.history(), 3);
+}
+
 fn any_f64() -> impl Strategy<Value = f64> {
     prop_oneof![
         Just(f64::NAN),
@@ -459,10 +565,15 @@ proptest! {
              proptest::option::of(any_f64()), proptest::option::of(any::<u64>())),
             1..60),
         kline in any::<bool>(),
+        probation in any::<bool>(),
     ) {
         let stream = if kline { StreamKind::Kline(60) } else { StreamKind::TradeCandles };
         let mut ck = checker(stream);
-        let mut inc = Incidents::new();
+        let mut inc = if probation {
+            Incidents::with_config(IncidentConfig::default())
+        } else {
+            Incidents::new()
+        };
         let mut out = Vec::new();
         for (wild, step, wild_time, closed, o, h, l, c, v, q, id) in candles {
             let open_ns = if wild_time { wild } else { T0 + step * MIN };
@@ -481,7 +592,15 @@ proptest! {
                 closed,
                 exch_ns: None,
             };
-            ck.on_candle(open_ns, &candle, &mut inc, &mut out);
+            feed(&mut ck, open_ns, &candle, &mut inc, &mut out);
+            // The checker's own idea of what fires is the book's.
+            for rule in [Rule::Gap, Rule::Invalid, Rule::Abnormal] {
+                prop_assert_eq!(
+                    ck.firing.is_firing(rule),
+                    inc.is_firing(rule.kind(), ck.key()),
+                    "{:?}", rule
+                );
+            }
         }
         for a in &out {
             prop_assert!(!a.summary.is_empty());

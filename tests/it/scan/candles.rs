@@ -283,7 +283,8 @@ fn injected_revision_of_closed_candle_is_candle_gap() {
         let mut inc = Incidents::new();
         let mut out = Vec::new();
         for c in &candles[..30] {
-            ck.on_candle(c.candle.close_ns(), &c.candle, &mut inc, &mut out);
+            ck.on_candle(&c.candle)
+                .report(&mut inc, ck.key(), c.candle.close_ns(), &mut out);
         }
         assert!(out.is_empty(), "{out:#?}");
         // Injected: candle 29 comes again with its close moved by one tick
@@ -293,7 +294,7 @@ fn injected_revision_of_closed_candle_is_candle_gap() {
         assert!(rev.close < rev.high);
         rev.closed = !as_forming;
         let now = candles[30].candle.open_ns + 5_000 * MILLI;
-        ck.on_candle(now, &rev, &mut inc, &mut out);
+        ck.on_candle(&rev).report(&mut inc, ck.key(), now, &mut out);
         assert_eq!(out.len(), 1, "{out:#?}");
         assert_eq!(out[0].kind, Kind::CandleGap);
         assert_eq!(out[0].evidence.get("fault").unwrap(), "revised");
@@ -301,12 +302,14 @@ fn injected_revision_of_closed_candle_is_candle_gap() {
         assert!(out[0].summary.contains("changed after it closed"));
         if as_forming {
             // The same forming revision again is not news.
-            ck.on_candle(now + 1, &rev, &mut inc, &mut out);
+            ck.on_candle(&rev)
+                .report(&mut inc, ck.key(), now + 1, &mut out);
             assert_eq!(out.len(), 1);
         }
         // The next clean closed candle resolves it.
         let next = &candles[30].candle;
-        ck.on_candle(next.close_ns(), next, &mut inc, &mut out);
+        ck.on_candle(next)
+            .report(&mut inc, ck.key(), next.close_ns(), &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].state, State::Resolved);
     }
@@ -439,7 +442,8 @@ fn six_percent_wick_on_trade_built_btc_flagged_after_five_candles() {
                 // Injected: a 6% lower wick.
                 c.low = c.open.min(c.close) * 0.94;
             }
-            ck.on_candle(c.close_ns(), &c, &mut inc, &mut out);
+            ck.on_candle(&c)
+                .report(&mut inc, ck.key(), c.close_ns(), &mut out);
         }
         out
     };
