@@ -115,7 +115,6 @@ pub(super) struct Stream {
     pub(super) book: Option<Book>,
     /// When this (unsynced) book last asked for a snapshot.
     pub(super) resync_at: Option<Nanos>,
-    pub(super) candles: Option<CandleChecker>,
     pub(super) trade_candles: Option<usize>,
     /// The stream's own checks.
     pub(super) checks: StreamChecks,
@@ -137,6 +136,8 @@ pub(super) struct StreamChecks {
     pub(super) crossed: CrossedTracker,
     /// `feed_frozen` (`None` for streams without frames of their own).
     pub(super) frozen: Option<FrozenTracker>,
+    /// `candle_gap`, `candle_invalid`, `abnormal_candle` (kline streams).
+    pub(super) candles: Option<CandleChecker>,
     /// `spread_blowout` (bbo and L2 streams).
     pub(super) spread: SpreadTracker,
     /// `depth_collapse` (L2 streams).
@@ -231,7 +232,6 @@ impl Engine {
             conn,
             book,
             resync_at: None,
-            candles,
             trade_candles: None,
             checks: StreamChecks {
                 silence: SilenceTracker::new(&cfg.silence)
@@ -239,6 +239,7 @@ impl Engine {
                 lag: LagTracker::new(&cfg.lag),
                 crossed: CrossedTracker::new(),
                 frozen,
+                candles,
                 spread: SpreadTracker::default(),
                 depth: DepthTracker::default(),
                 stale: StaleTracker::default(),
@@ -325,7 +326,7 @@ impl Engine {
             }
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {
-                if let Some(checker) = self.streams.get_mut(si).candles.as_mut() {
+                if let Some(checker) = self.streams.get_mut(si).checks.candles.as_mut() {
                     let verdicts = checker.on_candle(c);
                     verdicts.report(&mut self.incidents, checker.key(), now, out);
                 }
