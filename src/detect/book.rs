@@ -9,7 +9,7 @@
 //! The keys of `spread_blowout`, `depth_collapse` and `book_stale` live in
 //! [`BookConfig`] too; those checks are in [`crate::detect::book_health`].
 
-use super::verdict::{Finding, Verdict, Words};
+use super::verdict::{Finding, Outcome, Verdict, Words};
 use crate::alert::{Evidence, IncidentKey, Kind, Severity};
 use crate::model::{Integrity, MILLI, Nanos, SECOND, format_rfc3339_ms};
 use crate::state::book::Applied;
@@ -168,6 +168,9 @@ impl BookConfig {
 /// critical when held past `book.crossed_critical_s`), no longer crossed
 /// after an alert, or nothing.
 pub type CrossedVerdict = Verdict<Crossed, Uncrossed>;
+
+/// A crossed-book verdict and when a tick could next change it.
+pub type CrossedOutcome = Outcome<Crossed, Uncrossed>;
 
 /// `book_crossed` fires: the best bid is at or above the best ask.
 #[derive(Clone, Debug, PartialEq)]
@@ -409,7 +412,12 @@ impl CrossedTracker {
     }
 
     /// A new top of book at `now`.
-    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, bid: f64, ask: f64) -> CrossedVerdict {
+    pub fn observe(&mut self, cfg: &BookConfig, now: Nanos, bid: f64, ask: f64) -> CrossedOutcome {
+        let verdict = self.observe_top(cfg, now, bid, ask);
+        self.outcome(cfg, verdict)
+    }
+
+    fn observe_top(&mut self, cfg: &BookConfig, now: Nanos, bid: f64, ask: f64) -> CrossedVerdict {
         if bid >= ask && bid.is_finite() && ask.is_finite() && ask > 0.0 {
             let since = *self.since.get_or_insert(now);
             self.updates += 1;
@@ -428,10 +436,19 @@ impl CrossedTracker {
     }
 
     /// Time passes with no update.
-    pub fn on_tick(&mut self, cfg: &BookConfig, now: Nanos) -> CrossedVerdict {
-        match self.since {
+    pub fn on_tick(&mut self, cfg: &BookConfig, now: Nanos) -> CrossedOutcome {
+        let verdict = match self.since {
             Some(since) => self.judge(cfg, now, since),
             None => Verdict::Quiet,
+        };
+        self.outcome(cfg, verdict)
+    }
+
+    /// The verdict with the next instant a tick could change it.
+    fn outcome(&self, cfg: &BookConfig, verdict: CrossedVerdict) -> CrossedOutcome {
+        Outcome {
+            verdict,
+            wake_at: self.deadline(cfg),
         }
     }
 
@@ -496,8 +513,11 @@ mod tests {
     fn a_single_crossed_update_is_not_an_alert() {
         let cfg = BookConfig::default();
         let mut c = CrossedTracker::new();
-        assert_eq!(c.observe(&cfg, 0, 101.0, 100.0), Verdict::Quiet);
-        assert_eq!(c.observe(&cfg, 10 * MILLI, 99.0, 100.0), Verdict::Quiet);
+        assert_eq!(c.observe(&cfg, 0, 101.0, 100.0).verdict, Verdict::Quiet);
+        assert_eq!(
+            c.observe(&cfg, 10 * MILLI, 99.0, 100.0).verdict,
+            Verdict::Quiet
+        );
         assert_eq!(c.deadline(&cfg), None);
     }
 
@@ -507,20 +527,20 @@ mod tests {
         let mut c = CrossedTracker::new();
         c.observe(&cfg, 0, 100.0, 100.0);
         assert_eq!(c.deadline(&cfg), Some(500 * MILLI));
-        assert_eq!(c.on_tick(&cfg, 400 * MILLI), Verdict::Quiet);
+        assert_eq!(c.on_tick(&cfg, 400 * MILLI).verdict, Verdict::Quiet);
         assert!(matches!(
-            c.on_tick(&cfg, 500 * MILLI),
+            c.on_tick(&cfg, 500 * MILLI).verdict,
             Verdict::Fire(Crossed {
                 critical: false,
                 ..
             })
         ));
         assert!(matches!(
-            c.on_tick(&cfg, 6 * SECOND),
+            c.on_tick(&cfg, 6 * SECOND).verdict,
             Verdict::Fire(Crossed { critical: true, .. })
         ));
         assert_eq!(
-            c.observe(&cfg, 7 * SECOND, 99.0, 100.0),
+            c.observe(&cfg, 7 * SECOND, 99.0, 100.0).verdict,
             Verdict::Clear(Uncrossed { for_ns: 7 * SECOND })
         );
 
@@ -528,7 +548,7 @@ mod tests {
         c.observe(&cfg, 0, 101.0, 100.0);
         c.observe(&cfg, MILLI, 101.0, 100.0);
         assert!(matches!(
-            c.observe(&cfg, 2 * MILLI, 101.0, 100.0),
+            c.observe(&cfg, 2 * MILLI, 101.0, 100.0).verdict,
             Verdict::Fire(Crossed { updates: 3, .. })
         ));
     }

@@ -73,6 +73,32 @@ impl<F, C> Verdict<F, C> {
     }
 }
 
+impl<F, C> From<Verdict<F, C>> for Outcome<F, C> {
+    /// A verdict of a check that never needs the clock.
+    fn from(verdict: Verdict<F, C>) -> Self {
+        Outcome {
+            verdict,
+            wake_at: None,
+        }
+    }
+}
+
+impl<F: Finding, C: Words> Outcome<F, C> {
+    /// Reports the verdict ([`Verdict::report`]) and returns when the
+    /// check next needs the clock, for the engine to schedule.
+    #[must_use = "a check that needs the clock is only called again if its wake-up is scheduled"]
+    pub fn report(
+        self,
+        incidents: &mut Incidents,
+        key: &IncidentKey,
+        now: Nanos,
+        out: &mut Vec<Alert>,
+    ) -> Option<Nanos> {
+        self.verdict.report(incidents, key, now, out);
+        self.wake_at
+    }
+}
+
 impl<F: Finding, C: Words> Verdict<F, C> {
     /// Hands the verdict to the incident book under `key`: the one path
     /// from a check's judgement to alerts.

@@ -85,13 +85,12 @@ impl Engine {
             if s.checks.crossed.deadline(cfg).is_none() {
                 continue;
             }
-            let verdict = s.checks.crossed.on_tick(cfg, now);
-            if let Some(d) = s.checks.crossed.deadline(cfg) {
-                let next = if d > now { d } else { now + tick };
-                self.schedule(next);
+            let outcome = s.checks.crossed.on_tick(cfg, now);
+            let wake = outcome.report(&mut self.incidents, &s.key, now, out);
+            if let Some(d) = wake {
+                // A deadline already passed asks for the next tick.
+                self.schedule(if d > now { d } else { now + tick });
             }
-            let s = self.streams.get(si);
-            verdict.report(&mut self.incidents, &s.key, now, out);
         }
         self.tick_divergence(now, out);
         // Trade candles whose interval ended with no later trade.

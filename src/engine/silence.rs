@@ -71,14 +71,9 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let s = self.streams.get_mut(si);
-        let outcome = s
-            .checks
-            .silence
-            .declare(&self.cfg.silence, now, last, phi, joint);
-        outcome
-            .verdict
-            .report(&mut self.incidents, &s.key, now, out);
-        if let Some(at) = outcome.wake_at {
+        let cfg = &self.cfg.silence;
+        let outcome = s.checks.silence.declare(cfg, now, last, phi, joint);
+        if let Some(at) = outcome.report(&mut self.incidents, &s.key, now, out) {
             self.schedule(at);
         }
     }

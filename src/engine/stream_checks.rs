@@ -39,10 +39,8 @@ impl Engine {
     ) {
         let cfg = &self.cfg.book;
         let s = self.streams.get_mut(si);
-        let verdict = s.checks.crossed.observe(cfg, now, bid, ask);
-        let deadline = s.checks.crossed.deadline(cfg);
-        verdict.report(&mut self.incidents, &s.key, now, out);
-        if let Some(d) = deadline {
+        let outcome = s.checks.crossed.observe(cfg, now, bid, ask);
+        if let Some(d) = outcome.report(&mut self.incidents, &s.key, now, out) {
             self.schedule(d);
         }
     }
