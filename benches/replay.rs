@@ -1,7 +1,7 @@
 //! Replay throughput on the real spot BTC/USDT recording (2024-08-08/09,
 //! 99,573 frames): parse-only (fixture line + Binance adapter) beside
-//! end-to-end (fixture line + adapter + state + detectors + incidents), in
-//! one run so machine noise cancels out of the ratio: before the criterion
+//! end-to-end (fixture line, then the replay's drive loop at full speed:
+//! adapter + state + detectors + incidents), in one run so machine noise cancels out of the ratio: before the criterion
 //! groups, the two are also timed in interleaved rounds and the medians and
 //! their ratio printed (this machine's speed drifts by tens of percent
 //! between seconds, so separate criterion groups can disagree). Heap
@@ -13,12 +13,13 @@
 //! by alternating their binaries, or to profile the passes alone).
 
 use criterion::{Criterion, Throughput};
+use feedwatch::alert::Alert;
 use feedwatch::detect::DetectConfig;
-use feedwatch::engine::Engine;
 use feedwatch::fixture::import::{ImportFormat, import};
 use feedwatch::fixture::parse_line;
 use feedwatch::model::Venue;
 use feedwatch::record::RecordKind;
+use feedwatch::replay::{Driver, Options};
 use feedwatch::venues::adapter_for;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -101,15 +102,19 @@ fn parse_pass(lines: &[String]) -> usize {
     n
 }
 
-/// One pass of end-to-end replay over the lines; returns alerts raised.
+/// One pass of end-to-end replay over the lines, through the replay's own
+/// drive loop at full speed (`replay::Driver`, alerts counted and dropped);
+/// returns alerts raised.
 fn engine_pass(lines: &[String]) -> usize {
-    let mut engine = Engine::new(DetectConfig::default());
-    let mut out = Vec::new();
+    let drop_alert = |_: &Alert, _: bool| -> std::io::Result<()> { Ok(()) };
+    let mut run = Driver::new(DetectConfig::default(), Options::default(), drop_alert);
     for line in lines {
         let Ok(rec) = parse_line(line) else { continue };
-        engine.on_record(&rec, &mut out);
+        if run.record(&rec).is_err() {
+            break;
+        }
     }
-    out.len()
+    run.finish().1.alerts as usize
 }
 
 /// Nanoseconds this thread has run on a CPU (Linux `schedstat`; `None`

@@ -200,10 +200,12 @@ pub fn replay_input(
     opts: Options<'_>,
     sink: &mut dyn AlertSink,
 ) -> Result<Summary, ReplayError> {
-    drive(cfg, opts, sink, |d| match input {
-        Input::Files(paths) => d.files(paths),
-        Input::Scenario(path) => d.scenario(&Scenario::load(path)?, path),
-    })
+    let mut d = Driver::new(cfg, opts, sink);
+    match input {
+        Input::Files(paths) => d.files(paths)?,
+        Input::Scenario(path) => d.scenario(&Scenario::load(path)?, path)?,
+    }
+    Ok(d.finish().1)
 }
 
 /// Replays a scenario already built in memory (`eval` scores its alerts).
@@ -214,46 +216,31 @@ pub fn replay_scenario(
     opts: Options<'_>,
     sink: &mut dyn AlertSink,
 ) -> Result<Summary, ReplayError> {
-    drive(cfg, opts, sink, |d| d.scenario(scenario, name))
+    let mut d = Driver::new(cfg, opts, sink);
+    d.scenario(scenario, name)?;
+    Ok(d.finish().1)
 }
 
-/// THE drive loop's frame: a new engine, `feed` handing it records, then
-/// the observer's last look and the summary. Every way of running the
-/// engine over records goes through here.
-fn drive(
-    cfg: DetectConfig,
-    opts: Options<'_>,
-    sink: &mut dyn AlertSink,
-    feed: impl FnOnce(&mut Driver<'_, '_>) -> Result<(), ReplayError>,
-) -> Result<Summary, ReplayError> {
-    let speed = opts.speed.unwrap_or(Speed::Max);
-    let progress = Progress::new(opts.progress);
-    let mut d = Driver {
-        started: Instant::now(),
-        engine: Engine::new(cfg),
-        out: Vec::new(),
-        summary: Summary::default(),
-        first: None,
-        last: 0,
-        speed,
-        sink,
-        observer: opts.observer,
-        progress,
-    };
-    feed(&mut d)?;
-    d.progress.clear();
-    if let Some(o) = d.observer.as_mut() {
-        o.finish(&d.engine);
-    }
-    let mut summary = d.summary;
-    summary.engine = d.engine.stats();
-    summary.span_ns = d.first.map_or(0, |f| d.last - f);
-    summary.wall = d.started.elapsed();
-    Ok(summary)
-}
-
-/// One replay in progress: the engine, its pacing and where alerts go.
-struct Driver<'a, 's> {
+/// THE drive loop: one engine over records, at full speed or paced, every
+/// alert handed to a sink as it is raised. Every way of running the engine
+/// over recorded records goes through here: [`replay`], [`replay_input`]
+/// and [`replay_scenario`] (hence `eval`, `report`, `serve`), the
+/// integration tests (records built in memory, one at a time) and the
+/// replay bench. Outside the engine's own unit tests, only the live
+/// feed's engine thread hands the engine records itself: it is not a
+/// replay, its clock is the wall's.
+///
+/// Records are handed over with [`Driver::record`] (or a whole input with
+/// [`Driver::files`] / [`Driver::scenario`]); [`Driver::finish`] gives the
+/// engine back with the run's [`Summary`]. At `Speed::Max` a record goes
+/// straight to `Engine::on_record`, which first runs the ticks due before
+/// it: no tick runs between records beyond those, and none after the last
+/// record. At `Speed::Factor` the ticks before a record run at their own
+/// wall time, then the record waits for its own.
+///
+/// `S` is where alerts go: a `&mut dyn AlertSink`, a closure
+/// (`FnMut(&Alert, bool) -> io::Result<()>`) or any other [`AlertSink`].
+pub struct Driver<'a, S> {
     started: Instant,
     engine: Engine,
     out: Vec<Alert>,
@@ -261,19 +248,71 @@ struct Driver<'a, 's> {
     first: Option<Nanos>,
     last: Nanos,
     speed: Speed,
-    sink: &'s mut dyn AlertSink,
+    sink: S,
     observer: Option<&'a mut dyn Observer>,
     progress: Progress,
 }
 
-impl Driver<'_, '_> {
+impl<'a, S: AlertSink> Driver<'a, S> {
+    /// A run of a new engine with `cfg`, alerts to `sink`.
+    pub fn new(cfg: DetectConfig, opts: Options<'a>, sink: S) -> Driver<'a, S> {
+        Driver::with_engine(Engine::new(cfg), opts, sink)
+    }
+
+    /// A run of `engine` as it stands (its clock, streams and incidents),
+    /// alerts to `sink`.
+    pub fn with_engine(engine: Engine, opts: Options<'a>, sink: S) -> Driver<'a, S> {
+        Driver {
+            started: Instant::now(),
+            engine,
+            out: Vec::new(),
+            summary: Summary::default(),
+            first: None,
+            last: 0,
+            speed: opts.speed.unwrap_or(Speed::Max),
+            sink,
+            observer: opts.observer,
+            progress: Progress::new(opts.progress),
+        }
+    }
+
+    /// The engine, to be asked mid-run (stats, streams, books).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The sink the alerts went to.
+    pub fn sink(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Ends the run: clears the progress bar, gives the observer its last
+    /// look, and returns the engine with the run's summary.
+    pub fn finish(mut self) -> (Engine, Summary) {
+        self.progress.clear();
+        if let Some(o) = self.observer.as_mut() {
+            o.finish(&self.engine);
+        }
+        let mut summary = self.summary;
+        summary.engine = self.engine.stats();
+        summary.span_ns = self.first.map_or(0, |f| self.last - f);
+        summary.wall = self.started.elapsed();
+        (self.engine, summary)
+    }
+
+    /// Tells the engine connection `conn` ended (the end of a recording
+    /// is not silence).
+    pub fn end_connection(&mut self, conn: &str) {
+        self.engine.end_connection(conn);
+    }
+
     /// A scenario's records, with its inputs' ends told to the engine.
-    fn scenario(&mut self, scenario: &Scenario, name: &Path) -> Result<(), ReplayError> {
+    pub fn scenario(&mut self, scenario: &Scenario, name: &Path) -> Result<(), ReplayError> {
         let (t0, t_end) = (scenario.t0, scenario.t_end);
         let span = (t_end - t0).max(1) as f64;
         scenario.walk(|step| match step {
             Step::End(conn) => {
-                self.engine.end_connection(conn);
+                self.end_connection(conn);
                 Ok(())
             }
             Step::Record(rec) => {
@@ -293,8 +332,9 @@ impl Driver<'_, '_> {
         Ok(())
     }
 
-    /// Fixture files, merged by receive time.
-    fn files(&mut self, paths: &[PathBuf]) -> Result<(), ReplayError> {
+    /// Fixture files, merged by receive time, each input's connections
+    /// ended where the input ends.
+    pub fn files(&mut self, paths: &[PathBuf]) -> Result<(), ReplayError> {
         let mut merger = Merger::open(paths)?;
         let files: Vec<FileProgress> = merger
             .readers()
@@ -314,7 +354,7 @@ impl Driver<'_, '_> {
             }
             for i in merger.take_ended() {
                 for c in conns.get(i).into_iter().flatten() {
-                    self.engine.end_connection(c);
+                    self.end_connection(c);
                 }
             }
             let rec = match merger.pop() {
@@ -348,8 +388,9 @@ impl Driver<'_, '_> {
         Ok(())
     }
 
-    /// One record: the ticks before it (paced), then the record itself.
-    fn record(&mut self, rec: &Record<'_>) -> Result<(), ReplayError> {
+    /// One record: the ticks before it (paced), then the record itself;
+    /// its alerts go to the sink. Fails only when the sink does.
+    pub fn record(&mut self, rec: &Record<'_>) -> std::io::Result<()> {
         let t = rec.recv_ns;
         let t0 = *self.first.get_or_insert(t);
         self.last = self.last.max(t);
@@ -360,7 +401,7 @@ impl Driver<'_, '_> {
             while let Some(tick) = self.engine.next_tick().filter(|&k| k < t) {
                 wait_until(self.started, t0, tick, f);
                 self.engine.advance_to(tick, &mut self.out);
-                flush(&mut self.out, self.sink, &mut self.summary, true)?;
+                flush(&mut self.out, &mut self.sink, &mut self.summary, true)?;
                 if let Some(o) = self.observer.as_mut() {
                     o.observe(&self.engine);
                 }
@@ -368,7 +409,7 @@ impl Driver<'_, '_> {
             wait_until(self.started, t0, t, f);
         }
         self.engine.on_record(rec, &mut self.out);
-        flush(&mut self.out, self.sink, &mut self.summary, paced)?;
+        flush(&mut self.out, &mut self.sink, &mut self.summary, paced)?;
         if let Some(o) = self.observer.as_mut() {
             o.observe(&self.engine);
         }
@@ -378,7 +419,7 @@ impl Driver<'_, '_> {
 
 fn flush(
     out: &mut Vec<Alert>,
-    sink: &mut dyn AlertSink,
+    sink: &mut impl AlertSink,
     summary: &mut Summary,
     paced: bool,
 ) -> std::io::Result<()> {

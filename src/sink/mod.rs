@@ -1,7 +1,9 @@
 //! Where alerts go. Everything that takes alerts implements one trait,
 //! [`AlertSink`]: the fan-out of stdout (JSON lines), a durable alert log
 //! and a webhook ([`Sinks`], used by replay, run and demo), the desk
-//! server's hub, and any closure `FnMut(&Alert, bool)` (tests, the report).
+//! server's hub, any closure `FnMut(&Alert, bool)` (tests, the report, the
+//! replay bench) and a borrowed `&mut dyn AlertSink` (what
+//! `replay::Driver` keeps when a replay function is handed one).
 //!
 //! Each alert is serialized once and handed to the log first, then the
 //! webhook queue, then stdout: an alert seen on stdout is already in the
@@ -46,6 +48,14 @@ impl<F: FnMut(&Alert, bool) -> io::Result<()>> AlertSink for F {
 pub type BoxSink = Box<dyn AlertSink + Send>;
 
 impl AlertSink for BoxSink {
+    fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
+        (**self).send(alert, flush)
+    }
+}
+
+/// A borrowed sink (what the replay functions are handed, kept by the
+/// `replay::Driver` they run).
+impl AlertSink for &mut dyn AlertSink {
     fn send(&mut self, alert: &Alert, flush: bool) -> io::Result<()> {
         (**self).send(alert, flush)
     }

@@ -667,8 +667,8 @@ async fn replicas_reach_the_engine() {
         }
         d.records(&recs);
     }
-    assert_eq!(d.engine.stream_count() as u64, data_streams);
-    let stats = d.engine.stats();
+    assert_eq!(d.engine().stream_count() as u64, data_streams);
+    let stats = d.engine().stats();
     assert_eq!(stats.malformed, 0, "{:?}", stats.error_samples);
     assert_eq!(stats.unknown, 0);
     assert!(alias_frames > 0, "no frame of the 12th aliases recorded");

@@ -14,8 +14,9 @@ use feedwatch::fixture::reader::FixtureReader;
 use feedwatch::fixture::writer::FixtureWriter;
 use feedwatch::model::{Nanos, SECOND, Venue};
 use feedwatch::record::{Record, RecordKind};
-use feedwatch::replay::{Input, Options, Summary, replay_input};
+use feedwatch::replay::{Driver, Input, Options, Summary, replay_input};
 use feedwatch::scenario::inject::Records;
+use feedwatch::sink::AlertSink;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -180,22 +181,27 @@ pub fn write_records(records: &Records, path: &Path) {
     w.finish().unwrap();
 }
 
-/// The engine run over records held in memory, the one drive loop of the
-/// tests: as `feedwatch replay` at full speed drives it (`replay::Driver`
-/// at `Speed::Max`), each record goes through `Engine::on_record`, which
-/// first runs the ticks due before it; no tick runs between records
-/// beyond those, and none after the last record. A connection is told it
-/// ended only where the test says so ([`Drive::end`],
-/// [`Drive::records_ended`]), as a replay of files does at an input's end.
-///
-/// The library's loop (`replay::replay_input`) takes files or a scenario
-/// recipe and keeps its engine, so it cannot serve tests that build
-/// records in memory and then ask the engine (stats, streams, books).
+/// Collects every alert into a Vec (the sink of [`Drive`]).
+#[derive(Default)]
+pub struct Collect(pub Vec<Alert>);
+
+impl AlertSink for Collect {
+    fn send(&mut self, alert: &Alert, _flush: bool) -> std::io::Result<()> {
+        self.0.push(alert.clone());
+        Ok(())
+    }
+}
+
+/// The engine run over records held in memory: the library's drive loop
+/// (`replay::Driver`, at `Speed::Max`, as `feedwatch replay` drives it),
+/// its alerts collected in order. Each record goes through
+/// `Engine::on_record`, which first runs the ticks due before it; no tick
+/// runs between records beyond those, and none after the last record. A
+/// connection is told it ended only where the test says so
+/// ([`Drive::end`], [`Drive::records_ended`]), as a replay of files does
+/// at an input's end.
 pub struct Drive {
-    /// The engine, to be asked after the run.
-    pub engine: Engine,
-    /// Every alert raised so far, in order.
-    pub alerts: Vec<Alert>,
+    run: Driver<'static, Collect>,
 }
 
 impl Default for Drive {
@@ -209,14 +215,20 @@ impl Drive {
     /// A fresh engine with `cfg`.
     pub fn new(cfg: DetectConfig) -> Drive {
         Drive {
-            engine: Engine::new(cfg),
-            alerts: Vec::new(),
+            run: Driver::new(cfg, Options::default(), Collect::default()),
         }
+    }
+
+    /// The engine, to be asked during or after the run.
+    pub fn engine(&self) -> &Engine {
+        self.run.engine()
     }
 
     /// One record.
     pub fn record(&mut self, rec: &Record<'_>) -> &mut Drive {
-        self.engine.on_record(rec, &mut self.alerts);
+        self.run
+            .record(rec)
+            .expect("collecting alerts in a Vec cannot fail");
         self
     }
 
@@ -234,7 +246,7 @@ impl Drive {
     /// Tells the engine connection `conn` ended: what follows is not its
     /// silence.
     pub fn end(&mut self, conn: &str) -> &mut Drive {
-        self.engine.end_connection(conn);
+        self.run.end_connection(conn);
         self
     }
 
@@ -255,8 +267,10 @@ impl Drive {
     }
 
     /// The engine and its alerts.
-    pub fn done(self) -> (Engine, Vec<Alert>) {
-        (self.engine, self.alerts)
+    pub fn done(mut self) -> (Engine, Vec<Alert>) {
+        let alerts = std::mem::take(&mut self.run.sink().0);
+        let (engine, _) = self.run.finish();
+        (engine, alerts)
     }
 }
 
@@ -277,7 +291,7 @@ pub fn run(records: &Records) -> Vec<Alert> {
 pub fn run_with(cfg: DetectConfig, records: &Records) -> Vec<Alert> {
     let mut d = Drive::new(cfg);
     d.records(records);
-    d.alerts
+    d.done().1
 }
 
 /// Runs records through a fresh engine with the default config, ending
@@ -285,7 +299,7 @@ pub fn run_with(cfg: DetectConfig, records: &Records) -> Vec<Alert> {
 pub fn run_ended(records: &Records) -> Vec<Alert> {
     let mut d = Drive::default();
     d.records_ended(records);
-    d.alerts
+    d.done().1
 }
 
 /// Replays `input` (files or a scenario recipe) with the library's replay

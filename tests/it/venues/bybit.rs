@@ -1,6 +1,7 @@
 //! End-to-end: real Bybit v5 `orderbook.500.XRPUSDT` frames
 //! (fixtures/bybit/, credited in fixtures/SOURCES.md) and Bybit doc
-//! example frames, as fixture records through `Engine::on_record`. The real
+//! example frames, as fixture records through the replay's drive loop
+//! (`util::Drive`, which is `replay::Driver`). The real
 //! book chains without a gap; a delta dropped by code (injected) raises
 //! `book_gap`, the next snapshot resolves it; a `u = 1` restart snapshot
 //! (injected) raises nothing.
@@ -171,7 +172,7 @@ fn doc_frames_of_every_channel_reach_the_engine() {
     for (i, f) in frames.iter().enumerate() {
         d.record(&record(t0 + i as Nanos * MILLI, Venue::BybitSpot, f));
     }
-    let s = d.engine.stats();
+    let s = d.engine().stats();
     assert_eq!(s.events.get("quote"), Some(&1));
     assert_eq!(s.events.get("trade"), Some(&1));
     assert_eq!(s.events.get("candle"), Some(&1));
