@@ -226,9 +226,9 @@ pub fn replay_scenario(
 /// over recorded records goes through here: [`replay`], [`replay_input`]
 /// and [`replay_scenario`] (hence `eval`, `report`, `serve`), the
 /// integration tests (records built in memory, one at a time) and the
-/// replay bench. Outside the engine's own unit tests, only the live
-/// feed's engine thread hands the engine records itself: it is not a
-/// replay, its clock is the wall's.
+/// replay bench, and the live feed's engine thread (records from its
+/// queue as they arrive, with [`Driver::advance_to`] on its wall-clock
+/// ticks).
 ///
 /// Records are handed over with [`Driver::record`] (or a whole input with
 /// [`Driver::files`] / [`Driver::scenario`]); [`Driver::finish`] gives the
@@ -298,6 +298,24 @@ impl<'a, S: AlertSink> Driver<'a, S> {
         summary.span_ns = self.first.map_or(0, |f| self.last - f);
         summary.wall = self.started.elapsed();
         (self.engine, summary)
+    }
+
+    /// Lets engine time pass to `t` without a record: the ticks due run
+    /// and their alerts go to the sink (a live feed's clock). Fails only
+    /// if the sink does.
+    pub fn advance_to(&mut self, t: Nanos) -> std::io::Result<()> {
+        self.engine.advance_to(t, &mut self.out);
+        flush(&mut self.out, &mut self.sink, &mut self.summary, false)?;
+        if let Some(o) = self.observer.as_mut() {
+            o.observe(&self.engine);
+        }
+        Ok(())
+    }
+
+    /// The books that want a fresh snapshot since the last call (a live
+    /// feed fetches them; a replay has them in its recording).
+    pub fn take_resyncs(&mut self, into: &mut Vec<crate::engine::ResyncRequest>) {
+        self.engine.take_resyncs(into);
     }
 
     /// Tells the engine connection `conn` ended (the end of a recording

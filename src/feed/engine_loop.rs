@@ -1,6 +1,7 @@
 //! The engine thread of the live feed: it drains the one queue into the
-//! engine, records what it feeds it, writes the alerts, routes book
-//! resyncs back to their connections and watches for our own drops.
+//! engine through the one drive loop ([`Driver`]), records what it feeds
+//! it, writes the alerts, routes book resyncs back to their connections
+//! and watches for our own drops.
 //!
 //! It runs on a blocking thread and is the only owner of the engine. It must
 //! never talk to a socket itself, never reorder the queue, and never stop
@@ -11,10 +12,11 @@ use super::{Counters, FeedError, FeedSummary, Item, Msg, Recorder, Registry};
 use crate::alert::{Alert, Incidents};
 use crate::detect::drops::DropWatch;
 use crate::detect::{DetectConfig, Verdict};
-use crate::engine::{Engine, Observer, ResyncRequest};
+use crate::engine::{Observer, ResyncRequest};
 use crate::model::{MILLI, Nanos, SECOND, Venue};
 use crate::record::{Record, RecordKind};
-use crate::sink::BoxSink;
+use crate::replay::{Driver, Options};
+use crate::sink::{AlertSink, BoxSink};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -65,7 +67,34 @@ pub(super) struct AlertOut {
     pub(super) failed: Arc<tokio::sync::Notify>,
 }
 
-/// The engine thread: drains the queue until every sender is gone.
+/// The engine thread's sink: every alert is flushed as it goes (a desk
+/// reads them live), and counted. The first error is kept and notified
+/// once, and later alerts are counted, not written: the engine keeps
+/// consuming until the run ends, so the queue never backs up into the
+/// connections.
+struct LiveSink {
+    out: AlertOut,
+    error: Option<std::io::Error>,
+    alerts: u64,
+}
+
+impl AlertSink for LiveSink {
+    fn send(&mut self, alert: &Alert, _flush: bool) -> std::io::Result<()> {
+        self.alerts += 1;
+        if self.error.is_none()
+            && let Err(e) = self.out.sink.send(alert, true)
+        {
+            tracing::error!("cannot write alerts: {e}");
+            self.error = Some(e);
+            self.out.failed.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The engine thread: drains the queue until every sender is gone, through
+/// the one drive loop ([`Driver`]) as a replay does, with the live duties
+/// around it: recording, stalls, our own drops, book resyncs.
 pub(super) fn engine_loop(
     cfg: DetectConfig,
     mut rx: mpsc::Receiver<Msg>,
@@ -75,20 +104,25 @@ pub(super) fn engine_loop(
     registry: Registry,
     mut observer: Option<Box<dyn Observer + Send>>,
 ) -> Result<FeedSummary, FeedError> {
-    let AlertOut {
-        mut sink,
-        failed: sink_failed,
-    } = alerts_out;
     let capacity = rx.max_capacity();
     // The ticker stamps a message every tick: a longer gap between two
     // stamps means nothing of ours ran meanwhile (process, VM or runtime
     // paused), which the engine must know before it judges the venues.
     let stall_after = (cfg.engine.tick_ms * 10 * MILLI).max(2 * SECOND);
     let mut last_t: Option<Nanos> = None;
-    let mut engine = Engine::new(cfg);
+    let opts = Options {
+        observer: observer.as_deref_mut().map(|o| o as &mut dyn Observer),
+        ..Options::default()
+    };
+    let sink = LiveSink {
+        out: alerts_out,
+        error: None,
+        alerts: 0,
+    };
+    // LiveSink never fails, so neither do the driver's calls.
+    let mut driver = Driver::new(cfg, opts, sink);
     let mut out: Vec<Alert> = Vec::new();
     let mut summary = FeedSummary::default();
-    let mut sink_error: Option<std::io::Error> = None;
     let mut drops = Drops::default();
     let mut resyncs: Vec<ResyncRequest> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
@@ -106,13 +140,16 @@ pub(super) fn engine_loop(
                 summary.record_errors += 1;
                 tracing::error!("recording: {e}");
             }
-            engine.on_record(&rec, &mut out);
+            let _ = driver.record(&rec);
         }
         last_t = Some(last_t.map_or(t, |l| l.max(t)));
         match msg {
             Msg::Tick(t) => {
-                engine.advance_to(t, &mut out);
+                let _ = driver.advance_to(t);
                 drops.check(t, Counters::get(&counters.dropped), capacity, &mut out);
+                for a in out.drain(..) {
+                    let _ = driver.sink().send(&a, true);
+                }
             }
             Msg::Rec {
                 t,
@@ -134,28 +171,17 @@ pub(super) fn engine_loop(
                         tracing::error!("recording: {e}");
                     }
                 }
-                engine.on_record(&rec, &mut out);
+                let _ = driver.record(&rec);
                 Counters::add(&counters.delivered, 1);
             }
         }
-        engine.take_resyncs(&mut resyncs);
+        driver.take_resyncs(&mut resyncs);
         route_resyncs(&mut resyncs, &registry, &counters);
-        send_alerts(
-            &mut out,
-            &mut sink,
-            &sink_failed,
-            &mut sink_error,
-            &mut summary,
-        );
         counters.queued.store(rx.len() as u64, Ordering::Relaxed);
-        if let Some(o) = observer.as_mut() {
-            // Cheap unless a status is due (an engine clock compare).
-            o.observe(&engine);
-        }
     }
-    if let Some(o) = observer.as_mut() {
-        o.finish(&engine);
-    }
+    let sink_error = driver.sink().error.take();
+    summary.alerts = driver.sink().alerts;
+    let (engine, _) = driver.finish();
     if let Some(r) = recorder {
         summary.recorded = r.finish()?;
     }
@@ -193,26 +219,5 @@ fn record_kind(item: &Item) -> RecordKind<'_> {
             request: Cow::Borrowed(request),
             body: Cow::Borrowed(body),
         },
-    }
-}
-
-/// Writes the raised alerts to the sink and counts them. The first sink
-/// error is kept and notified once; later alerts are counted, not written.
-fn send_alerts(
-    out: &mut Vec<Alert>,
-    sink: &mut BoxSink,
-    sink_failed: &tokio::sync::Notify,
-    sink_error: &mut Option<std::io::Error>,
-    summary: &mut FeedSummary,
-) {
-    for a in out.drain(..) {
-        summary.alerts += 1;
-        if sink_error.is_none()
-            && let Err(e) = sink.send(&a, true)
-        {
-            tracing::error!("cannot write alerts: {e}");
-            *sink_error = Some(e);
-            sink_failed.notify_one();
-        }
     }
 }

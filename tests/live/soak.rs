@@ -446,7 +446,7 @@ async fn soak(secs: u64, n: u32, child_sims: bool) {
             s.t,
             s.rss_kib as f64 / 1024.0,
             cpu,
-            (s.wait_ns - p.wait_ns) as f64 / 1e9 / dt * 100.0,
+            s.wait_ns.saturating_sub(p.wait_ns) as f64 / 1e9 / dt * 100.0,
             s.frames,
             (s.frames - p.frames) as f64 / dt,
             s.dropped,
