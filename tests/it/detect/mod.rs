@@ -4,3 +4,4 @@ mod book_health;
 mod clean_recordings;
 mod faults;
 mod price_divergence;
+mod unreachable;
