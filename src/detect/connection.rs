@@ -39,9 +39,19 @@ fn retry_plan(reason: &str) -> Option<f64> {
     rest.strip_suffix(" s")?.trim().parse::<f64>().ok()
 }
 
-/// The failure itself in a live feed's reason, without its retry plan.
+/// Longest failure reason kept (bytes): the live feed's are a line; a
+/// recording's could be anything up to a fixture line.
+const MAX_REASON: usize = 512;
+
+/// The failure itself in a live feed's reason, without its retry plan,
+/// cut to [`MAX_REASON`] at a character boundary.
 fn without_plan(reason: &str) -> &str {
-    reason.split_once(RETRY_PLAN).map_or(reason, |(why, _)| why)
+    let why = reason.split_once(RETRY_PLAN).map_or(reason, |(why, _)| why);
+    let mut end = why.len().min(MAX_REASON);
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    why.get(..end).unwrap_or(why)
 }
 
 /// `connection_lost` fires: news, each close is reported.
@@ -348,6 +358,15 @@ mod tests {
         );
         assert!(f.on_connected(v, "live-1-0#4"));
         assert!(!f.any());
+    }
+
+    #[test]
+    fn a_huge_reason_is_cut_at_a_char_boundary() {
+        let huge = "é".repeat(1000);
+        let mut f = ConnectFailures::default();
+        let c = f.on_failed(Venue::Okx, "o#1", &huge, SECOND, false);
+        assert_eq!(c.reason.len(), MAX_REASON);
+        assert!(huge.starts_with(&c.reason));
     }
 
     #[test]

@@ -90,13 +90,20 @@ async fn a_venue_behind_a_closed_port_alerts_within_15s_once_and_resolves_at_its
     let (summary, live) = f.stop().await;
     sim.stop().await;
     let lost = lost(&live);
-    assert_eq!(lost.len(), 2, "{lost:#?}");
-    assert!(recovered(&lost[1]), "{}", lost[1]);
+    // The open, the move to monitoring at the first data and, only on a
+    // machine slow enough to take 10 s to get there, the identification.
+    let last = lost.last().unwrap();
+    assert!(recovered(last), "{last}");
+    let between = &lost[1..lost.len() - 1];
+    assert!(
+        between.len() <= 1 && between.iter().all(|a| a.contains("identified as")),
+        "{lost:#?}"
+    );
     let incident = |a: &str| {
         let v: Value = serde_json::from_str(a).unwrap();
         v["incident"].as_str().unwrap().to_string()
     };
-    assert_eq!(incident(&lost[0]), incident(&lost[1]));
+    assert_eq!(incident(&lost[0]), incident(last));
     // Every failed attempt is in the recording, and the recording replays
     // to the alerts the live run gave.
     let rec = recorded(&summary.recorded);
@@ -134,10 +141,16 @@ async fn every_venue_behind_closed_ports_is_our_side_within_15s() {
     assert_eq!(stall["state"], "open");
     assert_eq!(stall["cause"], "our_side");
     assert_eq!(stall["venue"], "feedwatch");
-    assert_eq!(
-        stall["evidence"]["unreachable"],
-        serde_json::json!(["binance-spot", "kraken"])
-    );
+    // In the order they began failing, which the race between the two
+    // connections decides.
+    let mut unreachable: Vec<&str> = stall["evidence"]["unreachable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    unreachable.sort_unstable();
+    assert_eq!(unreachable, ["binance-spot", "kraken"]);
     let lost = parsed(&alerts_of(&live, "connection_lost"));
     for (venue, addr) in [("binance-spot", spot), ("kraken", kraken)] {
         let of_venue: Vec<&Value> = lost.iter().filter(|a| a["venue"] == venue).collect();
