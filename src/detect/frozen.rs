@@ -354,6 +354,26 @@ impl Words for FrozenFacts {
 
 impl Finding for FrozenFacts {}
 
+/// `feed_frozen` ends because the stream stopped sending frames:
+/// `feed_silent` speaks for it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WentSilent;
+
+impl Words for WentSilent {
+    fn kind(&self) -> Kind {
+        Kind::FeedFrozen
+    }
+    fn summary(&self, key: &IncidentKey) -> String {
+        format!(
+            "{} stopped sending frames while frozen; feed_silent reports it now.",
+            key.subject()
+        )
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence::new().with("reason", "silent")
+    }
+}
+
 impl Words for Resumed {
     fn kind(&self) -> Kind {
         Kind::FeedFrozen
@@ -418,10 +438,15 @@ impl FrozenTracker {
 
     /// The stream fell silent (or moved connection): a frozen report ends
     /// (silence is `feed_silent`'s), and the time without a change counts
-    /// afresh from the next frame. Returns whether it was reported frozen.
-    pub fn on_silent(&mut self) -> bool {
+    /// afresh from the next frame. Clears the incident if it was reported
+    /// frozen.
+    pub fn on_silent(&mut self) -> Verdict<FrozenFacts, WentSilent> {
         self.restart = true;
-        std::mem::take(&mut self.alerting)
+        if std::mem::take(&mut self.alerting) {
+            Verdict::Clear(WentSilent)
+        } else {
+            Verdict::Quiet
+        }
     }
 
     /// One frame at `now` carrying values `f`.
@@ -704,8 +729,8 @@ mod tests {
             a.on_frame(&cfg, &mut g, t, &f(599));
         }
         assert!(a.is_alerting());
-        assert!(a.on_silent());
-        assert!(!a.on_silent());
+        assert_eq!(a.on_silent(), Verdict::Clear(WentSilent));
+        assert_eq!(a.on_silent(), Verdict::Quiet);
         // Frames come back 60 s later with the same values: the clock
         // restarts, nothing is reported at once.
         t += 60 * SECOND;

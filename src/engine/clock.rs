@@ -8,7 +8,7 @@
 //! bounded.
 
 use super::Engine;
-use crate::alert::{Alert, Evidence, Kind};
+use crate::alert::Alert;
 use crate::model::{MILLI, Nanos, SECOND};
 
 impl Engine {
@@ -66,16 +66,8 @@ impl Engine {
             if s.checks.silence.alerting_since.is_none() {
                 continue;
             }
-            if let Some(f) = s.checks.frozen.as_mut()
-                && f.on_silent()
-            {
-                let summary = format!(
-                    "{} stopped sending frames while frozen; feed_silent reports it now.",
-                    s.subject()
-                );
-                let ev = Evidence::new().with("reason", "silent");
-                self.incidents
-                    .clear(now, Kind::FeedFrozen, &s.key, summary, ev, out);
+            if let Some(f) = s.checks.frozen.as_mut() {
+                f.on_silent().report(&mut self.incidents, &s.key, now, out);
             }
         }
         // Crossed books held without further updates.

@@ -146,13 +146,6 @@ pub(super) struct StreamChecks {
     pub(super) stale: StaleTracker,
 }
 
-impl Stream {
-    /// "binance-spot BTC/USDT depth": what the stream's summaries are about.
-    pub(super) fn subject(&self) -> String {
-        format!("{} {} {}", self.venue, self.symbol, self.kind.name())
-    }
-}
-
 /// Candles built from one symbol's trades.
 pub(super) struct TradeCandles {
     /// The stream that feeds them (trades, or aggregated trades).
