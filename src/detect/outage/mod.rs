@@ -21,7 +21,7 @@ mod watch;
 mod words;
 
 pub use watch::{OutageStep, OutageWatch};
-pub use words::{Back, BurstFacts, Out, OutageVerdict, Pause};
+pub use words::{Back, BurstFacts, Escalation, Out, OutageVerdict, Pause};
 
 use crate::model::{Nanos, SECOND, Venue};
 use crate::venues;
@@ -44,6 +44,11 @@ pub struct OutageConfig {
     /// A venue outage ends when no stream is stale, or after this many
     /// seconds below the share (what is still stale then is on its own).
     pub release_s: f64,
+    /// A venue or shared outage opens as a warning and turns critical once
+    /// it has lasted this many seconds since the venue's last data, or at
+    /// once when a connection of the venue is lost (a `close` feedwatch
+    /// did not ask for). 0 makes every outage critical from its start.
+    pub critical_after_s: f64,
     /// Hosting provider and region per venue id, e.g.
     /// `binance-spot = "aws:ap-northeast-1"`. Most venues publish nothing;
     /// the defaults are what the venues' own incident reports named.
@@ -61,6 +66,7 @@ impl Default for OutageConfig {
             min_streams: 2,
             burst_window_s: 30.0,
             release_s: 5.0,
+            critical_after_s: 10.0,
             hosting,
         }
     }
@@ -88,6 +94,12 @@ impl OutageConfig {
             return Err(format!(
                 "outage.release_s must be between 0 and 3600, got {}",
                 self.release_s
+            ));
+        }
+        if !(self.critical_after_s.is_finite() && (0.0..=3600.0).contains(&self.critical_after_s)) {
+            return Err(format!(
+                "outage.critical_after_s must be between 0 and 3600, got {}",
+                self.critical_after_s
             ));
         }
         for (venue, tag) in &self.hosting {
@@ -318,5 +330,18 @@ mod tests {
         let mut c = OutageConfig::default();
         c.hosting.insert("okx".into(), " ".into());
         assert!(c.validate().unwrap_err().contains("hosting.okx"));
+        for bad in [-1.0, f64::NAN, 3601.0] {
+            let c = OutageConfig {
+                critical_after_s: bad,
+                ..OutageConfig::default()
+            };
+            let e = c.validate().unwrap_err();
+            assert!(e.starts_with("outage.critical_after_s "), "{e}");
+        }
+        let c = OutageConfig {
+            critical_after_s: 0.0,
+            ..OutageConfig::default()
+        };
+        assert!(c.validate().is_ok());
     }
 }

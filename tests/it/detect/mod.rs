@@ -3,4 +3,5 @@
 mod book_health;
 mod clean_recordings;
 mod faults;
+mod outage_severity;
 mod price_divergence;
