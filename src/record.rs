@@ -23,6 +23,14 @@ pub enum RecordKind<'a> {
         /// Close code and reason, or the local error.
         reason: Cow<'a, str>,
     },
+    /// A connection attempt failed before its WebSocket was open (DNS,
+    /// TCP, TLS or the HTTP upgrade): no `open` came before it, and none
+    /// follows on this connection id (the next attempt gets the next id).
+    ConnectFailed {
+        /// What failed and why, then what happens next (the live feed
+        /// writes `<why>; reconnect attempt <n>, next try in <s> s`).
+        reason: Cow<'a, str>,
+    },
     /// A text frame we sent (subscribe, ping).
     Sent(Cow<'a, str>),
     /// A text frame received, bytes untouched.
@@ -75,6 +83,9 @@ impl Record<'_> {
                 RecordKind::Close { reason } => RecordKind::Close {
                     reason: Cow::Owned(reason.into_owned()),
                 },
+                RecordKind::ConnectFailed { reason } => RecordKind::ConnectFailed {
+                    reason: Cow::Owned(reason.into_owned()),
+                },
                 RecordKind::Sent(s) => RecordKind::Sent(Cow::Owned(s.into_owned())),
                 RecordKind::Frame(s) => RecordKind::Frame(Cow::Owned(s.into_owned())),
                 RecordKind::Binary(b) => RecordKind::Binary(Cow::Owned(b.into_owned())),
@@ -87,6 +98,10 @@ impl Record<'_> {
         }
     }
 }
+
+/// In a live feed's `close` or `connect failed` reason, what follows the
+/// failure itself: `; reconnect attempt <n>, next try in <s> s`.
+pub const RETRY_PLAN: &str = "; reconnect attempt ";
 
 /// A `close` reason starting with this is a close feedwatch chose (shutdown,
 /// a planned replacement): it is not a lost connection.

@@ -1,7 +1,8 @@
 //! The connection table: one slot per connection id (its streams, its
 //! adapters, closed or delivering), slots reused once their streams moved
-//! on; `connection_lost` on a close, resolved by a later session's first
-//! data; and `on_stall`, feedwatch's own pause.
+//! on; `connection_lost` on a close or a failed connect, resolved by a
+//! later session's first data; which venues cannot be reached (for the
+//! outage watch); and `on_stall`, feedwatch's own pause.
 //!
 //! A connection here is only a name on records: this module must never
 //! open, read or close a socket, nor read the wall clock.
@@ -10,9 +11,9 @@ use super::Engine;
 use super::streams::StreamId;
 use crate::alert::{Alert, Kind};
 use crate::detect::Verdict;
-use crate::detect::connection::{Delivering, Lost, connection_key};
-use crate::detect::outage::Pause;
-use crate::model::{Nanos, Venue};
+use crate::detect::connection::{CannotConnect, Delivering, Lost, connection_key};
+use crate::detect::outage::{Pause, Reach};
+use crate::model::{Nanos, SECOND, Venue};
 use crate::record::{DELIBERATE_CLOSE, conn_family};
 use crate::venues::{self, Adapter};
 use std::sync::Arc;
@@ -86,6 +87,9 @@ pub(super) struct Conn {
     pub(super) closed: bool,
     /// Market data arrived since the last `open`.
     pub(super) delivered: bool,
+    /// The venue of its `open` record, until its `close`: a session open
+    /// now.
+    pub(super) open_on: Option<Venue>,
     /// Adapters hold per-connection state (symbol caches, Coinbase's
     /// per-connection sequence numbers), so each connection has its own;
     /// a new `open` on the connection id starts them afresh.
@@ -111,6 +115,7 @@ impl Engine {
             adapters: Vec::new(),
             closed: false,
             delivered: false,
+            open_on: None,
         };
         // A live feed reconnects for weeks: a closed connection's slot is
         // reused once none of its streams is still on it, so the table
@@ -147,6 +152,7 @@ impl Engine {
     ) {
         let c = self.conns.get_mut(ci);
         c.closed = true;
+        c.open_on = None;
         c.adapters.clear();
         if reason.starts_with(DELIBERATE_CLOSE) {
             return;
@@ -175,6 +181,69 @@ impl Engine {
         if self.market.outages.any() {
             self.schedule(now);
         }
+    }
+
+    /// A new session on this connection id: parser state restarts, and
+    /// its planned connection can connect again (the venue may no longer
+    /// be unreachable: the outage watch looks at the next tick).
+    pub(super) fn on_open(&mut self, venue: Venue, ci: ConnId, now: Nanos) {
+        let c = self.conns.get_mut(ci);
+        c.adapters.clear();
+        c.closed = false;
+        c.delivered = false;
+        c.open_on = Some(venue);
+        if self.failures.on_connected(venue, &c.id) {
+            self.schedule(now);
+        }
+    }
+
+    /// An attempt to connect failed before its WebSocket was open: a
+    /// `connection_lost` incident about its planned connection (opened on
+    /// the first failure, updated only when the reason changes), resolved
+    /// by the first market data of a later session. The outage watch looks
+    /// again once the venue has failed for `outage.unreachable_after_s`.
+    pub(super) fn on_connect_failed(
+        &mut self,
+        venue: Venue,
+        conn: &str,
+        now: Nanos,
+        reason: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let key = connection_key(venue, conn_family(conn));
+        let lost = self.incidents.is_open(Kind::ConnectionLost, &key);
+        let finding = self.failures.on_failed(venue, conn, reason, now, lost);
+        Verdict::<CannotConnect, Delivering>::Fire(finding).report(
+            &mut self.incidents,
+            &key,
+            now,
+            out,
+        );
+        let after = self.cfg.outage.unreachable_after_s * SECOND as f64;
+        self.schedule(now.saturating_add(after as Nanos));
+    }
+
+    /// Which venues have a session open, and which cannot be reached, for
+    /// the outage watch (empty while no connect is failing).
+    pub(super) fn reach(&self) -> Reach {
+        if !self.failures.any() {
+            return Reach::default();
+        }
+        let mut open: Vec<Venue> = Vec::new();
+        for ci in self.conns.ids() {
+            if let Some(v) = self.conns.get(ci).open_on
+                && !open.contains(&v)
+            {
+                open.push(v);
+            }
+        }
+        let unreachable = self.failures.unreachable(&open);
+        Reach { open, unreachable }
+    }
+
+    /// Whether a planned connection is failing to connect now.
+    pub(super) fn connects_failing(&self) -> bool {
+        self.failures.any()
     }
 
     /// feedwatch itself did not run from `from` to `to`: the ticks due while
@@ -214,6 +283,8 @@ impl Engine {
             return;
         }
         c.delivered = true;
+        // Data without an `open` before it (a cut recording) connects too.
+        self.failures.on_connected(venue, &c.id);
         let key = connection_key(venue, conn_family(&c.id));
         if self.incidents.is_open(Kind::ConnectionLost, &key) {
             let back = Delivering {

@@ -15,7 +15,7 @@ use crate::alert::Alert;
 use crate::detect::divergence::DivergenceWatch;
 use crate::detect::divergence::{self, Update};
 use crate::detect::frozen::FrozenGroups;
-use crate::detect::outage::{OutageStep, OutageWatch, VenueHealth};
+use crate::detect::outage::{OutageStep, OutageWatch, VenueHealth, unreachable_wake};
 use crate::model::{Event, Nanos, Payload, Venue};
 
 /// The checks across venues, apart from any one venue's streams: the
@@ -74,10 +74,14 @@ impl Engine {
     /// will have lasted long enough to turn critical.
     pub(super) fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let health = self.venue_health();
-        let steps = self
-            .market
-            .outages
-            .tick(&self.cfg.outage, &health, &self.incidents, now);
+        let reach = self.reach();
+        let steps =
+            self.market
+                .outages
+                .tick(&self.cfg.outage, &health, &reach, &self.incidents, now);
+        if let Some(t) = unreachable_wake(&self.cfg.outage, &reach, now) {
+            self.schedule(t);
+        }
         for step in steps {
             match step {
                 OutageStep::Report(key, verdict) => {

@@ -21,7 +21,8 @@
 //! - `streams.rs`: the stream table, each stream's checks, an event's way
 //!   through them;
 //! - `stream_checks.rs`: the per-stream checks fed and reported;
-//! - `conns.rs`: the connection table, `connection_lost`, `on_stall`;
+//! - `conns.rs`: the connection table, `connection_lost` (closes and
+//!   failed connects), `on_stall`;
 //! - `silence.rs`: connection-wide silence on the clock (`feed_silent`);
 //! - `market.rs`: the checks across venues (outages, `price_divergence`);
 //! - `stats.rs`: the run counters; `status.rs`: the status snapshot;
@@ -51,6 +52,7 @@ use self::stats::{PAYLOAD_KINDS, PAYLOAD_NAMES};
 use self::streams::{RECENT_STREAMS, StreamId, Streams, TradeCandles};
 use crate::alert::{Alert, Incidents};
 use crate::detect::DetectConfig;
+use crate::detect::connection::ConnectFailures;
 use crate::model::{Event, Nanos, StreamKind, Symbol, Venue};
 use crate::record::{Record, RecordKind};
 use crate::state::book::Book;
@@ -85,6 +87,8 @@ pub struct Engine {
     conn_index: HashMap<String, ConnId>,
     /// The last connection looked up (records mostly come in runs from one).
     last_conn: Option<ConnId>,
+    /// Planned connections failing to connect (`connect failed` records).
+    failures: ConnectFailures,
     trade_candles: Vec<TradeCandles>,
     trade_candle_index: HashMap<(Venue, Symbol), usize>,
     incidents: Incidents,
@@ -114,6 +118,7 @@ impl Engine {
             conns: Conns::default(),
             conn_index: HashMap::default(),
             last_conn: None,
+            failures: ConnectFailures::default(),
             trade_candles: Vec::new(),
             trade_candle_index: HashMap::default(),
             recent_streams: Vec::with_capacity(RECENT_STREAMS),
@@ -196,6 +201,14 @@ impl Engine {
             return;
         }
         let t = self.enter(rec.recv_ns, out);
+        if let RecordKind::ConnectFailed { reason } = &rec.kind {
+            // No slot: the attempt never opened, and the next one has
+            // another id (a slot each would grow with every retry).
+            self.stats.control_records += 1;
+            self.on_connect_failed(rec.venue, &rec.conn, t, reason, out);
+            self.count_alerts(start, out);
+            return;
+        }
         let Some(conn) = self.conn(&rec.conn) else {
             self.count_alerts(start, out);
             return;
@@ -216,11 +229,7 @@ impl Engine {
             }
             RecordKind::Open { .. } => {
                 self.stats.control_records += 1;
-                // A new session on this connection id: parser state restarts.
-                let c = self.conns.get_mut(conn);
-                c.adapters.clear();
-                c.closed = false;
-                c.delivered = false;
+                self.on_open(rec.venue, conn, t);
             }
             RecordKind::Close { reason } => {
                 self.stats.control_records += 1;
@@ -229,7 +238,7 @@ impl Engine {
             RecordKind::Sent(_) => {
                 self.stats.control_records += 1;
             }
-            RecordKind::Stall { .. } => {}
+            RecordKind::Stall { .. } | RecordKind::ConnectFailed { .. } => {}
         }
         self.count_alerts(start, out);
     }

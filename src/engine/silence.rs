@@ -53,7 +53,7 @@ impl Engine {
                 }
             }
         }
-        if !found.is_empty() || self.market.outages.any() {
+        if !found.is_empty() || self.market.outages.any() || self.connects_failing() {
             self.tick_outage(now, out);
         }
         for (si, last, phi, joint) in found {

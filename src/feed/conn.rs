@@ -3,17 +3,20 @@
 //! exponential backoff and full jitter (honouring HTTP 429/418 and
 //! `Retry-After` on the handshake).
 //!
-//! Every opened connection gets a fresh id and writes `open`, `sent` and
-//! `close` records; the `close` reason says why and what happens next. It
+//! Every attempt gets a fresh id; an opened connection writes `open`,
+//! `sent` and `close` records, an attempt that fails before the WebSocket
+//! is open a `fail` record (see `connect.rs` for its words); either reason
+//! says why and what happens next. It
 //! must never exit before shutdown, never block on the engine queue, and
 //! never read an oversized message into memory (tungstenite refuses it
 //! from the frame header).
 
+use super::connect::{self, Ws};
 use super::{Counters, FeedConfig, Gate, Item, Plan, Registry};
 use crate::model::{Symbol, Venue};
 use crate::net::backoff::MAX_RETRY_AFTER;
 use crate::net::{Backoff, http};
-use crate::record::DELIBERATE_CLOSE;
+use crate::record::{DELIBERATE_CLOSE, RETRY_PLAN};
 use crate::venues::Resync;
 use futures::{SinkExt, StreamExt};
 use std::future::Future;
@@ -26,9 +29,6 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Most REST snapshot requests in flight on one connection.
 const MAX_FETCHES: usize = 16;
@@ -135,17 +135,11 @@ pub(crate) async fn run(
                     Err(f) => {
                         let (attempt, delay) = backoff.next_after(f.retry_after);
                         let plan_text = format!(
-                            "{}; reconnect attempt {attempt}, next try in {:.3} s",
+                            "{}{RETRY_PLAN}{attempt}, next try in {:.3} s",
                             f.reason,
                             delay.as_secs_f64()
                         );
-                        if f.opened {
-                            Counters::add(&gate.counters.closes, 1);
-                            gate.control(plan.venue, &conn, || Item::Close(plan_text.clone()))
-                                .await;
-                        }
-                        Counters::add(&gate.counters.connect_failures, 1);
-                        tracing::warn!(venue = plan.venue.id(), url = %plan.url, "connect failed: {plan_text}");
+                        attempt_failed(&plan, &gate, &conn, f.opened, &plan_text).await;
                         tokio::select! {
                             _ = sleep(delay) => {}
                             _ = stop.changed() => return,
@@ -195,7 +189,7 @@ pub(crate) async fn run(
             } => {
                 let (attempt, delay) = backoff.next_after(retry_after);
                 let plan_text = format!(
-                    "{reason}; reconnect attempt {attempt}, next try in {:.3} s",
+                    "{reason}{RETRY_PLAN}{attempt}, next try in {:.3} s",
                     delay.as_secs_f64()
                 );
                 tracing::warn!(venue = plan.venue.id(), conn = %conn, "connection closed: {plan_text}");
@@ -210,29 +204,27 @@ pub(crate) async fn run(
     }
 }
 
+/// Records an attempt that failed, with `text` (why, and the retry plan):
+/// a `close` when its WebSocket had opened (the subscribe failed), else a
+/// `fail` record. The engine hears of every failed attempt: a venue that
+/// cannot be reached is an incident, not a log line.
+async fn attempt_failed(plan: &Plan, gate: &Gate, conn: &Arc<str>, opened: bool, text: &str) {
+    if opened {
+        Counters::add(&gate.counters.closes, 1);
+        gate.control(plan.venue, conn, || Item::Close(text.to_owned()))
+            .await;
+    } else {
+        gate.control(plan.venue, conn, || Item::ConnectFailed(text.to_owned()))
+            .await;
+    }
+    Counters::add(&gate.counters.connect_failures, 1);
+    tracing::warn!(venue = plan.venue.id(), url = %plan.url, "connect failed: {text}");
+}
+
 fn ws_config(cfg: &FeedConfig) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes))
-}
-
-/// The `Retry-After` of a refused handshake with status 429 or 418.
-fn retry_after(e: &WsError) -> Option<Duration> {
-    let WsError::Http(resp) = e else {
-        return None;
-    };
-    let status = resp.status().as_u16();
-    if status != 429 && status != 418 {
-        return None;
-    }
-    let secs = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        // Told to back off without a time: wait at least a minute.
-        .unwrap_or(60);
-    Some(Duration::from_secs(secs))
 }
 
 fn describe(e: &WsError) -> String {
@@ -252,21 +244,13 @@ async fn open(
     conn: &Arc<str>,
 ) -> Result<Box<Ws>, Failed> {
     plan.connect_limit.acquire().await;
-    let connect =
-        tokio_tungstenite::connect_async_with_config(plan.url.as_str(), Some(ws_config(cfg)), true);
-    let mut ws = match timeout(Duration::from_millis(cfg.connect_timeout_ms), connect).await {
-        Ok(Ok((ws, _resp))) => Box::new(ws),
-        Ok(Err(e)) => {
+    let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    let mut ws = match connect::connect(&plan.url, ws_config(cfg), limit).await {
+        Ok(ws) => Box::new(ws),
+        Err(e) => {
             return Err(Failed {
-                retry_after: retry_after(&e),
-                reason: format!("connect failed: {}", describe(&e)),
-                opened: false,
-            });
-        }
-        Err(_) => {
-            return Err(Failed {
-                reason: format!("connect timed out after {} ms", cfg.connect_timeout_ms),
-                retry_after: None,
+                reason: e.reason,
+                retry_after: e.retry_after,
                 opened: false,
             });
         }

@@ -214,6 +214,9 @@ fn record_kind(item: &Item) -> RecordKind<'_> {
         Item::Close(r) => RecordKind::Close {
             reason: Cow::Borrowed(r),
         },
+        Item::ConnectFailed(r) => RecordKind::ConnectFailed {
+            reason: Cow::Borrowed(r),
+        },
         Item::Sent(s) => RecordKind::Sent(Cow::Borrowed(s)),
         Item::Rest { request, body } => RecordKind::Rest {
             request: Cow::Borrowed(request),

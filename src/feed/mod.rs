@@ -15,8 +15,9 @@
 //! connections.
 //!
 //! Here: the queue (`Gate`), the counters and `run_with`; the connection
-//! plans are in `plan.rs`, the connection tasks in `conn.rs`, the engine
-//! thread in `engine_loop.rs`.
+//! plans are in `plan.rs`, the connection tasks in `conn.rs` (opening a
+//! socket stage by stage in `connect.rs`), the engine thread in
+//! `engine_loop.rs`.
 //!
 //! [`Record`]: crate::record::Record
 //! [`Engine::on_record`]: crate::engine::Engine::on_record
@@ -24,6 +25,7 @@
 
 pub mod config;
 mod conn;
+mod connect;
 mod engine_loop;
 mod plan;
 pub mod recorder;
@@ -199,8 +201,13 @@ pub(crate) enum Item {
     Binary(Bytes),
     Open(String),
     Close(String),
+    /// An attempt that failed before its WebSocket was open.
+    ConnectFailed(String),
     Sent(String),
-    Rest { request: String, body: String },
+    Rest {
+        request: String,
+        body: String,
+    },
 }
 
 /// One queued message.
@@ -267,7 +274,8 @@ impl Gate {
         }
     }
 
-    /// Queues a connection record (open, close, sent, REST snapshot).
+    /// Queues a connection record (open, close, failed connect, sent, REST
+    /// snapshot).
     /// These matter for the recording, so a full queue is retried briefly
     /// (re-stamped each time) before the record is dropped and counted.
     pub(crate) async fn control(&self, venue: Venue, conn: &Arc<str>, item: impl Fn() -> Item) {

@@ -41,15 +41,25 @@ fn texts(records: &Records) -> Vec<String> {
         .collect()
 }
 
-struct Sim {
-    addr: SocketAddr,
-    counters: Arc<SimCounters>,
+pub(crate) struct Sim {
+    pub(crate) addr: SocketAddr,
+    pub(crate) counters: Arc<SimCounters>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 async fn start_sim(fixture: &Path, speed: Speed, faults: &str) -> Sim {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_sim(listener, fixture, speed, faults)
+}
+
+/// The simulator serving `fixture` on `listener`.
+pub(crate) fn serve_sim(
+    listener: tokio::net::TcpListener,
+    fixture: &Path,
+    speed: Speed,
+    faults: &str,
+) -> Sim {
     let addr = listener.local_addr().unwrap();
     let counters = Arc::new(SimCounters::default());
     let (stop, rx) = oneshot::channel::<()>();
@@ -74,7 +84,7 @@ impl Sim {
         counter(&self.counters.fault_closes)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -87,7 +97,7 @@ impl Sim {
 
 /// The default config watching spot BTC/USDT on the simulator, with short
 /// backoff and keep-alive so the tests stay quick.
-fn feed_config(addr: SocketAddr) -> Config {
+pub(crate) fn feed_config(addr: SocketAddr) -> Config {
     let mut cfg = Config::default();
     cfg.feed.symbols = [("binance-spot".to_string(), vec!["BTC/USDT".to_string()])].into();
     cfg.feed.endpoints = [("binance-spot".to_string(), format!("ws://{addr}/stream"))].into();
@@ -100,14 +110,14 @@ fn feed_config(addr: SocketAddr) -> Config {
     cfg
 }
 
-struct Feed {
-    counters: Arc<Counters>,
-    alerts: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Feed {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) alerts: Arc<Mutex<Vec<String>>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<FeedSummary, feed::FeedError>>,
 }
 
-fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
+pub(crate) fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
     let counters = Arc::new(Counters::default());
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let sink_alerts = alerts.clone();
@@ -139,7 +149,7 @@ fn start_feed(cfg: Config, record: Option<PathBuf>) -> Feed {
 }
 
 impl Feed {
-    async fn stop(mut self) -> (FeedSummary, Vec<String>) {
+    pub(crate) async fn stop(mut self) -> (FeedSummary, Vec<String>) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -154,7 +164,7 @@ impl Feed {
 }
 
 /// Polls `cond` every 10 ms until it holds; fails after `limit`.
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond() {
         assert!(
@@ -166,7 +176,7 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 /// All records of the recording files, in order.
-fn recorded(files: &[PathBuf]) -> Records {
+pub(crate) fn recorded(files: &[PathBuf]) -> Records {
     let mut out = Vec::new();
     for f in files {
         assert!(f.extension().is_some_and(|e| e == "zst"), "{}", f.display());
@@ -175,7 +185,7 @@ fn recorded(files: &[PathBuf]) -> Records {
     out
 }
 
-fn replay_json(files: &[PathBuf]) -> Vec<String> {
+pub(crate) fn replay_json(files: &[PathBuf]) -> Vec<String> {
     let (alerts, _) = replay_alerts(&Input::Files(files.to_vec()));
     alerts.iter().map(Alert::to_json).collect()
 }
@@ -204,7 +214,7 @@ fn opens(records: &Records) -> Vec<(Nanos, String)> {
 
 /// Whether an alert line says its incident recovered: the move to
 /// monitoring (at once), or the resolve.
-fn recovered(a: &str) -> bool {
+pub(crate) fn recovered(a: &str) -> bool {
     a.contains("\"phase\":\"monitoring\"") || a.contains("\"state\":\"resolved\"")
 }
 
@@ -324,7 +334,7 @@ fn next_try_s(reason: &str) -> f64 {
 }
 
 /// A small slice (the first 20 s, about 2,000 real frames) as a fixture.
-fn small_source(tmp: &Path) -> (PathBuf, Vec<String>) {
+pub(crate) fn small_source(tmp: &Path) -> (PathBuf, Vec<String>) {
     let slice = spot_slice(20);
     let path = tmp.join("source.fixture.zst");
     write_records(&slice, &path);
@@ -603,7 +613,7 @@ fn spot_slice_with_snapshot(secs: i64) -> Records {
         .collect()
 }
 
-fn alerts_of<'a>(alerts: &'a [String], kind: &str) -> Vec<&'a String> {
+pub(crate) fn alerts_of<'a>(alerts: &'a [String], kind: &str) -> Vec<&'a String> {
     let k = format!("\"kind\":\"{kind}\"");
     alerts.iter().filter(|a| a.contains(&k)).collect()
 }

@@ -10,7 +10,10 @@
 //! share of its members that failed times the share of the failures it
 //! covers (DETECTION.md). When every watched venue is out at once across
 //! independent exchanges, the one thing they share is us: that is a local
-//! stall, and we blame ourselves first.
+//! stall, and we blame ourselves first. A venue that cannot connect at all
+//! has no streams to fall silent: it counts as out ([`Unreachable`]) once
+//! it has failed for `unreachable_after_s`, so every venue failing to
+//! connect at once (no network, no DNS) is a local stall too.
 //!
 //! Pure and deterministic: it reads only the per-venue counts and times it
 //! is given, never clocks, never does I/O, and allocates only in proportion
@@ -49,6 +52,11 @@ pub struct OutageConfig {
     /// once when a connection of the venue is lost (a `close` feedwatch
     /// did not ask for). 0 makes every outage critical from its start.
     pub critical_after_s: f64,
+    /// A venue none of whose connections can connect (every attempt fails
+    /// before its WebSocket opens, and no session is open) counts as out
+    /// for `local_stall` after failing this many seconds: long enough for
+    /// the venues that can connect to have opened.
+    pub unreachable_after_s: f64,
     /// Hosting provider and region per venue id, e.g.
     /// `binance-spot = "aws:ap-northeast-1"`. Most venues publish nothing;
     /// the defaults are what the venues' own incident reports named.
@@ -67,6 +75,7 @@ impl Default for OutageConfig {
             burst_window_s: 30.0,
             release_s: 5.0,
             critical_after_s: 10.0,
+            unreachable_after_s: 3.0,
             hosting,
         }
     }
@@ -102,6 +111,14 @@ impl OutageConfig {
                 self.critical_after_s
             ));
         }
+        if !(self.unreachable_after_s.is_finite()
+            && (0.0..=3600.0).contains(&self.unreachable_after_s))
+        {
+            return Err(format!(
+                "outage.unreachable_after_s must be between 0 and 3600, got {}",
+                self.unreachable_after_s
+            ));
+        }
         for (venue, tag) in &self.hosting {
             if tag.trim().is_empty() {
                 return Err(format!("outage.hosting.{venue} must not be empty"));
@@ -131,6 +148,27 @@ impl VenueHealth {
             && self.stale >= cfg.min_streams
             && self.stale as f64 >= cfg.venue_share * self.active as f64
     }
+}
+
+/// A venue that cannot be reached: a planned connection of it fails to
+/// connect and none of its sessions is open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unreachable {
+    /// The venue.
+    pub venue: Venue,
+    /// Its first failed attempt in a row.
+    pub since: Nanos,
+    /// Why that attempt failed.
+    pub reason: String,
+}
+
+/// How the venues' connections stand, beside their streams' health.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reach {
+    /// Venues with a session open now.
+    pub open: Vec<Venue>,
+    /// Venues that cannot be reached, first failure first.
+    pub unreachable: Vec<Unreachable>,
 }
 
 /// A tag that can explain a burst: which dimension and which value.
@@ -185,6 +223,17 @@ fn tags_of(cfg: &OutageConfig, v: Venue) -> Vec<Tag> {
 /// two or more went out within the burst window of the earliest; `health`
 /// lists every watched venue.
 pub fn burst(cfg: &OutageConfig, health: &[VenueHealth], held: &[(Venue, Nanos)]) -> Option<Burst> {
+    let watched: Vec<Venue> = health
+        .iter()
+        .filter(|h| h.active > 0)
+        .map(|h| h.venue)
+        .collect();
+    burst_among(cfg, &watched, held)
+}
+
+/// The burst of the venues `held` out (venue and onset) among the
+/// `watched` ones, as [`burst`].
+fn burst_among(cfg: &OutageConfig, watched: &[Venue], held: &[(Venue, Nanos)]) -> Option<Burst> {
     let mut out: Vec<(Nanos, Venue)> = held.iter().map(|(v, t)| (*t, *v)).collect();
     out.sort();
     let window = (cfg.burst_window_s * SECOND as f64) as Nanos;
@@ -194,11 +243,6 @@ pub fn burst(cfg: &OutageConfig, health: &[VenueHealth], held: &[(Venue, Nanos)]
         return None;
     }
     let members: Vec<Venue> = out.iter().map(|(_, v)| *v).collect();
-    let watched: Vec<Venue> = health
-        .iter()
-        .filter(|h| h.active > 0)
-        .map(|h| h.venue)
-        .collect();
     // Score every tag the failed venues carry; earlier dimensions win ties
     // (a shared host explains more than a shared exchange name).
     let mut best: Option<(f64, Tag, f64, f64, usize)> = None;
@@ -231,6 +275,71 @@ pub fn burst(cfg: &OutageConfig, health: &[VenueHealth], held: &[(Venue, Nanos)]
         group_size,
         local,
     })
+}
+
+/// Every watched venue out at once across independent exchanges, some of
+/// them because they cannot be reached: a local stall that stream silence
+/// alone cannot see (those venues have no streams). Venues count as out
+/// when `held` (their streams) or unreachable for `unreachable_after_s`;
+/// a venue with streams, a session open, or failing for less than that is
+/// watched and not out. `None` when no unreachable venue is a member.
+pub fn unreachable_burst(
+    cfg: &OutageConfig,
+    health: &[VenueHealth],
+    reach: &Reach,
+    held: &[(Venue, Nanos)],
+    now: Nanos,
+) -> Option<(Burst, Vec<Unreachable>)> {
+    let after = (cfg.unreachable_after_s * SECOND as f64) as Nanos;
+    let out: Vec<&Unreachable> = reach
+        .unreachable
+        .iter()
+        .filter(|u| now - u.since >= after)
+        .collect();
+    if out.is_empty() {
+        return None;
+    }
+    let mut members: Vec<(Venue, Nanos)> = held.to_vec();
+    for u in &out {
+        match members.iter_mut().find(|(v, _)| *v == u.venue) {
+            Some(m) => m.1 = m.1.min(u.since),
+            None => members.push((u.venue, u.since)),
+        }
+    }
+    let mut watched: Vec<Venue> = health
+        .iter()
+        .filter(|h| h.active > 0)
+        .map(|h| h.venue)
+        .collect();
+    let others = reach
+        .open
+        .iter()
+        .chain(reach.unreachable.iter().map(|u| &u.venue));
+    for v in others {
+        if !watched.contains(v) {
+            watched.push(*v);
+        }
+    }
+    let b = burst_among(cfg, &watched, &members).filter(|b| b.local)?;
+    let unreachable: Vec<Unreachable> = out
+        .into_iter()
+        .filter(|u| b.members.contains(&u.venue))
+        .cloned()
+        .collect();
+    (!unreachable.is_empty()).then_some((b, unreachable))
+}
+
+/// When the next unreachable venue will have failed for
+/// `unreachable_after_s` (and count as out), if one has not yet: the
+/// engine looks again then.
+pub fn unreachable_wake(cfg: &OutageConfig, reach: &Reach, now: Nanos) -> Option<Nanos> {
+    let after = (cfg.unreachable_after_s * SECOND as f64) as Nanos;
+    reach
+        .unreachable
+        .iter()
+        .map(|u| u.since.saturating_add(after))
+        .filter(|&t| t > now)
+        .min()
 }
 
 #[cfg(test)]
@@ -321,6 +430,64 @@ mod tests {
         assert!(!burst(&cfg, &binance, &outs(&cfg, &binance)).unwrap().local);
     }
 
+    fn unreachable(venue: Venue, since_s: i64) -> Unreachable {
+        Unreachable {
+            venue,
+            since: since_s * SECOND,
+            reason: "TCP connect refused".into(),
+        }
+    }
+
+    #[test]
+    fn every_venue_unreachable_across_exchanges_is_local_after_the_hold() {
+        let cfg = OutageConfig::default();
+        let reach = Reach {
+            open: vec![],
+            unreachable: vec![
+                unreachable(Venue::BinanceSpot, 100),
+                unreachable(Venue::Kraken, 100),
+            ],
+        };
+        // Not before the hold: a venue that can connect may not have opened yet.
+        assert!(unreachable_burst(&cfg, &[], &reach, &[], 102 * SECOND).is_none());
+        let (b, u) = unreachable_burst(&cfg, &[], &reach, &[], 103 * SECOND).unwrap();
+        assert!(b.local);
+        assert_eq!(b.members, vec![Venue::BinanceSpot, Venue::Kraken]);
+        assert_eq!(u.len(), 2);
+        // A venue with a session open, or streaming, is not out: theirs.
+        let mut open = reach.clone();
+        open.open.push(Venue::Okx);
+        assert!(unreachable_burst(&cfg, &[], &open, &[], 103 * SECOND).is_none());
+        let streaming = [h(Venue::Okx, 3, 0, 0)];
+        assert!(unreachable_burst(&cfg, &streaming, &reach, &[], 103 * SECOND).is_none());
+        // ... unless its streams are out too.
+        let stale = [h(Venue::Okx, 3, 3, 101)];
+        let held = outs(&cfg, &stale);
+        let (b, u) = unreachable_burst(&cfg, &stale, &reach, &held, 103 * SECOND).unwrap();
+        assert_eq!(b.members.len(), 3);
+        assert_eq!(u.len(), 2);
+        // One exchange alone unreachable is the exchange, not us.
+        let binance = Reach {
+            open: vec![],
+            unreachable: vec![
+                unreachable(Venue::BinanceSpot, 100),
+                unreachable(Venue::BinanceUsdm, 100),
+            ],
+        };
+        assert!(unreachable_burst(&cfg, &[], &binance, &[], 110 * SECOND).is_none());
+        assert_eq!(
+            unreachable_wake(&cfg, &reach, 101 * SECOND),
+            Some(103 * SECOND)
+        );
+        assert_eq!(unreachable_wake(&cfg, &reach, 103 * SECOND), None);
+        // A single venue is no burst.
+        let one = Reach {
+            open: vec![],
+            unreachable: vec![unreachable(Venue::Kraken, 100)],
+        };
+        assert!(unreachable_burst(&cfg, &[], &one, &[], 110 * SECOND).is_none());
+    }
+
     #[test]
     fn validate_names_the_key() {
         let mut c = OutageConfig::default();
@@ -343,5 +510,10 @@ mod tests {
             ..OutageConfig::default()
         };
         assert!(c.validate().is_ok());
+        let c = OutageConfig {
+            unreachable_after_s: -1.0,
+            ..OutageConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("unreachable_after_s"));
     }
 }

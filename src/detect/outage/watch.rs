@@ -15,7 +15,7 @@
 //! until it ends.
 
 use super::words::{Back, BurstFacts, Escalation, Out, OutageVerdict};
-use super::{OutageConfig, VenueHealth, burst};
+use super::{OutageConfig, Reach, VenueHealth, burst, unreachable_burst};
 use crate::alert::{IncidentKey, Incidents, Kind};
 use crate::detect::verdict::Verdict;
 use crate::model::{Nanos, SECOND, Venue};
@@ -57,6 +57,8 @@ pub struct OutageWatch {
     shared_escalated: Option<Escalation>,
     /// A `local_stall` is firing.
     local: bool,
+    /// ... and some venue it covers could not be reached when last judged.
+    local_unreachable: bool,
 }
 
 fn venue_key(venue: Venue) -> IncidentKey {
@@ -98,13 +100,15 @@ impl OutageWatch {
     }
 
     /// `local_stall`, `shared_outage` and `venue_outage`, opened and closed
-    /// as the streams stale together change; each mutes what it explains.
-    /// Group incidents open before the venues they cover speak, so those
-    /// are muted from their first line.
+    /// as the streams stale together change (and, for `local_stall`, the
+    /// venues that cannot be reached, `reach`); each mutes what it
+    /// explains. Group incidents open before the venues they cover speak,
+    /// so those are muted from their first line.
     pub fn tick(
         &mut self,
         cfg: &OutageConfig,
         health: &[VenueHealth],
+        reach: &Reach,
         incidents: &Incidents,
         now: Nanos,
     ) -> Vec<OutageStep> {
@@ -127,9 +131,13 @@ impl OutageWatch {
         }
         let burst = burst(cfg, health, &held);
         let local = burst.as_ref().filter(|b| b.local);
-        let local = local.map(|b| BurstFacts::new(b, health, now));
+        let local = local.map(|b| BurstFacts::new(b, health, now)).or_else(|| {
+            let (b, unreachable) = unreachable_burst(cfg, health, reach, &held, now)?;
+            Some(BurstFacts::new(&b, health, now).with_unreachable(unreachable))
+        });
+        // Every venue out is our side: no shared outage among them.
+        let shared = burst.as_ref().filter(|b| !b.local && local.is_none());
         self.local_stall(local, release, &mut steps);
-        let shared = burst.as_ref().filter(|b| !b.local);
         let shared = shared.map(|b| {
             let why = self.shared_escalation(b, critical_after(cfg), now);
             (b, BurstFacts::new(b, health, now).escalated(why))
@@ -273,6 +281,7 @@ impl OutageWatch {
         };
         match burst {
             Some(f) => {
+                self.local_unreachable = f.has_unreachable();
                 steps.push(OutageStep::Report(
                     key.clone(),
                     Verdict::Fire(Out::Local(f)),
@@ -284,8 +293,13 @@ impl OutageWatch {
             }
             None if self.local => {
                 self.local = false;
+                let back = if std::mem::take(&mut self.local_unreachable) {
+                    Back::LocalReached
+                } else {
+                    Back::Local
+                };
                 steps.push(OutageStep::Ungroup(Kind::LocalStall, key.clone(), release));
-                steps.push(OutageStep::Report(key, Verdict::Clear(Back::Local)));
+                steps.push(OutageStep::Report(key, Verdict::Clear(back)));
             }
             None => {}
         }
@@ -367,7 +381,7 @@ mod tests {
         let now = T0 + at_ms * SECOND / 1000;
         let mut found = Vec::new();
         let mut alerts = Vec::new();
-        for step in w.tick(cfg, health, inc, now) {
+        for step in w.tick(cfg, health, &Reach::default(), inc, now) {
             match step {
                 OutageStep::Report(key, verdict) => {
                     if let Verdict::Fire(f) = &verdict {

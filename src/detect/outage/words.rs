@@ -3,7 +3,7 @@
 //! the findings and recoveries of [`super::OutageWatch`] and of a stall
 //! record, each worded from the facts captured when it was judged.
 
-use super::{Burst, VenueHealth};
+use super::{Burst, Unreachable, VenueHealth};
 use crate::alert::{Evidence, IncidentKey, Kind, Severity};
 use crate::detect::verdict::{Finding, Verdict, Words};
 use crate::model::{Nanos, Venue, format_rfc3339_ms};
@@ -52,6 +52,9 @@ pub enum Back {
     Shared,
     /// `local_stall` of every venue ends.
     Local,
+    /// `local_stall` of every venue, some unreachable, ends: a venue
+    /// connects or streams again.
+    LocalReached,
     /// feedwatch runs again after a pause.
     Paused(Pause),
 }
@@ -88,6 +91,9 @@ pub struct BurstFacts {
     for_ns: Nanos,
     /// Why the shared outage is critical (never set for a local stall).
     escalated: Option<Escalation>,
+    /// Members that cannot be reached (they have no streams to go quiet),
+    /// each with why.
+    unreachable: Vec<Unreachable>,
 }
 
 impl BurstFacts {
@@ -103,6 +109,7 @@ impl BurstFacts {
             stale,
             for_ns: now - burst.since,
             escalated: None,
+            unreachable: Vec::new(),
         }
     }
 
@@ -112,6 +119,38 @@ impl BurstFacts {
             escalated: why,
             ..self
         }
+    }
+
+    /// The same facts, with the members that cannot be reached.
+    pub fn with_unreachable(mut self, unreachable: Vec<Unreachable>) -> Self {
+        self.unreachable = unreachable;
+        self
+    }
+
+    /// Whether some member cannot be reached.
+    pub fn has_unreachable(&self) -> bool {
+        !self.unreachable.is_empty()
+    }
+
+    /// `local_stall` when some members cannot connect: who, and why.
+    fn unreachable_summary(&self) -> String {
+        let why: Vec<String> = self
+            .unreachable
+            .iter()
+            .map(|u| format!("{}: {}", u.venue, u.reason))
+            .collect();
+        let silent = if self.stale > 0 {
+            format!(" {} streams of the others silent.", self.stale)
+        } else {
+            String::new()
+        };
+        format!(
+            "Every watched venue ({}) is out at once across independent exchanges, {} of them unreachable ({}): suspect feedwatch's own side (network, DNS, firewall, proxy, host) before the venues; the first went out {:.1} s ago.{silent}",
+            self.venue_list(),
+            self.unreachable.len(),
+            why.join("; "),
+            secs(self.for_ns)
+        )
     }
 
     /// The detail sentence shared by `shared_outage` and `local_stall`.
@@ -141,6 +180,12 @@ impl BurstFacts {
             .with("group_size", b.group_size)
             .with("stale_streams", self.stale)
             .with("since", format_rfc3339_ms(b.since));
+        let ev = if self.unreachable.is_empty() {
+            ev
+        } else {
+            let ids: Vec<&str> = self.unreachable.iter().map(|u| u.venue.id()).collect();
+            ev.with("unreachable", ids)
+        };
         with_escalation(ev, self.escalated)
     }
 }
@@ -227,6 +272,7 @@ impl Words for Out {
                     f.detail()
                 )
             }
+            Out::Local(f) if f.has_unreachable() => f.unreachable_summary(),
             Out::Local(f) => format!(
                 "Every watched venue ({}) went quiet at once across independent exchanges: suspect feedwatch's own side (network, host, process) before the venues. {}",
                 f.venue_list(),
@@ -284,7 +330,7 @@ impl Words for Back {
         match self {
             Back::Venue { .. } => Kind::VenueOutage,
             Back::Shared => Kind::SharedOutage,
-            Back::Local | Back::Paused(_) => Kind::LocalStall,
+            Back::Local | Back::LocalReached | Back::Paused(_) => Kind::LocalStall,
         }
     }
     fn summary(&self, key: &IncidentKey) -> String {
@@ -300,6 +346,7 @@ impl Words for Back {
             Back::Local => {
                 "Feeds are streaming again after every venue went quiet at once.".to_string()
             }
+            Back::LocalReached => "Not every venue is out any more (one connects or streams again): our own side is no longer the suspect; venues still failing are reported on their own.".to_string(),
             Back::Paused(p) => format!(
                 "feedwatch is running again after a {:.1} s pause.",
                 secs(p.to - p.from)
@@ -311,7 +358,7 @@ impl Words for Back {
             Back::Venue { stale, active } => Evidence::new()
                 .with("stale_streams", *stale)
                 .with("active_streams", *active),
-            Back::Shared | Back::Local => Evidence::new(),
+            Back::Shared | Back::Local | Back::LocalReached => Evidence::new(),
             Back::Paused(p) => p.evidence(),
         }
     }

@@ -5,3 +5,4 @@ mod clean_recordings;
 mod faults;
 mod outage_severity;
 mod price_divergence;
+mod unreachable;
