@@ -140,7 +140,8 @@ impl Engine {
 
     /// A connection closed. Unless feedwatch closed it on purpose, that is
     /// a `connection_lost` incident about its planned connection, resolved
-    /// by the first market data on a later session of it.
+    /// by the first market data on a later session of it; an outage of its
+    /// venue held now is judged again at the next tick.
     pub(super) fn on_close(
         &mut self,
         venue: Venue,
@@ -175,6 +176,11 @@ impl Engine {
             symbols,
         };
         Verdict::<_, Delivering>::Fire(lost).report(&mut self.incidents, &key, now, out);
+        // A lost connection confirms an outage held now: re-judge it (and
+        // turn it critical) at the next tick, not whenever one comes.
+        if self.market.outages.any() {
+            self.schedule(now);
+        }
     }
 
     /// A new session on this connection id: parser state restarts, and

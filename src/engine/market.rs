@@ -70,7 +70,8 @@ impl Engine {
 
     /// The outages (`local_stall`, `shared_outage`, `venue_outage`) as
     /// the streams stale together change: the watch's steps, applied to
-    /// the incident book in its order.
+    /// the incident book in its order; and a tick asked for when an outage
+    /// will have lasted long enough to turn critical.
     pub(super) fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let health = self.venue_health();
         let reach = self.reach();
@@ -93,6 +94,11 @@ impl Engine {
                     self.incidents.ungroup(now, kind, &key, grace)
                 }
             }
+        }
+        // An outage still a warning turns critical when it has lasted
+        // `outage.critical_after_s`: tick then, whether data comes or not.
+        if let Some(t) = self.market.outages.next_escalation(&self.cfg.outage) {
+            self.schedule(t);
         }
     }
 
