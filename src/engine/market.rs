@@ -100,6 +100,10 @@ impl Engine {
         if let Some(t) = self.market.outages.next_escalation(&self.cfg.outage) {
             self.schedule(t);
         }
+        // After the watch: a venue that never connected is told once the
+        // failures around it have been held, so every venue failing at once
+        // is the one local_stall just decided, its connections muted under it.
+        self.report_held_connects(now, out);
     }
 
     /// `price_divergence`: a best bid/offer (its mid) or trade of stream
