@@ -1,5 +1,6 @@
 //! Detectors end to end over real recordings, with faults injected by code.
 
+mod bad_print;
 mod book_health;
 mod clean_recordings;
 mod faults;
