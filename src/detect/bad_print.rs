@@ -20,7 +20,6 @@
 
 use super::book::BookConfig;
 use super::verdict::{Finding, Verdict, Words};
-use crate::alert::words::fmt_price;
 use crate::alert::{Evidence, IncidentKey, Kind};
 use crate::model::Nanos;
 use crate::state::gaps::secs;
@@ -110,11 +109,11 @@ impl Words for BadPrint {
         format!(
             "{} printed a trade at {}, {:.0} bps {side} its own {} {} / {}{peers}: a bad print, keep it out of marks, candles and indices.",
             key.market(),
-            fmt_price(self.price),
+            self.price,
             self.outside_bps,
             self.top.stream,
-            fmt_price(self.top.bid),
-            fmt_price(self.top.ask),
+            self.top.bid,
+            self.top.ask,
         )
     }
     fn evidence(&self) -> Evidence {

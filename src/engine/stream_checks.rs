@@ -16,7 +16,7 @@ use crate::alert::Alert;
 use crate::detect::bad_print::{Peers, Top};
 use crate::detect::book::{applied_verdicts, integrity_verdict};
 use crate::detect::consensus::median_in_place;
-use crate::detect::frozen::{Fingerprint, fp};
+use crate::detect::frozen::{Fingerprint, Witness, fp};
 use crate::model::{Integrity, MILLI, Nanos, StreamKind, Venue};
 use crate::state::book::Applied;
 
@@ -111,6 +111,35 @@ impl Engine {
         verdict.report(&mut self.incidents, &s.key, now, out);
     }
 
+    /// `feed_frozen` by witness: stream `si` of `venue` (its synced L2
+    /// book's top `low..high`, or a trade at `low == high`) against the
+    /// standing quote of the same venue and symbol's bbo stream.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_frozen_witness(
+        &mut self,
+        si: StreamId,
+        venue: Venue,
+        now: Nanos,
+        by: Witness,
+        low: f64,
+        high: f64,
+        out: &mut Vec<Alert>,
+    ) {
+        let [Some(b), ..] = self.book_links(si, venue) else {
+            return;
+        };
+        if b == si {
+            return;
+        }
+        let cfg = &self.cfg.frozen;
+        let s = self.streams.get_mut(b);
+        let (Some(quote), Some(tracker)) = (s.checks.stale.top, s.checks.frozen.as_mut()) else {
+            return;
+        };
+        let verdict = tracker.on_witness(cfg, now, by, quote, low, high);
+        verdict.report(&mut self.incidents, &s.key, now, out);
+    }
+
     /// After a book update: frozen, spread and near-touch depth of a
     /// synced L2 book.
     pub(super) fn check_book_health(
@@ -126,9 +155,12 @@ impl Engine {
         let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
             return;
         };
+        let (low, high) = (bid.price, ask.price);
         if !rest {
             let f = [fp(bid.price), fp(bid.qty), fp(ask.price), fp(ask.qty), 0, 0];
             self.check_frozen(si, now, &f, out);
+            let venue = self.streams.get(si).venue;
+            self.check_frozen_witness(si, venue, now, Witness::BookTop, low, high, out);
         }
         self.check_spread(si, now, bid.price, ask.price, out);
         let cfg = &self.cfg.book;

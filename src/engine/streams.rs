@@ -16,7 +16,7 @@ use crate::detect::bad_print::BadPrintTracker;
 use crate::detect::book::CrossedTracker;
 use crate::detect::book_health::{DepthTracker, SpreadTracker, StaleTracker};
 use crate::detect::candle::CandleChecker;
-use crate::detect::frozen::{FrozenTracker, fp};
+use crate::detect::frozen::{FrozenTracker, Witness, fp};
 use crate::detect::lag::LagTracker;
 use crate::detect::silence::SilenceTracker;
 use crate::model::{Event, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue};
@@ -326,6 +326,15 @@ impl Engine {
                 self.check_stale(si, venue, now, t.price, out);
                 if !rest {
                     self.check_bad_print(si, venue, now, t.price, t.id, out);
+                    self.check_frozen_witness(
+                        si,
+                        venue,
+                        now,
+                        Witness::Trade,
+                        t.price,
+                        t.price,
+                        out,
+                    );
                 }
             }
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),

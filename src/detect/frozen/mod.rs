@@ -19,6 +19,11 @@
 //! stream its usual time to follow before it is called frozen. With no peer
 //! known, a much higher phi is required, and the evidence says so.
 //!
+//! A best bid/offer has a faster witness than its rhythm: the same venue's
+//! own L2 book top and trades ([`witness`]). A quote they contradict (the
+//! book moved past it, trades print through it) for
+//! `frozen.contradicted_s` while it stands still is frozen at once.
+//!
 //! This module never reads a clock and never allocates per frame: the
 //! engine passes the time and a fingerprint of the frame's values.
 
@@ -28,6 +33,9 @@ use crate::model::{Nanos, SECOND, StreamKind, Symbol, Venue, format_rfc3339_ms};
 use crate::state::gaps::{GapHistory, TailFit, secs};
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
+
+mod witness;
+pub use witness::{Contradicted, Witness, past};
 
 /// Thresholds for `feed_frozen`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -57,6 +65,11 @@ pub struct FrozenConfig {
     pub min_samples: u64,
     /// Half-life of the inter-change history (seconds).
     pub half_life_s: f64,
+    /// A best bid/offer the same venue's own L2 book top or trades
+    /// contradict (moved or printed past it) for this long (seconds),
+    /// without a change of the quote meanwhile, is frozen whatever its
+    /// rhythm; 0 turns this witness off.
+    pub contradicted_s: f64,
 }
 
 impl Default for FrozenConfig {
@@ -72,6 +85,7 @@ impl Default for FrozenConfig {
             max_gap_s: 300.0,
             min_samples: 100,
             half_life_s: 1800.0,
+            contradicted_s: 2.0,
         }
     }
 }
@@ -109,6 +123,12 @@ impl FrozenConfig {
             return Err(format!(
                 "frozen.min_tail_scale_s must be >= 0, got {}",
                 self.min_tail_scale_s
+            ));
+        }
+        if !(self.contradicted_s.is_finite() && (0.0..=3600.0).contains(&self.contradicted_s)) {
+            return Err(format!(
+                "frozen.contradicted_s must be 0..=3600, got {}",
+                self.contradicted_s
             ));
         }
         if self.min_frozen_s > self.max_gap_s {
@@ -297,6 +317,9 @@ pub struct FrozenFacts {
     pub p95_change_gap_s: f64,
     /// When the values last changed.
     pub last_change: Nanos,
+    /// Convicted by the venue's own streams contradicting the quote
+    /// (rather than by phi): how.
+    pub contradicted: Option<Contradicted>,
 }
 
 /// What one frame means for `feed_frozen`: the stream has just been found
@@ -317,6 +340,21 @@ impl Words for FrozenFacts {
         Kind::FeedFrozen
     }
     fn summary(&self, key: &IncidentKey) -> String {
+        if let Some(c) = &self.contradicted {
+            let how = match c.by {
+                Witness::BookTop => "the venue's own order book top moved past it",
+                Witness::Trade => "the venue's own trades print through it",
+            };
+            return format!(
+                "{} is frozen: its best bid/offer {} / {} has not changed for {:.1} s while {how} ({} for {:.1} s): do not trade on it.",
+                key.subject(),
+                c.bid,
+                c.ask,
+                self.unchanged_s,
+                c.price,
+                c.held_s
+            );
+        }
         let compared = if self.peers_known {
             format!(
                 "while other venues' {} streams changed {} times",
@@ -334,6 +372,21 @@ impl Words for FrozenFacts {
         )
     }
     fn evidence(&self) -> Evidence {
+        if let Some(c) = &self.contradicted {
+            return Evidence::new()
+                .num("unchanged_s", self.unchanged_s, 3)
+                .with("unchanged_frames", self.unchanged_frames)
+                .with("witness", c.by.name())
+                .with("witness_price", c.price)
+                .with("bid", c.bid)
+                .with("ask", c.ask)
+                .num("contradicted_s", c.held_s, 3)
+                .with("contradicted_since", format_rfc3339_ms(c.since))
+                .num("phi", self.phi, 2)
+                .num("median_change_gap_s", self.median_change_gap_s, 4)
+                .num("p95_change_gap_s", self.p95_change_gap_s, 4)
+                .with("last_change_at", format_rfc3339_ms(self.last_change));
+        }
         Evidence::new()
             .num("unchanged_s", self.unchanged_s, 3)
             .with("unchanged_frames", self.unchanged_frames)
@@ -412,6 +465,10 @@ pub struct FrozenTracker {
     /// The next change restarts the clock without being learned (after a
     /// silence or a reconnect).
     restart: bool,
+    /// Since when the venue's own book or trades have contradicted the
+    /// standing values, and the repeats counted then (bbo streams; see
+    /// [`witness`]).
+    contra: Option<(Nanos, u64)>,
 }
 
 impl FrozenTracker {
@@ -428,6 +485,7 @@ impl FrozenTracker {
             unchanged_frames: 0,
             alerting: false,
             restart: false,
+            contra: None,
         }
     }
 
@@ -442,6 +500,7 @@ impl FrozenTracker {
     /// frozen.
     pub fn on_silent(&mut self) -> Verdict<FrozenFacts, WentSilent> {
         self.restart = true;
+        self.contra = None;
         if std::mem::take(&mut self.alerting) {
             Verdict::Clear(WentSilent)
         } else {
@@ -458,6 +517,10 @@ impl FrozenTracker {
         f: &Fingerprint,
     ) -> FrozenVerdict {
         let changed = self.last.as_ref() != Some(f);
+        if changed {
+            // New values: any contradiction was of the old ones.
+            self.contra = None;
+        }
         if self.restart {
             // The clock restarts here; this frame is the new reference.
             self.restart = false;
@@ -526,6 +589,7 @@ impl FrozenTracker {
             median_change_gap_s: fit.median,
             p95_change_gap_s: fit.p95,
             last_change: last,
+            contradicted: None,
         })
     }
 

@@ -4,5 +4,6 @@ mod bad_print;
 mod book_health;
 mod clean_recordings;
 mod faults;
+mod frozen_quotes;
 mod price_divergence;
 mod unreachable;
