@@ -88,6 +88,9 @@ pub enum Kind {
     /// One venue's price is far from the consensus of the other fresh
     /// venues quoting the same pair (at least 3 venues in all).
     PriceDivergence,
+    /// One trade printed far outside the same venue's own best bid and
+    /// offer (and far from the pair's other venues where there are any).
+    BadPrint,
 }
 
 impl State {
@@ -134,6 +137,7 @@ impl Kind {
             Kind::SharedOutage => "shared_outage",
             Kind::LocalStall => "local_stall",
             Kind::PriceDivergence => "price_divergence",
+            Kind::BadPrint => "bad_print",
         }
     }
 
@@ -156,7 +160,8 @@ impl Kind {
             | Kind::CandleGap
             | Kind::SpreadBlowout
             | Kind::DepthCollapse
-            | Kind::BookStale => Cause::DataIntegrity,
+            | Kind::BookStale
+            | Kind::BadPrint => Cause::DataIntegrity,
         }
     }
 }

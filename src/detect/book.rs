@@ -6,8 +6,9 @@
 //! an alert: a single crossed message can be a race between two sides of an
 //! update. A crossed book *across* venues is normal and not checked here.
 //!
-//! The keys of `spread_blowout`, `depth_collapse` and `book_stale` live in
-//! [`BookConfig`] too; those checks are in [`crate::detect::book_health`].
+//! The keys of `spread_blowout`, `depth_collapse`, `book_stale` and
+//! `bad_print` live in [`BookConfig`] too; those checks are in
+//! [`crate::detect::book_health`] and [`crate::detect::bad_print`].
 
 use super::verdict::{Finding, Outcome, Verdict, Words};
 use crate::alert::{Evidence, IncidentKey, Kind, Severity};
@@ -70,6 +71,16 @@ pub struct BookConfig {
     pub stale_hold_ms: i64,
     /// ... where outside prints further apart than this (ms) start a new run.
     pub stale_window_ms: i64,
+    /// `bad_print`: a trade printing further than this (basis points of
+    /// mid) outside the same venue's closest fresh top of book ...
+    pub bad_print_bps: f64,
+    /// ... and further than this many of that top's spreads (a thin
+    /// market's wide quote is not a bar of 1%) ...
+    pub bad_print_spread_k: f64,
+    /// ... where a top is fresh when its stream had data within this long
+    /// (ms); a print far from the other venues of the pair too (by
+    /// `bad_print_bps` of their median), where any are fresh.
+    pub bad_print_fresh_ms: i64,
 }
 
 impl Default for BookConfig {
@@ -95,6 +106,9 @@ impl Default for BookConfig {
             stale_trades: 5,
             stale_hold_ms: 1000,
             stale_window_ms: 3000,
+            bad_print_bps: 100.0,
+            bad_print_spread_k: 10.0,
+            bad_print_fresh_ms: 5000,
         }
     }
 }
@@ -106,6 +120,7 @@ impl BookConfig {
             ("book.spread_k", self.spread_k),
             ("book.depth_band_bps", self.depth_band_bps),
             ("book.depth_fraction", self.depth_fraction),
+            ("book.bad_print_bps", self.bad_print_bps),
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
@@ -115,6 +130,7 @@ impl BookConfig {
         let non_negative = [
             ("book.spread_floor_bps", self.spread_floor_bps),
             ("book.stale_tolerance_bps", self.stale_tolerance_bps),
+            ("book.bad_print_spread_k", self.bad_print_spread_k),
         ];
         for (name, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {
@@ -133,6 +149,7 @@ impl BookConfig {
             ("book.depth_sustain_ms", self.depth_sustain_ms),
             ("book.stale_hold_ms", self.stale_hold_ms),
             ("book.stale_window_ms", self.stale_window_ms),
+            ("book.bad_print_fresh_ms", self.bad_print_fresh_ms),
         ];
         for (name, v) in times {
             if !(0..=3_600_000).contains(&v) {

@@ -6,6 +6,7 @@
 //! is given and the state it keeps; it never does I/O and never reads the
 //! wall clock.
 
+pub mod bad_print;
 pub mod book;
 pub mod book_health;
 pub mod candle;

@@ -12,10 +12,11 @@ use super::stats::payload_index;
 use super::{Engine, MAX_RESYNC_REQUESTS, ResyncRequest};
 use crate::alert::{Alert, IncidentKey};
 use crate::detect::Verdict;
+use crate::detect::bad_print::BadPrintTracker;
 use crate::detect::book::CrossedTracker;
 use crate::detect::book_health::{DepthTracker, SpreadTracker, StaleTracker};
 use crate::detect::candle::CandleChecker;
-use crate::detect::frozen::{FrozenTracker, fp};
+use crate::detect::frozen::{FrozenTracker, Witness, fp};
 use crate::detect::lag::LagTracker;
 use crate::detect::silence::SilenceTracker;
 use crate::model::{Event, MILLI, Nanos, Payload, SECOND, StreamKind, Symbol, Venue};
@@ -118,15 +119,18 @@ pub(super) struct Stream {
     pub(super) trade_candles: Option<usize>,
     /// The stream's own checks.
     pub(super) checks: StreamChecks,
-    /// Trade streams: the same venue/symbol's bbo, depth and partial depth
-    /// streams, looked up when the stream count was the first value.
+    /// Trade and book streams: the same venue/symbol's bbo, depth and
+    /// partial depth streams, looked up when the stream count was the
+    /// first value.
     pub(super) book_links: (usize, [Option<StreamId>; 3]),
 }
 
 /// One stream's own checks, the state each keeps between frames. None of
-/// them reads another venue (`book_stale` reads the same venue's trades),
-/// so a venue's streams and their checks can run apart from the checks
-/// across venues ([`MarketChecks`](super::market::MarketChecks)).
+/// them keeps state of another venue (`book_stale` reads the same venue's
+/// trades; `bad_print` the same venue's books, and asks the other venues'
+/// latest prices only for a print already far outside them), so a
+/// venue's streams and their checks can run apart from the checks across
+/// venues ([`MarketChecks`](super::market::MarketChecks)).
 pub(super) struct StreamChecks {
     /// `feed_silent`.
     pub(super) silence: SilenceTracker,
@@ -144,6 +148,9 @@ pub(super) struct StreamChecks {
     pub(super) depth: DepthTracker,
     /// `book_stale` (bbo and L2 streams, judged on the same venue's trades).
     pub(super) stale: StaleTracker,
+    /// `bad_print` (trade streams, judged against the same venue's books
+    /// and, for a print far outside them, the pair's other venues).
+    pub(super) bad_print: BadPrintTracker,
 }
 
 /// Candles built from one symbol's trades.
@@ -236,6 +243,7 @@ impl Engine {
                 spread: SpreadTracker::default(),
                 depth: DepthTracker::default(),
                 stale: StaleTracker::default(),
+                bad_print: BadPrintTracker::default(),
             },
             book_links: (0, [None; 3]),
         })?;
@@ -316,6 +324,18 @@ impl Engine {
                     self.check_frozen(si, now, &f, out);
                 }
                 self.check_stale(si, venue, now, t.price, out);
+                if !rest {
+                    self.check_bad_print(si, venue, now, t.price, t.id, out);
+                    self.check_frozen_witness(
+                        si,
+                        venue,
+                        now,
+                        Witness::Trade,
+                        t.price,
+                        t.price,
+                        out,
+                    );
+                }
             }
             Payload::Integrity(i) => self.on_integrity(si, now, i, out),
             Payload::Candle(c) => {

@@ -115,6 +115,21 @@ fn nothing_else(alerts: &[Alert], allowed: &[(Kind, &str, &str)]) {
     assert!(stray.is_empty(), "unexpected:\n{}", show(&stray));
 }
 
+/// As `run_ended`, with `cfg`.
+fn run_ended_with(cfg: DetectConfig, records: &Records) -> Vec<Alert> {
+    let mut d = Drive::new(cfg);
+    d.records_ended(records);
+    d.done().1
+}
+
+/// The default config with `feed_frozen`'s witness (the venue's own book
+/// and trades against its quote) off: the rhythm-and-peers rule alone.
+fn without_witness() -> DetectConfig {
+    let mut cfg = DetectConfig::default();
+    cfg.frozen.contradicted_s = 0.0;
+    cfg
+}
+
 fn secs_between(a: Nanos, b: Nanos) -> f64 {
     (b - a) as f64 / SECOND as f64
 }
@@ -172,22 +187,30 @@ fn injected_spot_freeze_is_frozen_within_15s_while_peers_move_and_resolves() {
         }
     });
     let alerts = run_ended(&recs);
-    for stream in ["bbo", "trade"] {
-        let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", stream);
-        // The learned threshold is about 8 s here (phi 8 on the change
-        // rhythm); never before min_frozen_s.
-        let delay = timely(open, recovered, 2.0, 15.0, 5.0);
-        assert!(open.at >= start() + FAULT_AT_S * SECOND);
-        assert_eq!(
-            open.evidence.get("peers_known"),
-            Some(&serde_json::json!(true))
-        );
-        let peers = open.evidence.get("peer_changes").unwrap().as_u64().unwrap();
-        assert!(peers >= 5, "{stream}: peers changed {peers} times");
-        let unchanged = open.evidence.get("unchanged_s").unwrap().as_f64().unwrap();
-        assert!((unchanged - delay).abs() < 1.0, "{unchanged} vs {delay}");
-        assert!(open.summary.contains("frozen"), "{}", open.summary);
-    }
+    // The quote: spot's depth diffs go on as recorded, and its own book
+    // moving past the standing quote convicts it within 5 s.
+    let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "bbo");
+    timely(open, recovered, 2.0, 5.0, 5.0);
+    assert_eq!(
+        open.evidence.get("witness"),
+        Some(&serde_json::json!("book_top"))
+    );
+    assert!(open.summary.contains("own order book"), "{}", open.summary);
+    // Trades have no such witness: their own rhythm and their peers.
+    let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "trade");
+    // The learned threshold is about 8 s here (phi 8 on the change
+    // rhythm); never before min_frozen_s.
+    let delay = timely(open, recovered, 2.0, 15.0, 5.0);
+    assert!(open.at >= start() + FAULT_AT_S * SECOND);
+    assert_eq!(
+        open.evidence.get("peers_known"),
+        Some(&serde_json::json!(true))
+    );
+    let peers = open.evidence.get("peer_changes").unwrap().as_u64().unwrap();
+    assert!(peers >= 5, "trade: peers changed {peers} times");
+    let unchanged = open.evidence.get("unchanged_s").unwrap().as_f64().unwrap();
+    assert!((unchanged - delay).abs() < 1.0, "{unchanged} vs {delay}");
+    assert!(open.summary.contains("frozen"), "{}", open.summary);
     // A frozen stream still delivers: no silence, and nothing else pages.
     assert!(of_kind(&alerts, Kind::FeedSilent).is_empty());
     nothing_else(
@@ -220,9 +243,22 @@ fn a_quiet_market_frozen_on_every_venue_together_raises_no_frozen_alert() {
     }
     let mut recs = merge(parts);
     recs.retain(|r| r.recv_ns < t0 + UNTIL_S * SECOND);
-    let alerts = run_ended(&recs);
+    // Judged on their rhythm and peers, nobody moved: nothing is frozen.
+    let alerts = run_ended_with(without_witness(), &recs);
     let frozen = of_kind(&alerts, Kind::FeedFrozen);
     assert!(frozen.is_empty(), "{}", show(&frozen));
+    // The depth diffs were left as recorded, though: each venue's own book
+    // moved past its standing quote, and that (only that) convicts quotes.
+    let alerts = run_ended(&recs);
+    let frozen = of_kind(&alerts, Kind::FeedFrozen);
+    assert!(
+        frozen
+            .iter()
+            .filter(|a| a.state == State::Open)
+            .all(|a| a.stream.as_deref() == Some("bbo") && a.evidence.get("witness").is_some()),
+        "{}",
+        show(&frozen)
+    );
 }
 
 #[test]
@@ -240,7 +276,13 @@ fn without_peers_a_freeze_needs_the_higher_bar_and_says_so() {
     );
     assert!(inj.touched > 1000);
     recs.retain(|r| r.recv_ns < t0 + UNTIL_S * SECOND);
+    // The venue's own book convicts the quote whatever its peers.
     let alerts = run_ended(&recs);
+    let (open, _) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "bbo");
+    assert!(open.evidence.get("witness").is_some(), "{}", show(&[open]));
+    assert!(after_fault(open.at) < 5.0, "{}", show(&[open]));
+    // Without that witness, the rhythm alone at the no-peer bar.
+    let alerts = run_ended_with(without_witness(), &recs);
     let (open, recovered) = one_incident(&alerts, Kind::FeedFrozen, "binance-spot", "bbo");
     // phi 16 instead of 8: later than with peers (about 8 s), still well
     // inside the fault.
