@@ -286,9 +286,13 @@ mod tests {
         tail.split('"').next().unwrap().parse().unwrap()
     }
 
-    /// The recorded spot diffs as (recv_ns, U, u), and the recorded
-    /// bookTickers as (u, bid, ask).
-    fn recorded_ids(paths: &[PathBuf]) -> (Vec<(Nanos, u64, u64)>, Vec<(u64, f64, f64)>) {
+    /// A recorded diff's receive time, `U` and `u`.
+    type DiffIds = (Nanos, u64, u64);
+    /// A recorded bookTicker's `u`, bid and ask.
+    type Ticker = (u64, f64, f64);
+
+    /// The recorded spot diffs and bookTickers.
+    fn recorded_ids(paths: &[PathBuf]) -> (Vec<DiffIds>, Vec<Ticker>) {
         let mut adapter = adapter_for(Venue::BinanceSpot).unwrap();
         let (mut diffs, mut tickers, mut events) = (Vec::new(), Vec::new(), Vec::new());
         let mut m = Merger::open(paths).unwrap();

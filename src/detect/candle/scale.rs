@@ -344,7 +344,11 @@ mod tests {
         let mut seed: u64 = 7;
         let mut side = || {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            if (seed >> 33) % 2 == 0 { bid } else { ask }
+            if (seed >> 33).is_multiple_of(2) {
+                bid
+            } else {
+                ask
+            }
         };
         for i in 0..600 {
             if i % 3 == 2 {

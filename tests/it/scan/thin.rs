@@ -25,7 +25,7 @@ fn num(row: &str, i: usize) -> f64 {
 
 /// Whether minute `i` is flattened: four of every twelve.
 fn flat(i: usize) -> bool {
-    i > 0 && (i / 4) % 3 == 0
+    i > 0 && (i / 4).is_multiple_of(3)
 }
 
 /// The calm days with a third of the minutes flattened (injected).
