@@ -351,7 +351,14 @@ fn eval_candles(
 }
 
 fn matches(e: &Expect, a: &Alert) -> bool {
-    a.kind.name() == e.kind
+    let said = if e.cause.is_some() || e.severity.is_some() {
+        a.state != State::Resolved
+            && e.cause.is_none_or(|c| a.cause == c)
+            && e.severity.is_none_or(|least| a.severity >= least)
+    } else {
+        a.state == State::Open
+    };
+    said && a.kind.name() == e.kind
         && e.venue.as_deref().is_none_or(|v| a.venue.id() == v)
         && e.symbol
             .as_ref()
@@ -369,12 +376,11 @@ fn score(
     t0: Nanos,
 ) -> ScenarioReport {
     let rel = |t: Nanos| (t - t0) as f64 / SECOND as f64;
-    let opens: Vec<&Alert> = alerts.iter().filter(|a| a.state == State::Open).collect();
     let mut explained: BTreeSet<&str> = BTreeSet::new();
     let mut labels = Vec::new();
     for e in &recipe.expects {
         let mut delay: Option<f64> = None;
-        for a in opens.iter().filter(|a| matches(e, a)) {
+        for a in alerts.iter().filter(|a| matches(e, a)) {
             let d = rel(a.at) - e.at_s;
             if (0.0..=e.within_s).contains(&d) {
                 explained.insert(&a.incident);
@@ -387,7 +393,7 @@ fn score(
         });
     }
     for e in &recipe.allows {
-        for a in opens.iter().filter(|a| matches(e, a)) {
+        for a in alerts.iter().filter(|a| matches(e, a)) {
             let d = rel(a.at) - e.at_s;
             if (0.0..=e.within_s).contains(&d) {
                 explained.insert(&a.incident);

@@ -206,6 +206,14 @@ impl Incidents {
             .is_some_and(|o| o.firing)
     }
 
+    /// Whether an incident of `kind` about any subject of `venue` holds now
+    /// (e.g. any of its connections lost).
+    pub fn is_firing_on(&self, kind: Kind, venue: Venue) -> bool {
+        self.open
+            .iter()
+            .any(|((k, key), o)| *k == kind && key.venue == venue && o.firing)
+    }
+
     /// Whether an open incident is muted by a group that explains it.
     pub fn is_muted(&self, kind: Kind, key: &IncidentKey) -> bool {
         self.open.get(&(kind, key.clone())).is_some_and(|o| o.muted)

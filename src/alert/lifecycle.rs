@@ -38,7 +38,7 @@ impl Phase {
 }
 
 /// The cause class of an incident (the `cause` field of an alert).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// Not known yet (a stream went stale; is it the venue, a shared outage

@@ -13,7 +13,7 @@ pub use incident::{IncidentKey, Incidents};
 pub use lifecycle::{Cause, IncidentConfig, Phase};
 
 use crate::model::{Nanos, Venue, format_rfc3339_ms};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
@@ -30,7 +30,7 @@ pub enum State {
 }
 
 /// How urgent an alert is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Context only: nobody is paged.

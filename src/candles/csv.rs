@@ -26,10 +26,10 @@ pub const MAX_BAD_ROW_MESSAGES: usize = 1_000;
 pub const MAX_CANDLES: usize = 2_000_000;
 
 /// Earliest accepted candle time (1970-01-01).
-const MIN_TIME: Nanos = 0;
+pub(crate) const MIN_TIME: Nanos = 0;
 /// Latest accepted candle time (2200-01-01), far enough from the end of
 /// `Nanos` that close times cannot overflow.
-const MAX_TIME: Nanos = 7_258_118_400 * SECOND;
+pub(crate) const MAX_TIME: Nanos = 7_258_118_400 * SECOND;
 
 /// Needed columns must be among the first this many of a row.
 const MAX_COLUMNS: usize = 64;
@@ -51,9 +51,9 @@ pub const BINANCE_KLINE_COLUMNS: [&str; 12] = [
 ];
 
 /// Accepted names of the time column, in order of preference.
-const TIME_NAMES: [&str; 4] = ["open_time", "open_time_ms", "timestamp", "time"];
+pub(crate) const TIME_NAMES: [&str; 4] = ["open_time", "open_time_ms", "timestamp", "time"];
 /// Accepted names of the base-volume column.
-const VOLUME_NAMES: [&str; 3] = ["volume", "volume_base", "base_volume"];
+pub(crate) const VOLUME_NAMES: [&str; 3] = ["volume", "volume_base", "base_volume"];
 /// Accepted names of the quote-volume column.
 const QUOTE_NAMES: [&str; 3] = ["quote_volume", "quote_asset_volume", "volume_quote"];
 /// Accepted names of the trade-count column.
@@ -120,7 +120,7 @@ pub struct BadRows {
 }
 
 impl BadRows {
-    fn push(&mut self, path: &Path, line: usize, reason: &str) {
+    pub(crate) fn push(&mut self, path: &Path, line: usize, reason: &str) {
         self.total = self.total.saturating_add(1);
         if self.messages.len() < MAX_BAD_ROW_MESSAGES {
             self.messages
@@ -216,7 +216,7 @@ impl Layout {
     }
 }
 
-fn unquote(f: &str) -> &str {
+pub(crate) fn unquote(f: &str) -> &str {
     let f = f.trim();
     f.strip_prefix('"')
         .and_then(|g| g.strip_suffix('"'))
@@ -237,6 +237,56 @@ pub fn read_file(
     if interval_secs == 0 {
         return Err(ScanError::BadInterval);
     }
+    let mut layout: Option<Layout> = None;
+    for_each_line(path, bad, |line_no, text, bad| {
+        let lay = match &layout {
+            Some(l) => l,
+            None => {
+                let first = unquote(text.split(',').next().unwrap_or(""));
+                if first.parse::<f64>().is_ok() {
+                    // No header: Binance's public files sometimes have none.
+                    layout.insert(Layout::binance())
+                } else {
+                    let l =
+                        Layout::from_header(text).map_err(|missing| ScanError::MissingColumns {
+                            path: path.to_path_buf(),
+                            missing,
+                            header: text.chars().take(200).collect(),
+                        })?;
+                    layout = Some(l);
+                    return Ok(());
+                }
+            }
+        };
+        match parse_row(text, lay, interval_secs) {
+            Ok(candle) => {
+                if out.len() >= MAX_CANDLES {
+                    return Err(ScanError::TooManyCandles {
+                        path: path.to_path_buf(),
+                        limit: MAX_CANDLES,
+                    });
+                }
+                out.push(CsvCandle {
+                    candle,
+                    file,
+                    line: line_no,
+                });
+            }
+            Err(reason) => bad.push(path, line_no, &reason),
+        }
+        Ok(())
+    })
+}
+
+/// Calls `row(line_no, text, bad)` for every non-empty line of a text file
+/// (1-based numbers, line ends and a leading byte-order mark removed),
+/// reporting overlong and non-UTF-8 lines as bad rows. Refuses files over
+/// [`MAX_FILE_BYTES`]; `row` stops the read by returning an error.
+pub(crate) fn for_each_line(
+    path: &Path,
+    bad: &mut BadRows,
+    mut row: impl FnMut(usize, &str, &mut BadRows) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
     let read_err = |source| ScanError::Read {
         path: path.to_path_buf(),
         source,
@@ -252,7 +302,6 @@ pub fn read_file(
     }
     let mut reader = BufReader::with_capacity(64 * 1024, f);
     let mut buf: Vec<u8> = Vec::with_capacity(256);
-    let mut layout: Option<Layout> = None;
     let mut line_no = 0usize;
     loop {
         buf.clear();
@@ -286,41 +335,7 @@ pub fn read_file(
         if text.trim().is_empty() {
             continue;
         }
-        let lay = match &layout {
-            Some(l) => l,
-            None => {
-                let first = unquote(text.split(',').next().unwrap_or(""));
-                if first.parse::<f64>().is_ok() {
-                    // No header: Binance's public files sometimes have none.
-                    layout.insert(Layout::binance())
-                } else {
-                    let l =
-                        Layout::from_header(text).map_err(|missing| ScanError::MissingColumns {
-                            path: path.to_path_buf(),
-                            missing,
-                            header: text.chars().take(200).collect(),
-                        })?;
-                    layout = Some(l);
-                    continue;
-                }
-            }
-        };
-        match parse_row(text, lay, interval_secs) {
-            Ok(candle) => {
-                if out.len() >= MAX_CANDLES {
-                    return Err(ScanError::TooManyCandles {
-                        path: path.to_path_buf(),
-                        limit: MAX_CANDLES,
-                    });
-                }
-                out.push(CsvCandle {
-                    candle,
-                    file,
-                    line: line_no,
-                });
-            }
-            Err(reason) => bad.push(path, line_no, &reason),
-        }
+        row(line_no, text, bad)?;
     }
     Ok(())
 }
@@ -382,7 +397,7 @@ fn parse_row(text: &str, lay: &Layout, interval_secs: u32) -> Result<Candle, Str
     })
 }
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 

@@ -8,6 +8,7 @@
 
 pub mod csv;
 pub mod multi;
+pub mod points;
 pub mod scan;
 
 pub use csv::ScanError;

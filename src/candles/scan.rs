@@ -6,6 +6,7 @@
 //! reorders alerts: they come out in candle time order.
 
 use super::csv::{BadRows, CsvCandle, ScanError, read_file};
+use super::points::read_points_file;
 use crate::alert::{Alert, Incidents};
 use crate::detect::candle::{CandleChecker, CandleConfig};
 use crate::model::{Nanos, StreamKind, Symbol, Venue};
@@ -72,7 +73,7 @@ pub fn scan_files_stream(
     stream: StreamKind,
     paths: &[PathBuf],
 ) -> Result<ScanReport, ScanError> {
-    let loaded = load(paths, interval_of(stream))?;
+    let loaded = load(paths, interval_of(stream), None)?;
     let mut checker = CandleChecker::new(cfg, venue, symbol, stream);
     let mut inc = Incidents::new();
     let mut alerts = Vec::new();
@@ -111,8 +112,13 @@ pub(crate) struct Loaded {
     pub(crate) bad: BadRows,
 }
 
-/// Reads and orders the files of one source.
-pub(crate) fn load(paths: &[PathBuf], interval_secs: u32) -> Result<Loaded, ScanError> {
+/// Reads and orders the files of one source: candle files, or price-point
+/// files read into bars when `price_column` names their price.
+pub(crate) fn load(
+    paths: &[PathBuf],
+    interval_secs: u32,
+    price_column: Option<&str>,
+) -> Result<Loaded, ScanError> {
     let mut rows: Vec<CsvCandle> = Vec::new();
     let mut bad = BadRows::default();
     // Per row: the latest open time seen before it in its own file, when
@@ -120,7 +126,10 @@ pub(crate) fn load(paths: &[PathBuf], interval_secs: u32) -> Result<Loaded, Scan
     let mut misplaced: Vec<(usize, usize, Nanos)> = Vec::new();
     for (i, p) in paths.iter().enumerate() {
         let start = rows.len();
-        read_file(p, i, interval_secs, &mut rows, &mut bad)?;
+        match price_column {
+            Some(c) => read_points_file(p, i, interval_secs, c, &mut rows, &mut bad)?,
+            None => read_file(p, i, interval_secs, &mut rows, &mut bad)?,
+        }
         let mut latest: Option<Nanos> = None;
         for r in rows.get(start..).unwrap_or(&[]) {
             match latest {

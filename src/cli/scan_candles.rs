@@ -86,6 +86,7 @@ fn scan_many(cfg: &Config, interval_secs: u32, args: Args) -> Result<()> {
                 venue,
                 symbol: symbol.clone(),
                 from_trades: false,
+                price_column: None,
                 path: f.clone(),
             }));
         }

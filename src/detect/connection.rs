@@ -217,6 +217,26 @@ struct Failing {
     attempts: u32,
     reason: String,
     reconnecting: bool,
+    /// The latest attempt and its retry plan.
+    conn: String,
+    next_try_s: Option<f64>,
+    /// Its `connection_lost` has been reported (at once after a loss, else
+    /// once the failures around it have been held; see [`ConnectFailures::due`]).
+    reported: bool,
+}
+
+impl Failing {
+    fn finding(&self, news: bool) -> CannotConnect {
+        CannotConnect {
+            connection: self.conn.clone(),
+            reason: self.reason.clone(),
+            attempts: self.attempts,
+            since: self.since,
+            reconnecting: self.reconnecting,
+            next_try_s: self.next_try_s,
+            news,
+        }
+    }
 }
 
 /// The planned connections that cannot connect now: an attempt failed and
@@ -261,6 +281,8 @@ impl ConnectFailures {
                 if finding.news {
                     f.reason = why.to_string();
                 }
+                f.conn = conn.to_string();
+                f.next_try_s = finding.next_try_s;
                 finding.attempts = f.attempts;
                 finding.since = f.since;
                 finding.reconnecting = f.reconnecting;
@@ -272,10 +294,71 @@ impl ConnectFailures {
                 attempts: 1,
                 reason: why.to_string(),
                 reconnecting: lost,
+                conn: conn.to_string(),
+                next_try_s: finding.next_try_s,
+                reported: lost,
             }),
             None => {}
         }
         finding
+    }
+
+    /// Whether a failure of `conn`'s planned connection is reported as it
+    /// comes: its loss is open, or its failing was reported already (or is
+    /// not tracked, past [`MAX_FAILING`]). Otherwise it is held.
+    pub fn reports_now(&self, venue: Venue, conn: &str) -> bool {
+        let family = conn_family(conn);
+        self.failing
+            .iter()
+            .find(|f| f.venue == venue && f.family == family)
+            .is_none_or(|f| f.reported)
+    }
+
+    /// The held failures to report at `now`: a planned connection that
+    /// never connected is reported once it and every failure that began
+    /// after it have failed for `hold` (every venue failing at once is
+    /// then one `local_stall`, decided at the same tick, not a line per
+    /// connection first), and at the latest `3 x hold` after its own first
+    /// failure. Marks them reported; each with its venue and planned
+    /// connection.
+    pub fn due(&mut self, now: Nanos, hold: Nanos) -> Vec<(Venue, String, CannotConnect)> {
+        let Some(newest) = self.newest_held() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for f in self.failing.iter_mut().filter(|f| !f.reported) {
+            let settled = newest
+                .saturating_add(hold)
+                .min(f.since.saturating_add(3 * hold));
+            if now >= settled && now >= f.since.saturating_add(hold) {
+                f.reported = true;
+                out.push((f.venue, f.family.clone(), f.finding(false)));
+            }
+        }
+        out
+    }
+
+    /// When [`Self::due`] next has something to report, if anything is held.
+    pub fn next_due(&self, hold: Nanos) -> Option<Nanos> {
+        let newest = self.newest_held()?;
+        self.failing
+            .iter()
+            .filter(|f| !f.reported)
+            .map(|f| {
+                newest
+                    .saturating_add(hold)
+                    .min(f.since.saturating_add(3 * hold))
+                    .max(f.since.saturating_add(hold))
+            })
+            .min()
+    }
+
+    fn newest_held(&self) -> Option<Nanos> {
+        self.failing
+            .iter()
+            .filter(|f| !f.reported)
+            .map(|f| f.since)
+            .max()
     }
 
     /// A session of `conn`'s planned connection opened or delivered: it
@@ -380,6 +463,50 @@ mod tests {
                 .starts_with("kraken cannot reconnect: TCP connect")
         );
         assert_eq!(c.evidence().get("reconnecting"), Some(&true.into()));
+    }
+
+    #[test]
+    fn first_failures_are_held_until_the_failures_around_them_have_lasted() {
+        let hold = 3 * SECOND;
+        let mut f = ConnectFailures::default();
+        f.on_failed(Venue::Okx, "o#1", REFUSED, SECOND, false);
+        assert!(!f.reports_now(Venue::Okx, "o#1"), "held");
+        f.on_failed(Venue::Kraken, "k#1", REFUSED, 2 * SECOND, false);
+        // Okx has failed 3 s, but Kraken began later: both wait for it.
+        assert_eq!(f.next_due(hold), Some(5 * SECOND));
+        assert!(f.due(4 * SECOND, hold).is_empty());
+        let due = f.due(5 * SECOND, hold);
+        let got: Vec<(Venue, &str, u32)> = due
+            .iter()
+            .map(|(v, fam, c)| (*v, fam.as_str(), c.attempts))
+            .collect();
+        assert_eq!(got, [(Venue::Okx, "o", 1), (Venue::Kraken, "k", 1)]);
+        assert!(f.due(6 * SECOND, hold).is_empty(), "reported once");
+        assert!(
+            f.reports_now(Venue::Okx, "o#2"),
+            "reported: later news at once"
+        );
+        assert_eq!(f.next_due(hold), None);
+        // A stream of new failures cannot hold one forever: 3 x hold at most.
+        let mut f = ConnectFailures::default();
+        f.on_failed(Venue::Okx, "o#1", REFUSED, 0, false);
+        for (i, v) in [
+            Venue::Kraken,
+            Venue::Coinbase,
+            Venue::BybitSpot,
+            Venue::BinanceSpot,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            f.on_failed(v, "x#1", REFUSED, (2 + 2 * i as i64) * SECOND, false);
+        }
+        let first: Vec<Venue> = f.due(9 * SECOND, hold).iter().map(|d| d.0).collect();
+        assert_eq!(first, [Venue::Okx]);
+        // After a loss, a failure is told as it comes.
+        let mut f = ConnectFailures::default();
+        f.on_failed(Venue::Okx, "o#2", REFUSED, SECOND, true);
+        assert!(f.reports_now(Venue::Okx, "o#2"));
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl Engine {
 
     /// A connection closed. Unless feedwatch closed it on purpose, that is
     /// a `connection_lost` incident about its planned connection, resolved
-    /// by the first market data on a later session of it.
+    /// by the first market data on a later session of it; an outage of its
+    /// venue held now is judged again at the next tick.
     pub(super) fn on_close(
         &mut self,
         venue: Venue,
@@ -175,6 +176,11 @@ impl Engine {
             symbols,
         };
         Verdict::<_, Delivering>::Fire(lost).report(&mut self.incidents, &key, now, out);
+        // A lost connection confirms an outage held now: re-judge it (and
+        // turn it critical) at the next tick, not whenever one comes.
+        if self.market.outages.any() {
+            self.schedule(now);
+        }
     }
 
     /// A new session on this connection id: parser state restarts, and
@@ -207,14 +213,40 @@ impl Engine {
         let key = connection_key(venue, conn_family(conn));
         let lost = self.incidents.is_open(Kind::ConnectionLost, &key);
         let finding = self.failures.on_failed(venue, conn, reason, now, lost);
-        Verdict::<CannotConnect, Delivering>::Fire(finding).report(
-            &mut self.incidents,
-            &key,
-            now,
-            out,
-        );
-        let after = self.cfg.outage.unreachable_after_s * SECOND as f64;
-        self.schedule(now.saturating_add(after as Nanos));
+        if self.failures.reports_now(venue, conn) {
+            Verdict::<CannotConnect, Delivering>::Fire(finding).report(
+                &mut self.incidents,
+                &key,
+                now,
+                out,
+            );
+        }
+        self.schedule(now.saturating_add(self.connect_hold()));
+    }
+
+    /// How long a first failure to connect is held before it is told:
+    /// `outage.unreachable_after_s`, the time after which every venue
+    /// unreachable at once is our side.
+    fn connect_hold(&self) -> Nanos {
+        (self.cfg.outage.unreachable_after_s * SECOND as f64) as Nanos
+    }
+
+    /// The held failures to connect that are due: one `connection_lost`
+    /// each (muted under a `local_stall` decided at the same tick).
+    pub(super) fn report_held_connects(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let hold = self.connect_hold();
+        for (venue, family, finding) in self.failures.due(now, hold) {
+            let key = connection_key(venue, &family);
+            Verdict::<CannotConnect, Delivering>::Fire(finding).report(
+                &mut self.incidents,
+                &key,
+                now,
+                out,
+            );
+        }
+        if let Some(t) = self.failures.next_due(hold) {
+            self.schedule(t.max(now.saturating_add(1)));
+        }
     }
 
     /// Which venues have a session open, and which cannot be reached, for

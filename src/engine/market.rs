@@ -70,7 +70,8 @@ impl Engine {
 
     /// The outages (`local_stall`, `shared_outage`, `venue_outage`) as
     /// the streams stale together change: the watch's steps, applied to
-    /// the incident book in its order.
+    /// the incident book in its order; and a tick asked for when an outage
+    /// will have lasted long enough to turn critical.
     pub(super) fn tick_outage(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         let health = self.venue_health();
         let reach = self.reach();
@@ -94,6 +95,15 @@ impl Engine {
                 }
             }
         }
+        // An outage still a warning turns critical when it has lasted
+        // `outage.critical_after_s`: tick then, whether data comes or not.
+        if let Some(t) = self.market.outages.next_escalation(&self.cfg.outage) {
+            self.schedule(t);
+        }
+        // After the watch: a venue that never connected is told once the
+        // failures around it have been held, so every venue failing at once
+        // is the one local_stall just decided, its connections muted under it.
+        self.report_held_connects(now, out);
     }
 
     /// `price_divergence`: a best bid/offer (its mid) or trade of stream

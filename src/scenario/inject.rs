@@ -1,11 +1,11 @@
 //! Fault injection over real recordings.
 //!
 //! Every fault used to test feedwatch is made here, by code, from real
-//! recorded frames: silence a connection, drop one book update, cross the
-//! best bid and offer, make data arrive late, print one bad trade, shift a
-//! venue's prices away from the market. Each
-//! function says exactly what it changed, so a test (or a fire drill) can
-//! name the fault it injected. Nothing here is presented as recorded data.
+//! recorded frames: silence a connection, lose it, drop one book update,
+//! cross the best bid and offer, make data arrive late, print one bad trade,
+//! shift a venue's prices away from the market. Each function says exactly
+//! what it changed, so a test (or a fire drill) can name the fault it
+//! injected. Nothing here is presented as recorded data.
 //!
 //! Frames are edited as text, touching only the field the fault is about, so
 //! everything else in an injected frame stays byte for byte as recorded.
@@ -139,6 +139,63 @@ pub fn pause(records: &mut Records, from: Nanos, dur: Nanos) -> Injected {
             kind: RecordKind::Stall { from_ns: from },
         },
     );
+    inj
+}
+
+/// Every connection is lost at `at` and comes back `dur` later: a `close`
+/// record with `reason` at `at` on each connection that had records
+/// before it, nothing received in `[at, at + dur)`, and a new session (an
+/// `open` record, with the URL of the connection's last `open`) at the
+/// first record at or after `at + dur`, whose frames are then the new
+/// session's. Records are taken to be in receive order.
+pub fn lose_connection(records: &mut Records, at: Nanos, dur: Nanos, reason: &str) -> Injected {
+    let mut inj = silence(records, at, dur);
+    let mut conns: Vec<(Venue, Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+    for r in records.iter().filter(|r| r.recv_ns < at) {
+        if matches!(r.kind, RecordKind::Stall { .. }) {
+            continue;
+        }
+        let url = match &r.kind {
+            RecordKind::Open { url } => Some(url.clone()),
+            _ => None,
+        };
+        match conns.iter_mut().find(|(_, c, _)| *c == r.conn) {
+            Some((_, _, u)) => *u = url.unwrap_or_else(|| u.clone()),
+            None => conns.push((
+                r.venue,
+                r.conn.clone(),
+                url.unwrap_or(Cow::Borrowed("unknown:injected")),
+            )),
+        }
+    }
+    let record = |t, (venue, conn, url): &(Venue, Cow<'static, str>, Cow<'static, str>), open| {
+        let kind = if open {
+            RecordKind::Open { url: url.clone() }
+        } else {
+            RecordKind::Close {
+                reason: Cow::Owned(reason.to_string()),
+            }
+        };
+        Record {
+            recv_ns: t,
+            venue: *venue,
+            conn: conn.clone(),
+            kind,
+        }
+    };
+    let closes = records.partition_point(|r| r.recv_ns < at);
+    for (n, c) in conns.iter().enumerate() {
+        records.insert(closes + n, record(at, c, false));
+        inj.note(at);
+    }
+    let back = at + dur;
+    let opens = records.partition_point(|r| r.recv_ns < back);
+    if let Some(t) = records.get(opens).map(|r| r.recv_ns) {
+        for (n, c) in conns.iter().enumerate() {
+            records.insert(opens + n, record(t, c, true));
+            inj.note(t);
+        }
+    }
     inj
 }
 
@@ -322,6 +379,39 @@ mod tests {
             Some("106.00000000")
         );
         assert_eq!(frame_text(&r[2]).unwrap(), TRADE);
+    }
+
+    #[test]
+    fn a_lost_connection_closes_goes_quiet_and_opens_a_new_session() {
+        let mut r: Records = (0..10).map(|i| frame(i * SECOND, TRADE)).collect();
+        let inj = lose_connection(&mut r, 3 * SECOND, 4 * SECOND, "1006 abnormal closure");
+        // Frames at 3, 4, 5 and 6 s removed, a close and an open added.
+        assert_eq!(inj.touched, 6);
+        let kinds: Vec<(Nanos, &str)> = r
+            .iter()
+            .map(|r| {
+                let k = match &r.kind {
+                    RecordKind::Close { reason } => reason.as_ref(),
+                    RecordKind::Open { url } => url.as_ref(),
+                    _ => "frame",
+                };
+                (r.recv_ns / SECOND, k)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (0, "frame"),
+                (1, "frame"),
+                (2, "frame"),
+                (3, "1006 abnormal closure"),
+                (7, "unknown:injected"),
+                (7, "frame"),
+                (8, "frame"),
+                (9, "frame"),
+            ]
+        );
+        assert!(r.iter().all(|r| r.conn == "c"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod inject;
 
+use crate::alert::{Cause, Severity};
 use crate::fixture::Merger;
 use crate::model::{Nanos, SECOND};
 use inject::Records;
@@ -110,6 +111,15 @@ pub struct Expect {
     pub at_s: f64,
     /// Longest acceptable detection delay (seconds).
     pub within_s: f64,
+    /// The cause the desk must be told (`venue_local`, `market_move`, ...):
+    /// the label is met by the first line of a matching incident (open or
+    /// update) that carries it, and the delay is counted to that line.
+    #[serde(default)]
+    pub cause: Option<Cause>,
+    /// The least severity the desk must be told (`info`, `warning`,
+    /// `critical`), met like `cause`.
+    #[serde(default)]
+    pub severity: Option<Severity>,
 }
 
 /// Why a scenario could not be built: the recipe, and what is wrong

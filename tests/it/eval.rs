@@ -196,6 +196,49 @@ fn candle_scenarios_score_the_consensus_scan() {
     assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
     assert_eq!(r.detected(), 1);
 
+    // A label may say what the desk must be told: the cause and the least
+    // severity. The lone print is this venue's own, at warning: a label
+    // calling it a market move, or asking for a page, is not met.
+    for (extra, met) in [
+        ("cause = \"venue_local\"\nseverity = \"warning\"\n", true),
+        ("cause = \"market_move\"\n", false),
+        ("severity = \"critical\"\n", false),
+    ] {
+        let p = tmp.join("labelled_cause.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "description = \"injected, labelled\"\n{sources}\n[[expect]]\nkind = \"abnormal_candle\"\n\
+                 venue = \"binance-usdm\"\n{extra}at_s = {at_s}\nwithin_s = 120.0\n"
+            ),
+        )
+        .unwrap();
+        let r = eval_file(&DetectConfig::default(), &p).unwrap();
+        assert_eq!(r.detected() == 1, met, "{extra}: {:?}", r.labels);
+        assert_eq!(
+            r.false_alarms.is_empty(),
+            met,
+            "{extra}: {:?}",
+            r.false_alarms
+        );
+    }
+    let p = tmp.join("labelled_bad_cause.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "description = \"bad cause\"\n{sources}\n[[expect]]\nkind = \"abnormal_candle\"\n\
+             cause = \"venue\"\nat_s = {at_s}\nwithin_s = 120.0\n"
+        ),
+    )
+    .unwrap();
+    let e = eval_file(&DetectConfig::default(), &p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("labelled_bad_cause.toml") && e.contains("venue_local"),
+        "{e}"
+    );
+
     // Recipes that mix the two kinds, or inject into candles, are refused.
     for (name, extra, want) in [
         ("both", "recordings = [\"x.zst\"]\n", "not both"),

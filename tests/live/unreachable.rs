@@ -151,23 +151,16 @@ async fn every_venue_behind_closed_ports_is_our_side_within_15s() {
         .collect();
     unreachable.sort_unstable();
     assert_eq!(unreachable, ["binance-spot", "kraken"]);
-    let lost = parsed(&alerts_of(&live, "connection_lost"));
+    // The stall names each venue and why; their connections' failures,
+    // held until it was decided, are muted under it: one cause, one line.
+    let summary = stall["summary"].as_str().unwrap();
     for (venue, addr) in [("binance-spot", spot), ("kraken", kraken)] {
-        let of_venue: Vec<&Value> = lost.iter().filter(|a| a["venue"] == venue).collect();
-        let open = of_venue[0];
-        assert_eq!(open["state"], "open", "{of_venue:#?}");
-        let why = format!("TCP connection to 127.0.0.1:{} refused", addr.port());
-        assert!(
-            open["summary"].as_str().unwrap().contains(&why),
-            "{}",
-            open["summary"]
+        let why = format!(
+            "{venue}: TCP connection to 127.0.0.1:{} refused",
+            addr.port()
         );
-        // Then grouped under the stall: our side, not the venue's.
-        assert!(
-            of_venue
-                .iter()
-                .any(|a| a["group"] == stall["incident"] && a["cause"] == "our_side"),
-            "{of_venue:#?}"
-        );
+        assert!(summary.contains(&why), "{summary}");
     }
+    let lost = alerts_of(&live, "connection_lost");
+    assert!(lost.is_empty(), "{lost:#?}");
 }

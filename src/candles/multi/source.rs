@@ -93,19 +93,18 @@ pub(super) fn pct(reference: f64, price: f64) -> f64 {
     100.0 * (price / reference - 1.0)
 }
 
-/// Specs naming the same venue, symbol and kind (`trades:` or not), with
-/// their files in the order given.
-type Group = (Venue, Symbol, bool, Vec<PathBuf>);
+/// Specs naming the same venue, symbol and kind (`trades:`, `points:` with
+/// its price column, or candles), with their files in the order given.
+type Group = (Venue, Symbol, bool, Option<String>, Vec<PathBuf>);
 
 /// Groups the specs into sources, keeping the order first given.
 pub(super) fn group_specs(specs: &[SourceSpec]) -> Result<Vec<Group>, ScanError> {
     let mut groups: Vec<Group> = Vec::new();
     for s in specs {
-        match groups
-            .iter_mut()
-            .find(|g| g.0 == s.venue && g.1 == s.symbol && g.2 == s.from_trades)
-        {
-            Some(g) => g.3.push(s.path.clone()),
+        match groups.iter_mut().find(|g| {
+            g.0 == s.venue && g.1 == s.symbol && g.2 == s.from_trades && g.3 == s.price_column
+        }) {
+            Some(g) => g.4.push(s.path.clone()),
             None => {
                 if groups.len() >= MAX_SOURCES {
                     return Err(ScanError::TooManySources { limit: MAX_SOURCES });
@@ -114,6 +113,7 @@ pub(super) fn group_specs(specs: &[SourceSpec]) -> Result<Vec<Group>, ScanError>
                     s.venue,
                     s.symbol.clone(),
                     s.from_trades,
+                    s.price_column.clone(),
                     vec![s.path.clone()],
                 ));
             }
@@ -132,13 +132,13 @@ pub(super) fn load_sources(
 ) -> Result<(Vec<Source>, usize), ScanError> {
     let mut sources: Vec<Source> = Vec::with_capacity(groups.len());
     let mut total = 0usize;
-    for (venue, symbol, from_trades, paths) in groups {
+    for (venue, symbol, from_trades, price_column, paths) in groups {
         let stream = if from_trades {
             StreamKind::TradeCandles
         } else {
             StreamKind::Kline(interval_secs)
         };
-        let loaded = load(&paths, interval_of(stream))?;
+        let loaded = load(&paths, interval_of(stream), price_column.as_deref())?;
         total = total.saturating_add(loaded.rows.len());
         if total > MAX_CANDLES {
             return Err(ScanError::TooManyCandles {

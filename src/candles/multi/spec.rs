@@ -1,4 +1,5 @@
-//! The `--source` argument of a multi-source scan: `[trades:]VENUE:BASE/QUOTE=FILE`
+//! The `--source` argument of a multi-source scan:
+//! `[trades:|points:COLUMN:]VENUE:BASE/QUOTE=FILE`
 //! parsed into a [`SourceSpec`]. Parsing only: it must never open the file
 //! or decide anything about the candles.
 
@@ -6,7 +7,7 @@ use crate::model::{Symbol, Venue};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// One `--source` argument: `[trades:]VENUE:BASE/QUOTE=FILE`.
+/// One `--source` argument: `[trades:|points:COLUMN:]VENUE:BASE/QUOTE=FILE`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceSpec {
     /// Venue id (any id, e.g. `gemini`).
@@ -16,6 +17,10 @@ pub struct SourceSpec {
     /// Candles built from trades (`trades:` prefix): a minute without
     /// trades has no candle and is not a gap.
     pub from_trades: bool,
+    /// A price-point file (`points:COLUMN:` prefix; see
+    /// [`crate::candles::points`]): the column holding the price of BASE in
+    /// QUOTE. Its bars have holes like candles built from trades.
+    pub price_column: Option<String>,
     /// The CSV file.
     pub path: PathBuf,
 }
@@ -23,7 +28,7 @@ pub struct SourceSpec {
 /// A `--source` argument that cannot be used.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error(
-    "bad --source `{spec}`: {reason}; use [trades:]VENUE:BASE/QUOTE=FILE, e.g. binance-usdm:BTC/USDT=klines.csv or trades:gemini:BTC/USD=bars.csv"
+    "bad --source `{spec}`: {reason}; use [trades:|points:COLUMN:]VENUE:BASE/QUOTE=FILE, e.g. binance-usdm:BTC/USDT=klines.csv, trades:gemini:BTC/USD=bars.csv or points:token1Price:uniswap:USDE/USDT=pool.csv"
 )]
 pub struct SpecError {
     /// The argument as given.
@@ -46,10 +51,23 @@ impl FromStr for SourceSpec {
         if path.is_empty() {
             return Err(err("empty file name".into()));
         }
-        let (from_trades, rest) = match left.strip_prefix("trades:") {
-            Some(r) if r.contains(':') => (true, r),
-            _ => (false, left),
-        };
+        let (from_trades, price_column, rest) =
+            match left.strip_prefix("trades:") {
+                Some(r) if r.contains(':') => (true, None, r),
+                _ => match left.strip_prefix("points:") {
+                    Some(r) => {
+                        let (column, rest) = r
+                        .split_once(':')
+                        .filter(|(c, rest)| !c.is_empty() && c.len() <= 64 && rest.contains(':'))
+                        .ok_or_else(|| {
+                            err("`points:` takes COLUMN:VENUE:BASE/QUOTE (the price column first)"
+                                .into())
+                        })?;
+                        (true, Some(column.to_string()), rest)
+                    }
+                    None => (false, None, left),
+                },
+            };
         let (venue, symbol) = rest
             .split_once(':')
             .ok_or_else(|| err("no `VENUE:` before the symbol".into()))?;
@@ -76,6 +94,7 @@ impl FromStr for SourceSpec {
             venue,
             symbol: Symbol::from(symbol.to_ascii_uppercase()),
             from_trades,
+            price_column,
             path: PathBuf::from(path),
         })
     }

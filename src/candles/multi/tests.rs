@@ -62,6 +62,7 @@ fn spec(venue: &str, symbol: &str, path: PathBuf) -> SourceSpec {
         venue: Venue::parse_any(venue).unwrap(),
         symbol: symbol.into(),
         from_trades: false,
+        price_column: None,
         path,
     }
 }
@@ -209,6 +210,7 @@ fn a_peer_without_the_minute_speaks_over_its_span_or_cannot_say() {
     };
     let trades = |name: &str, skip: &[usize], shift| SourceSpec {
         from_trades: true,
+        price_column: None,
         ..spec("kraken", "BTC/USD", synthetic_holes(name, skip, shift))
     };
     // Kraken did not trade at 25: over 25-26 (its 24 close to its 26

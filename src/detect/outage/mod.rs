@@ -24,7 +24,7 @@ mod watch;
 mod words;
 
 pub use watch::{OutageStep, OutageWatch};
-pub use words::{Back, BurstFacts, Out, OutageVerdict, Pause};
+pub use words::{Back, BurstFacts, Escalation, Out, OutageVerdict, Pause};
 
 use crate::model::{Nanos, SECOND, Venue};
 use crate::venues;
@@ -47,6 +47,11 @@ pub struct OutageConfig {
     /// A venue outage ends when no stream is stale, or after this many
     /// seconds below the share (what is still stale then is on its own).
     pub release_s: f64,
+    /// A venue or shared outage opens as a warning and turns critical once
+    /// it has lasted this many seconds since the venue's last data, or at
+    /// once when a connection of the venue is lost (a `close` feedwatch
+    /// did not ask for). 0 makes every outage critical from its start.
+    pub critical_after_s: f64,
     /// A venue none of whose connections can connect (every attempt fails
     /// before its WebSocket opens, and no session is open) counts as out
     /// for `local_stall` after failing this many seconds: long enough for
@@ -69,6 +74,7 @@ impl Default for OutageConfig {
             min_streams: 2,
             burst_window_s: 30.0,
             release_s: 5.0,
+            critical_after_s: 10.0,
             unreachable_after_s: 3.0,
             hosting,
         }
@@ -97,6 +103,12 @@ impl OutageConfig {
             return Err(format!(
                 "outage.release_s must be between 0 and 3600, got {}",
                 self.release_s
+            ));
+        }
+        if !(self.critical_after_s.is_finite() && (0.0..=3600.0).contains(&self.critical_after_s)) {
+            return Err(format!(
+                "outage.critical_after_s must be between 0 and 3600, got {}",
+                self.critical_after_s
             ));
         }
         if !(self.unreachable_after_s.is_finite()
@@ -485,6 +497,19 @@ mod tests {
         let mut c = OutageConfig::default();
         c.hosting.insert("okx".into(), " ".into());
         assert!(c.validate().unwrap_err().contains("hosting.okx"));
+        for bad in [-1.0, f64::NAN, 3601.0] {
+            let c = OutageConfig {
+                critical_after_s: bad,
+                ..OutageConfig::default()
+            };
+            let e = c.validate().unwrap_err();
+            assert!(e.starts_with("outage.critical_after_s "), "{e}");
+        }
+        let c = OutageConfig {
+            critical_after_s: 0.0,
+            ..OutageConfig::default()
+        };
+        assert!(c.validate().is_ok());
         let c = OutageConfig {
             unreachable_after_s: -1.0,
             ..OutageConfig::default()

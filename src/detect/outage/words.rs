@@ -25,8 +25,11 @@ pub enum Out {
         since: Nanos,
         /// How long ago that was.
         for_ns: Nanos,
+        /// Why it is critical; `None` while it is a warning.
+        escalated: Option<Escalation>,
     },
-    /// `shared_outage`: venues out together that a shared tag explains.
+    /// `shared_outage`: venues out together that a shared tag explains
+    /// (critical once its facts say [`BurstFacts::escalated`]).
     Shared(BurstFacts),
     /// `local_stall`: every watched venue is out at once.
     Local(BurstFacts),
@@ -56,6 +59,28 @@ pub enum Back {
     Paused(Pause),
 }
 
+/// Why an outage is critical. Staleness alone is a warning: a whole
+/// connection pausing for a second or two is common on healthy feeds (an
+/// upstream hiccup, the recorder), so the page must be earned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escalation {
+    /// It has lasted `outage.critical_after_s` since the last data.
+    Held,
+    /// A connection of the venue (of a member venue, for a shared outage)
+    /// closed without feedwatch asking: the loss is confirmed.
+    ConnectionLost,
+}
+
+impl Escalation {
+    /// Its name in the evidence (`escalated`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Escalation::Held => "held",
+            Escalation::ConnectionLost => "connection_lost",
+        }
+    }
+}
+
 /// The facts of a burst of venues out together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BurstFacts {
@@ -64,6 +89,8 @@ pub struct BurstFacts {
     stale: usize,
     /// How long since the first went quiet.
     for_ns: Nanos,
+    /// Why the shared outage is critical (never set for a local stall).
+    escalated: Option<Escalation>,
     /// Members that cannot be reached (they have no streams to go quiet),
     /// each with why.
     unreachable: Vec<Unreachable>,
@@ -81,7 +108,16 @@ impl BurstFacts {
             burst: burst.clone(),
             stale,
             for_ns: now - burst.since,
+            escalated: None,
             unreachable: Vec::new(),
+        }
+    }
+
+    /// The same facts, critical for `why`.
+    pub fn escalated(self, why: Option<Escalation>) -> Self {
+        BurstFacts {
+            escalated: why,
+            ..self
         }
     }
 
@@ -144,11 +180,21 @@ impl BurstFacts {
             .with("group_size", b.group_size)
             .with("stale_streams", self.stale)
             .with("since", format_rfc3339_ms(b.since));
-        if self.unreachable.is_empty() {
-            return ev;
-        }
-        let ids: Vec<&str> = self.unreachable.iter().map(|u| u.venue.id()).collect();
-        ev.with("unreachable", ids)
+        let ev = if self.unreachable.is_empty() {
+            ev
+        } else {
+            let ids: Vec<&str> = self.unreachable.iter().map(|u| u.venue.id()).collect();
+            ev.with("unreachable", ids)
+        };
+        with_escalation(ev, self.escalated)
+    }
+}
+
+/// Adds `escalated` to a critical outage's evidence.
+fn with_escalation(ev: Evidence, why: Option<Escalation>) -> Evidence {
+    match why {
+        Some(why) => ev.with("escalated", why.name()),
+        None => ev,
     }
 }
 
@@ -201,11 +247,17 @@ impl Words for Out {
                 stale,
                 active,
                 for_ns,
+                escalated,
                 ..
             } => format!(
-                "{}: {stale} of its {active} streams have sent nothing for {:.1} s: the venue is out, not one stream; use other venues' prices.",
+                "{}: {stale} of its {active} streams have sent nothing for {:.1} s{}: the venue is out, not one stream; use other venues' prices.",
                 key.venue,
-                secs(*for_ns)
+                secs(*for_ns),
+                if *escalated == Some(Escalation::ConnectionLost) {
+                    " and its connection was lost"
+                } else {
+                    ""
+                }
             ),
             Out::Shared(f) => {
                 let b = &f.burst;
@@ -239,12 +291,16 @@ impl Words for Out {
                 stale,
                 active,
                 since,
+                escalated,
                 ..
-            } => Evidence::new()
-                .with("stale_streams", *stale)
-                .with("active_streams", *active)
-                .num("stale_share", *stale as f64 / (*active).max(1) as f64, 3)
-                .with("since", format_rfc3339_ms(*since)),
+            } => with_escalation(
+                Evidence::new()
+                    .with("stale_streams", *stale)
+                    .with("active_streams", *active)
+                    .num("stale_share", *stale as f64 / (*active).max(1) as f64, 3)
+                    .with("since", format_rfc3339_ms(*since)),
+                *escalated,
+            ),
             Out::Shared(f) | Out::Local(f) => f.evidence(),
             Out::Paused(p) => p.evidence(),
         }
@@ -253,9 +309,15 @@ impl Words for Out {
 
 impl Finding for Out {
     fn severity(&self) -> Severity {
-        match self {
-            Out::Venue { .. } | Out::Shared(_) => Severity::Critical,
-            Out::Local(_) | Out::Paused(_) => Severity::Warning,
+        let escalated = match self {
+            Out::Venue { escalated, .. } => escalated.is_some(),
+            Out::Shared(f) => f.escalated.is_some(),
+            Out::Local(_) | Out::Paused(_) => false,
+        };
+        if escalated {
+            Severity::Critical
+        } else {
+            Severity::Warning
         }
     }
     fn news(&self) -> bool {

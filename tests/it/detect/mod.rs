@@ -3,5 +3,6 @@
 mod book_health;
 mod clean_recordings;
 mod faults;
+mod outage_severity;
 mod price_divergence;
 mod unreachable;

@@ -29,6 +29,7 @@ fn binance(path: PathBuf) -> SourceSpec {
         venue: Venue::BinanceUsdm,
         symbol: "BTC/USDT".into(),
         from_trades: false,
+        price_column: None,
         path,
     }
 }
@@ -38,6 +39,7 @@ fn gemini(name: &str, symbol: &str) -> SourceSpec {
         venue: Venue::parse_any("gemini").unwrap(),
         symbol: symbol.into(),
         from_trades: true,
+        price_column: None,
         path: fixture(name),
     }
 }
@@ -96,6 +98,7 @@ fn coinbase(name: &str, symbol: &str) -> SourceSpec {
         venue: Venue::Coinbase,
         symbol: symbol.into(),
         from_trades: true,
+        price_column: None,
         path: fixture(name),
     }
 }
