@@ -7,17 +7,21 @@
 //! At `--speed max` (every session replays the fixture from its start) the
 //! first recorded response is served as it is. At a paced speed sessions
 //! join the market where it is now, so the response is the recorded
-//! snapshot brought up to that moment by applying the recorded diffs of
-//! the symbol after it, as the venue's own book would be: real data,
-//! derived, never invented. It never reads more than a bounded request
+//! snapshot brought up to that moment by the consumer's own sync procedure
+//! over the symbol's recorded diffs (those recorded before the snapshot
+//! buffered, the one that bridges it applied, then every later one), as
+//! the venue's own book would be: real data, derived, never invented. Its
+//! `lastUpdateId` is the last diff applied, so the diffs the session goes
+//! on serving bridge it. It never reads more than a bounded request
 //! head and never panics on what a client sends.
 
 use crate::fixture::Merger;
 
 use crate::model::{Level, Nanos, Payload, Venue};
 use crate::record::RecordKind;
+use crate::state::book::Book;
 use crate::venues::{Adapter, adapter_for, query_param};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,44 +70,38 @@ fn load(paths: &[PathBuf]) -> HashMap<(String, String), String> {
     out
 }
 
-/// One side of a derived book: price bits (positive prices order like
-/// their bits) to quantity.
-type Side = BTreeMap<u64, f64>;
-
-fn set_levels(side: &mut Side, levels: &[Level]) {
-    for l in levels {
-        if !(l.price.is_finite() && l.price > 0.0) {
-            continue;
-        }
-        if l.qty > 0.0 {
-            side.insert(l.price.to_bits(), l.qty);
-        } else {
-            side.remove(&l.price.to_bits());
-        }
-    }
-}
-
 /// Most levels per side in a derived snapshot (Binance's `limit=1000`).
 const SNAPSHOT_LEVELS: usize = 1000;
 
-fn levels_json<'a>(it: impl Iterator<Item = (&'a u64, &'a f64)>) -> String {
-    let parts: Vec<String> = it
+/// Most diffs buffered before a recorded snapshot (as a consumer buffers
+/// them while its REST request is under way).
+const MAX_PENDING: usize = 1000;
+
+fn levels_json(levels: impl Iterator<Item = Level>) -> String {
+    let parts: Vec<String> = levels
         .take(SNAPSHOT_LEVELS)
-        .map(|(p, q)| format!("[\"{}\",\"{}\"]", f64::from_bits(*p), q))
+        .map(|l| format!("[\"{}\",\"{}\"]", l.price, l.qty))
         .collect();
     format!("[{}]", parts.join(","))
 }
 
-/// The recorded snapshot for `request`, brought up to recorded time `at`
-/// with the symbol's recorded depth diffs; `None` without a recorded
-/// snapshot at or before `at`.
+/// The venue's book as of recorded time `at`, for `request`: rebuilt from
+/// the recorded snapshots and the symbol's recorded depth diffs by the
+/// consumer's own sync procedure ([`Book`]: diffs recorded before a
+/// snapshot are buffered and the one that bridges it is applied, as the
+/// recorder's consumer did), so the `lastUpdateId` served is the `u` of
+/// the last diff applied and the next served diff bridges it. `None`
+/// without a recorded snapshot at or before `at`, or when the recorded
+/// diffs broke off after it (a gap no later snapshot mended).
 fn derive(paths: &[PathBuf], request: &str, at: Nanos) -> Option<String> {
     let want = key(request);
     let stream_prefix = format!("{}@depth", want.1.to_ascii_lowercase());
     let mut merger = Merger::open(paths).ok()?;
-    let mut adapters: Vec<(Venue, Box<dyn Adapter>)> = Vec::new();
+    // One book per venue: merged fixtures of several venues may share a
+    // symbol, and the recorded snapshot says which venue is asked for.
+    let mut books: Vec<(Venue, Box<dyn Adapter>, Book)> = Vec::new();
+    let mut asked: Option<Venue> = None;
     let mut events = Vec::new();
-    let mut book: Option<(u64, Side, Side)> = None;
     while let Some(r) = merger.next_record() {
         let Ok(rec) = r else {
             continue;
@@ -111,20 +109,22 @@ fn derive(paths: &[PathBuf], request: &str, at: Nanos) -> Option<String> {
         if rec.recv_ns > at {
             break;
         }
-        let is_snapshot = matches!(&rec.kind, RecordKind::Rest { request, .. } if book.is_none() && key(request) == want);
-        let is_diff = matches!(&rec.kind, RecordKind::Frame(t) if book.is_some()
-            && crate::scenario::inject::string_field(t, "stream").is_some_and(|s| s.starts_with(&stream_prefix)));
+        let is_snapshot =
+            matches!(&rec.kind, RecordKind::Rest { request, .. } if key(request) == want);
+        let is_diff = matches!(&rec.kind, RecordKind::Frame(t)
+            if crate::scenario::inject::string_field(t, "stream").is_some_and(|s| s.starts_with(&stream_prefix)));
         if !(is_snapshot || is_diff) {
             continue;
         }
-        let pos = match adapters.iter().position(|(v, _)| *v == rec.venue) {
+        let pos = match books.iter().position(|(v, _, _)| *v == rec.venue) {
             Some(p) => p,
             None => {
-                adapters.push((rec.venue, adapter_for(rec.venue)?));
-                adapters.len() - 1
+                let book = Book::new(MAX_PENDING, SNAPSHOT_LEVELS);
+                books.push((rec.venue, adapter_for(rec.venue)?, book));
+                books.len() - 1
             }
         };
-        let (_, adapter) = adapters.get_mut(pos)?;
+        let (_, adapter, book) = books.get_mut(pos)?;
         events.clear();
         let parsed = match &rec.kind {
             RecordKind::Rest { request, body } => adapter.parse_rest(request, body, &mut events),
@@ -135,27 +135,28 @@ fn derive(paths: &[PathBuf], request: &str, at: Nanos) -> Option<String> {
             continue;
         }
         for ev in &events {
-            match (&ev.payload, book.as_mut()) {
-                (Payload::Snapshot(s), None) => {
-                    let (mut bids, mut asks) = (Side::new(), Side::new());
-                    set_levels(&mut bids, &s.bids);
-                    set_levels(&mut asks, &s.asks);
-                    book = Some((s.last_id.unwrap_or(0), bids, asks));
+            match &ev.payload {
+                // Only a recorded REST snapshot: partial depth pushes carry
+                // no update id.
+                Payload::Snapshot(s) if is_snapshot && s.last_id.is_some() => {
+                    book.apply_snapshot(s);
+                    asked = Some(rec.venue);
                 }
-                (Payload::Depth(d), Some((last, bids, asks))) if d.last_id > *last => {
-                    set_levels(bids, &d.bids);
-                    set_levels(asks, &d.asks);
-                    *last = d.last_id;
+                Payload::Depth(d) => {
+                    book.apply_diff(d);
                 }
                 _ => {}
             }
         }
     }
-    let (last, bids, asks) = book?;
+    let venue = asked?;
+    let (_, _, book) = books.iter().find(|(v, _, _)| *v == venue)?;
+    let last = book.last_id()?;
+    let (bids, asks) = book.levels();
     Some(format!(
         "{{\"lastUpdateId\":{last},\"bids\":{},\"asks\":{}}}",
-        levels_json(bids.iter().rev()),
-        levels_json(asks.iter())
+        levels_json(bids),
+        levels_json(asks)
     ))
 }
 
@@ -270,6 +271,84 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SECOND;
+
+    fn spot_fixture() -> Vec<PathBuf> {
+        vec![
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/replay/binance-spot-btcusdt-2024-08-08.fixture.zst"),
+        ]
+    }
+
+    /// The best price of a derived snapshot's side.
+    fn best(body: &str, side: &str) -> f64 {
+        let tail = body.split(&format!("\"{side}\":[[\"")).nth(1).unwrap();
+        tail.split('"').next().unwrap().parse().unwrap()
+    }
+
+    /// A recorded diff's receive time, `U` and `u`.
+    type DiffIds = (Nanos, u64, u64);
+    /// A recorded bookTicker's `u`, bid and ask.
+    type Ticker = (u64, f64, f64);
+
+    /// The recorded spot diffs and bookTickers.
+    fn recorded_ids(paths: &[PathBuf]) -> (Vec<DiffIds>, Vec<Ticker>) {
+        let mut adapter = adapter_for(Venue::BinanceSpot).unwrap();
+        let (mut diffs, mut tickers, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        let mut m = Merger::open(paths).unwrap();
+        while let Some(r) = m.next_record() {
+            let rec = r.unwrap();
+            let RecordKind::Frame(t) = &rec.kind else {
+                continue;
+            };
+            events.clear();
+            adapter.parse_frame(t, &mut events).unwrap();
+            for ev in &events {
+                match &ev.payload {
+                    Payload::Depth(d) => diffs.push((rec.recv_ns, d.first_id, d.last_id)),
+                    Payload::Quote(q) => {
+                        tickers.push((q.update_id.unwrap(), q.bid.price, q.ask.price));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (diffs, tickers)
+    }
+
+    /// At any moment of the paced market, the derived snapshot is the
+    /// venue's book then: not crossed, its top the one the venue's own
+    /// bookTicker stream showed at that update id, and bridged by the next
+    /// recorded diff (`U <= lastUpdateId + 1 <= u`), so a consumer that
+    /// joins then syncs on the diffs it is served. The recording's first
+    /// diff after its snapshot was recorded before it: a derivation that
+    /// starts applying at the snapshot's receive time keeps a bid that diff
+    /// removed, and from about 88 s in that bid stands above the ask.
+    #[test]
+    fn derived_snapshots_are_the_book_the_following_diffs_continue() {
+        let paths = spot_fixture();
+        let (diffs, tickers) = recorded_ids(&paths);
+        let t0 = diffs.first().unwrap().0;
+        for secs in [90, 200, 450] {
+            let at = t0 + secs * SECOND;
+            let body = derive(&paths, "/api/v3/depth?symbol=BTCUSDT&limit=1000", at).unwrap();
+            let id: u64 = body
+                .strip_prefix("{\"lastUpdateId\":")
+                .and_then(|b| b.split(',').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let (bid, ask) = (best(&body, "bids"), best(&body, "asks"));
+            assert!(bid < ask, "+{secs} s: bid {bid} >= ask {ask}");
+            let next = diffs.iter().find(|d| d.0 > at).unwrap();
+            assert!(
+                next.1 <= id + 1 && id < next.2,
+                "+{secs} s: lastUpdateId {id} is not bridged by the next diff {next:?}"
+            );
+            let ticker = tickers.iter().rev().find(|t| t.0 <= id).unwrap();
+            assert_eq!((bid, ask), (ticker.1, ticker.2), "+{secs} s at update {id}");
+        }
+    }
 
     #[test]
     fn requests_match_by_path_and_symbol() {

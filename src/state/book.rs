@@ -53,6 +53,14 @@ impl Side {
         })
     }
 
+    /// The levels from the best outwards.
+    fn best_first(&self) -> impl Iterator<Item = Level> + '_ {
+        self.levels.iter().rev().map(|&(k, qty)| Level {
+            price: f64::from_bits(self.order(k)),
+            qty,
+        })
+    }
+
     /// Total quantity from the best level out to `limit` (bids at or above
     /// it, asks at or below it).
     fn qty_within(&self, limit: f64) -> f64 {
@@ -236,6 +244,26 @@ impl Book {
         let mid = (self.bids.best()?.price + self.asks.best()?.price) / 2.0;
         let band = mid * bps / 1e4;
         Some(self.bids.qty_within(mid - band) + self.asks.qty_within(mid + band))
+    }
+
+    /// The last update id the book holds: the snapshot's while the first
+    /// diff after it has not come, then the last diff's. `None` while
+    /// unsynced or built from a snapshot without ids.
+    pub fn last_id(&self) -> Option<u64> {
+        match self.sync {
+            Sync::Bridging { last_id } | Sync::Synced { last_id } => Some(last_id),
+            Sync::Unsynced | Sync::Unsequenced => None,
+        }
+    }
+
+    /// The levels, best first: (bids, asks).
+    pub fn levels(
+        &self,
+    ) -> (
+        impl Iterator<Item = Level> + '_,
+        impl Iterator<Item = Level> + '_,
+    ) {
+        (self.bids.best_first(), self.asks.best_first())
     }
 
     /// Number of levels (bids, asks).

@@ -11,6 +11,7 @@
 mod util;
 
 mod cli;
+mod drill;
 mod serve;
 mod sim;
 mod soak;

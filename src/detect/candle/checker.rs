@@ -6,6 +6,7 @@
 
 use super::config::{CandleConfig, MAX_THRESHOLD, MIN_THRESHOLD};
 use super::rules::hard_violation;
+use super::scale::ThinMarket;
 use super::sequence::{RECENT, Seen, SeqFault};
 use super::stats::{RING, critical_z};
 use super::summary::Names;
@@ -53,6 +54,8 @@ pub struct CandleChecker {
     pub(super) volumes: [f64; RING],
     pub(super) ring_len: usize,
     pub(super) ring_pos: usize,
+    /// The range scale's tick, spread and volume state (see [`ThinMarket`]).
+    pub(super) thin: ThinMarket,
     /// Which rules' incidents fire (see [`Firing`]).
     pub(super) firing: Firing,
 }
@@ -117,6 +120,12 @@ impl CandleChecker {
             volumes: [0.0; RING],
             ring_len: 0,
             ring_pos: 0,
+            thin: ThinMarket::new(
+                cfg.tick,
+                cfg.spread_floor_k,
+                cfg.spread_half_life_candles,
+                cfg.volume_weight_ref,
+            ),
             firing: Firing::default(),
         }
     }
@@ -128,8 +137,9 @@ impl CandleChecker {
         self
     }
 
-    /// The range scale (median true range of the trailing window, floored
-    /// at a fraction of `price`) the next closed candle will be judged
+    /// The range scale (volume-weighted median true range of the trailing
+    /// window, floored at a fraction of `price`, the tick and the typical
+    /// spread) the next closed candle will be judged
     /// against, once there is enough history to judge at all.
     pub fn range_scale_for(&self, price: f64) -> Option<f64> {
         (self.history >= self.min_history).then(|| self.range_scale(price))

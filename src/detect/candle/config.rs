@@ -72,6 +72,25 @@ pub struct CandleConfig {
     /// have zero range, and a median of zeros must not make every ordinary
     /// move look abnormal.
     pub range_floor_bp: f64,
+    /// The market's tick (smallest price increment). 0 infers it from the
+    /// prices seen (the smallest positive difference between two of them).
+    /// The range scale never falls below one tick.
+    pub tick: f64,
+    /// The range scale never falls below this many times the market's
+    /// typical spread, estimated from the candles of minutes with trades
+    /// (Abdi and Ranaldo's close/high/low estimator): in a thin market the
+    /// trades that alternate between a wide bid and ask are its pace, not
+    /// a wick. 0 turns the floor off.
+    pub spread_floor_k: f64,
+    /// Half-life, in candles with trades, of the typical spread estimate.
+    pub spread_half_life_candles: f64,
+    /// Volume weighting of the range scale: a candle's true range counts
+    /// with weight min(1, volume / (`volume_weight_ref` x the window's median
+    /// volume)), and a candle without volume stays out of the window (its
+    /// move is in the next traded candle's true range), once the stream
+    /// has reported volume at all. A one-lot flat minute says little about
+    /// the market's pace. 0 weighs every candle alike.
+    pub volume_weight_ref: f64,
     /// Floor on the per-candle volatility for a one-minute candle, in basis
     /// points (scaled by the square root of the interval for other
     /// intervals). This is the prior that keeps a short, flat history from
@@ -94,6 +113,10 @@ impl Default for CandleConfig {
             wick_k: 8.0,
             range_window: 20,
             range_floor_bp: 2.0,
+            tick: 0.0,
+            spread_floor_k: 1.0,
+            spread_half_life_candles: 720.0,
+            volume_weight_ref: 0.1,
             sigma_floor_bp: 2.0,
             vwap_tolerance: 1e-9,
         }
@@ -126,6 +149,16 @@ impl CandleConfig {
         if !(self.range_floor_bp.is_finite() && self.range_floor_bp >= 0.0) {
             return Err("candle.range_floor_bp must be >= 0".into());
         }
+        for (name, v) in [
+            ("tick", self.tick),
+            ("spread_floor_k", self.spread_floor_k),
+            ("volume_weight_ref", self.volume_weight_ref),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("candle.{name} must be >= 0, got {v}"));
+            }
+        }
+        pos("spread_half_life_candles", self.spread_half_life_candles)?;
         if !(self.sigma_floor_bp.is_finite() && self.sigma_floor_bp >= 0.0) {
             return Err("candle.sigma_floor_bp must be >= 0".into());
         }

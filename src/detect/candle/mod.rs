@@ -15,13 +15,15 @@
 //!
 //! The files: `config` (thresholds), `checker` (the state and the driver),
 //! `sequence` and `rules` (the `candle_gap` and `candle_invalid` checks),
-//! `stats` (return surprise, volatility and range scale, `abnormal_candle`),
+//! `stats` (return surprise, volatility, `abnormal_candle`), `scale` (the
+//! range scale: volume-weighted, floored at tick and typical spread),
 //! `wick` (the wick test), `verdicts` (the verdicts of one candle, the
 //! recovery, and which incidents fire), `summary` (shared wording).
 
 mod checker;
 mod config;
 mod rules;
+mod scale;
 mod sequence;
 mod stats;
 mod summary;

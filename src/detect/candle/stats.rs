@@ -112,27 +112,14 @@ impl CandleChecker {
         if tested && s.scale > 0.0 {
             tr = tr.min(self.wick_k * s.scale);
         }
-        if tr.is_finite() {
-            self.push_ring(tr, c.volume);
-        }
+        // The candle's spread product is capped as its true range is.
+        let cap_rel = if tested && s.scale > 0.0 && c.close > 0.0 {
+            (self.wick_k * s.scale / c.close).powi(2)
+        } else {
+            f64::INFINITY
+        };
+        self.observe_range(c, prev_close, tr, cap_rel);
         self.last_valid = Some((c.open_ns, c.close));
-    }
-
-    fn push_ring(&mut self, range: f64, volume: f64) {
-        if let Some(r) = self.ranges.get_mut(self.ring_pos) {
-            *r = range;
-        }
-        if let Some(v) = self.volumes.get_mut(self.ring_pos) {
-            *v = volume;
-        }
-        self.ring_pos = (self.ring_pos + 1) % self.window;
-        self.ring_len = (self.ring_len + 1).min(self.window);
-    }
-
-    /// Median true range of the trailing window, floored at a fraction of
-    /// price.
-    pub(super) fn range_scale(&self, price: f64) -> f64 {
-        median(self.ranges.get(..self.ring_len).unwrap_or(&[])).max(self.range_floor * price)
     }
 
     /// The finding about an abnormal candle, with the baseline it was

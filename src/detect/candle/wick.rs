@@ -1,5 +1,6 @@
 //! The wick test: a closed candle's longer wick against the stream's range
-//! scale (median true range of the trailing window), flagged beyond
+//! scale (see `scale`: the volume-weighted median true range of the
+//! trailing window, floored at tick and typical spread), flagged beyond
 //! `wick_k` scales. It only fills in the [`Stat`] of the candle: it must
 //! never fire an alert or touch the baseline itself.
 
