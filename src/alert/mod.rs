@@ -88,6 +88,10 @@ pub enum Kind {
     /// One venue's price is far from the consensus of the other fresh
     /// venues quoting the same pair (at least 3 venues in all).
     PriceDivergence,
+    /// A stablecoin quote left its peg: every market quoted in it, on
+    /// every venue that lists one, moved together against the family's
+    /// reference quote (USDC at 0.87 USD in March 2023).
+    QuoteDepeg,
 }
 
 impl State {
@@ -134,6 +138,7 @@ impl Kind {
             Kind::SharedOutage => "shared_outage",
             Kind::LocalStall => "local_stall",
             Kind::PriceDivergence => "price_divergence",
+            Kind::QuoteDepeg => "quote_depeg",
         }
     }
 
@@ -148,6 +153,8 @@ impl Kind {
                 Cause::VenueLocal
             }
             Kind::SharedOutage => Cause::SharedInfrastructure,
+            // The quote itself moved, on every venue: the market, not a feed.
+            Kind::QuoteDepeg => Cause::MarketMove,
             Kind::LocalStall | Kind::FramesDropped => Cause::OurSide,
             Kind::BookGap
             | Kind::BookCrossed
