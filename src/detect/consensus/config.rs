@@ -73,7 +73,7 @@ impl Default for ConsensusConfig {
             hold_ms: 1000,
             eval_ms: 250,
             critical_after_s: 10.0,
-            depeg_bps: 100.0,
+            depeg_bps: 50.0,
             depeg_min_venues: 2,
             depeg_hold_s: 60.0,
         }

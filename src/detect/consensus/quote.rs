@@ -186,10 +186,8 @@ impl DepegTracker {
         let band = cfg.depeg_bps / 1e4;
         let off = r.off_peg;
         let back = (r.rate - 1.0).abs() < cfg.readmit_ratio * band;
-        if off || self.open {
-            if (r.rate - 1.0).abs() > (self.worst - 1.0).abs() {
-                self.worst = r.rate;
-            }
+        if (off || self.open) && (r.rate - 1.0).abs() > (self.worst - 1.0).abs() {
+            self.worst = r.rate;
         }
         self.last = Some(r);
         if !self.open {
@@ -342,7 +340,11 @@ mod tests {
         // A single USDC venue cannot say; neither can no reference.
         assert!(quote_rate(&cfg, "USD", "USDC", &all[..2]).is_none());
         assert!(quote_rate(&cfg, "USD", "USDC", &all[1..]).is_none());
-        let bad = [p("a", "USD", f64::NAN), p("b", "USDC", 1.0), p("c", "USDC", 0.0)];
+        let bad = [
+            p("a", "USD", f64::NAN),
+            p("b", "USDC", 1.0),
+            p("c", "USDC", 0.0),
+        ];
         assert!(quote_rate(&cfg, "USD", "USDC", &bad).is_none());
     }
 
@@ -357,7 +359,7 @@ mod tests {
                 p("c", "USDC", usdc * 1.001),
             ]
         };
-        let mut step = |t: &mut DepegTracker, s: i64, usdc: f64| {
+        let step = |t: &mut DepegTracker, s: i64, usdc: f64| {
             let r = quote_rate(&cfg, "USD", "USDC", &at(usdc));
             match t.update(&cfg, r, s * SECOND) {
                 Verdict::Quiet => "quiet",

@@ -78,14 +78,20 @@ fn a_volatile_peer_does_not_hide_an_outlier_of_three() {
     // Over all three, MAD is the volatile peer's deviation and the
     // subject's own, and 5 x 1.4826 x MAD covered the gap; against the
     // two others alone it does not.
-    let peers = [obs(Venue::Coinbase, 100_000.0), obs(Venue::Kraken, 100_250.0)];
+    let peers = [
+        obs(Venue::Coinbase, 100_000.0),
+        obs(Venue::Kraken, 100_250.0),
+    ];
     let a = run(obs(Venue::BinanceSpot, 101_500.0), &peers, false);
     assert_eq!(a.fresh_venues, 3);
     assert_eq!(a.median, 100_125.0);
     assert_eq!(a.verdict, Verdict::Divergent, "{a:?}");
     // The volatile peer itself is with the market: the calm peer and the
     // outlier straddle it.
-    let others = [obs(Venue::Coinbase, 100_000.0), obs(Venue::BinanceSpot, 101_500.0)];
+    let others = [
+        obs(Venue::Coinbase, 100_000.0),
+        obs(Venue::BinanceSpot, 101_500.0),
+    ];
     let b = run(obs(Venue::Kraken, 100_250.0), &others, false);
     assert_eq!(b.verdict, Verdict::Confirmed, "{b:?}");
 }
