@@ -374,9 +374,9 @@ mod tests {
         assert!(t.judged_within());
         assert_eq!(step(&mut t, 40, 25_100.0), "quiet");
         assert_eq!(step(&mut t, 70, 25_100.0), "fire");
-        assert_eq!(step(&mut t, 80, 22_050.0), "quiet");
+        assert_eq!(step(&mut t, 80, 22_000.0), "quiet");
         assert!(t.judged_within());
-        assert_eq!(step(&mut t, 200, 22_050.0), "clear");
+        assert_eq!(step(&mut t, 200, 22_000.0), "clear");
         assert!(!t.judged_within());
     }
 }
