@@ -76,6 +76,7 @@
 
 mod annotate;
 mod judge;
+mod level;
 mod moved_with;
 mod quote;
 mod report;

@@ -2,3 +2,4 @@
 
 mod candles;
 mod consensus;
+mod levels;
