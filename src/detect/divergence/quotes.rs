@@ -146,3 +146,59 @@ impl PairQuotes {
         changed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::consensus::ConsensusConfig;
+    use crate::detect::divergence::{Action, DivergenceWatch, Update};
+    use crate::model::{SECOND, Symbol, Venue};
+    use std::sync::Arc;
+
+    const T: i64 = 1_723_161_300 * SECOND;
+
+    #[test]
+    fn a_quote_off_its_peg_is_read_at_its_rate_and_a_venue_off_its_quote_still_diverges() {
+        let cfg = ConsensusConfig::default();
+        let mut w = DivergenceWatch::new();
+        let (usd, usdt): (Symbol, Symbol) = (Arc::from("BTC/USD"), Arc::from("BTC/USDT"));
+        // USDT at 0.97 USD on three USDT venues; OKX a further 1.5% up.
+        let prices = [
+            (0, Venue::Coinbase, &usd, 100.0),
+            (1, Venue::BinanceSpot, &usdt, 103.0),
+            (2, Venue::BybitSpot, &usdt, 103.05),
+            (3, Venue::Okx, &usdt, 104.6),
+        ];
+        let mut depegs = Vec::new();
+        let mut fired = Vec::new();
+        for s in 0..=62 {
+            for &(i, v, sym, p) in &prices {
+                // Findings are those of a call that assessed.
+                if !w.on_price(&cfg, i, v, sym, Update::Mid, p, T + s * SECOND) {
+                    continue;
+                }
+                depegs.extend(w.depegs().iter().map(|(k, _)| k.clone()));
+                fired.extend(
+                    w.findings()
+                        .iter()
+                        .filter(|f| matches!(f.action, Action::Fire(_)))
+                        .map(|f| (f.venue, f.quote_rate)),
+                );
+            }
+            if w.run_due(&cfg, T + s * SECOND + SECOND / 2) {
+                depegs.extend(w.depegs().iter().map(|(k, _)| k.clone()));
+            }
+        }
+        // The quote is one incident, named USDT/USD.
+        assert_eq!(depegs.len(), 1, "{depegs:?}");
+        assert_eq!(depegs[0].symbol.as_deref(), Some("USDT/USD"));
+        // Only OKX is off its own quote's venues, judged at USDT's rate;
+        // Coinbase (3% off every USDT venue) is never divergent.
+        assert!(!fired.is_empty());
+        assert!(
+            fired
+                .iter()
+                .all(|(v, r)| *v == Venue::Okx && (r - 100.0 / 103.05).abs() < 1e-3),
+            "{fired:?}"
+        );
+    }
+}
