@@ -91,6 +91,10 @@ pub enum Kind {
     /// One trade printed far outside the same venue's own best bid and
     /// offer (and far from the pair's other venues where there are any).
     BadPrint,
+    /// A stablecoin quote left its peg: every market quoted in it, on
+    /// every venue that lists one, moved together against the family's
+    /// reference quote (USDC at 0.87 USD in March 2023).
+    QuoteDepeg,
 }
 
 impl State {
@@ -138,6 +142,7 @@ impl Kind {
             Kind::LocalStall => "local_stall",
             Kind::PriceDivergence => "price_divergence",
             Kind::BadPrint => "bad_print",
+            Kind::QuoteDepeg => "quote_depeg",
         }
     }
 
@@ -152,6 +157,8 @@ impl Kind {
                 Cause::VenueLocal
             }
             Kind::SharedOutage => Cause::SharedInfrastructure,
+            // The quote itself moved, on every venue: the market, not a feed.
+            Kind::QuoteDepeg => Cause::MarketMove,
             Kind::LocalStall | Kind::FramesDropped => Cause::OurSide,
             Kind::BookGap
             | Kind::BookCrossed

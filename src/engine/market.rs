@@ -1,7 +1,8 @@
 //! Checks across venues, fed from the stream table: each venue's health
 //! for the outage watch (`venue_outage`, `shared_outage`, `local_stall`,
 //! [`OutageWatch`](crate::detect::outage::OutageWatch)) and prices for
-//! `price_divergence` against the other venues' consensus
+//! `price_divergence` against the other venues' consensus, and
+//! `quote_depeg` of its stablecoin quotes
 //! ([`DivergenceWatch`](crate::detect::divergence::DivergenceWatch)). The
 //! state machines and their words live in `detect/`; this file gathers
 //! their inputs and applies their steps to the incident book.
@@ -154,6 +155,10 @@ impl Engine {
     pub(super) fn report_divergence(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         for f in self.market.divergence.findings() {
             f.verdict().report(&mut self.incidents, &f.key(), now, out);
+        }
+        // `quote_depeg`: a stablecoin of a pair's family off its peg.
+        for (key, v) in self.market.divergence.depegs() {
+            v.clone().report(&mut self.incidents, key, now, out);
         }
         if let Some(t) = self.market.divergence.next_due() {
             self.schedule(t);

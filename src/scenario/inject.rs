@@ -538,6 +538,12 @@ pub fn thin_book(
 
 /// Multiplies the quantity of every `["price","qty"]` pair in `text`.
 fn scale_levels(text: &str, factor: f64) -> Option<String> {
+    scale_levels_by(text, |p, q| Some((p, q * factor)))
+}
+
+/// Rewrites every `["price","qty"]` pair in `text` with `edit` (both
+/// written with 8 decimals); `None` when there is none.
+fn scale_levels_by(text: &str, edit: impl Fn(f64, f64) -> Option<(f64, f64)>) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut changed = false;
@@ -552,8 +558,19 @@ fn scale_levels(text: &str, factor: f64) -> Option<String> {
         let inner = pair.get(2..pair.len() - 2).unwrap_or("");
         match inner.split_once("\",\"") {
             Some((p, q)) if !p.contains('"') && !q.contains('"') => {
-                let qty = q.parse::<f64>().ok()?;
-                out.push_str(&format!("[\"{p}\",\"{:.8}\"]", qty * factor));
+                let (np, nq) = edit(p.parse::<f64>().ok()?, q.parse::<f64>().ok()?)?;
+                // Unchanged numbers keep their recorded text.
+                let np = if p.parse::<f64>().ok() == Some(np) {
+                    p.to_string()
+                } else {
+                    format!("{np:.8}")
+                };
+                let nq = if q.parse::<f64>().ok() == Some(nq) {
+                    q.to_string()
+                } else {
+                    format!("{nq:.8}")
+                };
+                out.push_str(&format!("[\"{np}\",\"{nq}\"]"));
                 changed = true;
             }
             _ => out.push_str(pair),
@@ -620,6 +637,63 @@ pub fn shift_price(
         }
         (new != text).then_some(new)
     })
+}
+
+/// A stablecoin quote off its peg (`quote_depeg`): from `from` on, every
+/// price of the frames containing `needle` (the markets of one quote, e.g.
+/// `usdt@` for Binance's BTCUSDT streams) is multiplied by `1 + pct / 100`:
+/// best bid and ask (`b`, `a`), trade prices (`p`), and every price level
+/// of depth diffs and of REST depth snapshots (`["price","qty"]`), so each
+/// venue's own data stays consistent (its book, its trades and its
+/// candles move together) while the whole quote sits off the other quotes
+/// of its family. A REST snapshot is matched on its request path (which
+/// names the symbol, `symbol=BTCUSDT`) against `needle` without its
+/// trailing `@`, case-insensitively. Quantities, ids and times stay as
+/// recorded. Injected, never recorded: the real recordings held their peg.
+pub fn depeg_quote(records: &mut Records, from: Nanos, needle: &str, pct: f64) -> Injected {
+    let factor = 1.0 + pct / 100.0;
+    let symbol = needle.trim_end_matches('@').to_ascii_lowercase();
+    let mut inj = empty();
+    for r in records.iter_mut() {
+        if r.recv_ns < from {
+            continue;
+        }
+        let new = match &r.kind {
+            RecordKind::Frame(t) if t.contains(needle) => {
+                scale_prices(t, factor).map(|t| RecordKind::Frame(Cow::Owned(t)))
+            }
+            RecordKind::Rest { request, body }
+                if !symbol.is_empty() && request.to_ascii_lowercase().contains(&symbol) =>
+            {
+                scale_levels_by(body, |p, q| Some((p * factor, q))).map(|b| RecordKind::Rest {
+                    request: request.clone(),
+                    body: Cow::Owned(b),
+                })
+            }
+            _ => None,
+        };
+        if let Some(k) = new {
+            r.kind = k;
+            inj.note(r.recv_ns);
+        }
+    }
+    inj
+}
+
+/// `text` with its bid, ask and trade prices and its level prices
+/// multiplied by `factor`; `None` when it has none.
+fn scale_prices(text: &str, factor: f64) -> Option<String> {
+    let mut new =
+        scale_levels_by(text, |p, q| Some((p * factor, q))).unwrap_or_else(|| text.to_string());
+    for key in ["b", "a", "p"] {
+        let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        if let Some(n) = set_string_field(&new, key, &format!("{:.8}", v * factor)) {
+            new = n;
+        }
+    }
+    (new != text).then_some(new)
 }
 
 #[cfg(test)]
@@ -709,6 +783,54 @@ mod health_fault_tests {
         assert_eq!(string_field(text(&r[2]), "q"), Some("0.1"));
         assert_eq!(text(&r[3]), DEPTH);
         assert_eq!(text(&r[4]), TRADE);
+    }
+
+    #[test]
+    fn a_depeg_scales_every_price_of_the_quote_and_nothing_else() {
+        const SNAP: &str = r#"{"lastUpdateId":1,"bids":[["100.0","2.0"]],"asks":[["101.0","1"]]}"#;
+        let rest = |t: Nanos, request: &'static str| Record {
+            recv_ns: t,
+            venue: Venue::BinanceSpot,
+            conn: Cow::Borrowed("c"),
+            kind: RecordKind::Rest {
+                request: Cow::Borrowed(request),
+                body: Cow::Borrowed(SNAP),
+            },
+        };
+        let usd = BBO1.replace("btcusdt@", "btcusd_perp@");
+        let mut r = vec![
+            frame(0, BBO1),
+            rest(SECOND, "/api/v3/depth?symbol=BTCUSDT&limit=1000"),
+            frame(SECOND, DEPTH),
+            frame(SECOND, TRADE),
+            frame(SECOND, BBO1),
+            frame(SECOND, &usd),
+            rest(SECOND, "/dapi/v1/depth?symbol=BTCUSD_PERP"),
+        ];
+        let inj = depeg_quote(&mut r, SECOND, "usdt@", 3.0);
+        assert_eq!(inj.touched, 4, "snapshot, depth, trade, bbo");
+        assert_eq!(text(&r[0]), BBO1, "before the depeg");
+        let RecordKind::Rest { body, .. } = &r[1].kind else {
+            panic!("not a rest record")
+        };
+        assert_eq!(
+            body,
+            r#"{"lastUpdateId":1,"bids":[["103.00000000","2.0"]],"asks":[["104.03000000","1"]]}"#
+        );
+        assert_eq!(
+            text(&r[2]),
+            r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["103.00000000","2.0"],["101.97000000","0.00000000"]],"a":[["104.03000000","4.0"]]}}"#
+        );
+        assert_eq!(string_field(text(&r[3]), "p"), Some("103.00000000"));
+        assert_eq!(string_field(text(&r[3]), "q"), Some("0.1"));
+        assert_eq!(string_field(text(&r[4]), "b"), Some("103.00000000"));
+        assert_eq!(string_field(text(&r[4]), "A"), Some("2"));
+        // The other quote's markets are left as recorded.
+        assert_eq!(text(&r[5]), usd);
+        let RecordKind::Rest { body, .. } = &r[6].kind else {
+            panic!("not a rest record")
+        };
+        assert_eq!(body, SNAP);
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub struct Recipe {
 pub struct Fault {
     /// `silence`, `flap`, `pause`, `drift_late`, `bad_print`, `cross_bbo`, `drop_first`,
     /// `freeze_bbo`, `freeze_trades`, `widen_spread`, `thin_book`,
-    /// `stale_book`, `shift_price` (see [`crate::scenario::inject`]).
+    /// `stale_book`, `shift_price`, `depeg_quote` (see
+    /// [`crate::scenario::inject`]).
     pub kind: String,
     /// Venue id whose recordings get it.
     #[serde(default)]
@@ -74,7 +75,7 @@ pub struct Fault {
     /// `drift_late`: the delay reached at the end of the ramp, seconds.
     #[serde(default)]
     pub max_delay_s: f64,
-    /// `bad_print`, `shift_price`: price move in percent; `cross_bbo`:
+    /// `bad_print`, `shift_price`, `depeg_quote`: price move in percent; `cross_bbo`:
     /// basis points.
     #[serde(default)]
     pub size: f64,
@@ -85,7 +86,8 @@ pub struct Fault {
     /// `flap`: silent part of each cycle (seconds).
     #[serde(default)]
     pub down_s: f64,
-    /// Frames the fault applies to (text they contain), e.g. `@trade`.
+    /// Frames the fault applies to (text they contain), e.g. `@trade`;
+    /// for `depeg_quote`, the markets of the quote (`usdt@`).
     #[serde(default)]
     pub needle: Option<String>,
 }
@@ -369,9 +371,17 @@ impl Fault {
                 needle.unwrap_or("\"stream\":"),
                 f.size,
             ),
+            "depeg_quote" => match needle {
+                Some(n) if !n.is_empty() => inject::depeg_quote(recs, at(f.at_s), n, f.size),
+                _ => {
+                    return Err(
+                        "depeg_quote needs `needle`, the quote's markets (e.g. \"usdt@\")".into(),
+                    );
+                }
+            },
             other => {
                 return Err(format!(
-                    "unknown fault kind `{other}` (silence, flap, pause, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book, shift_price)"
+                    "unknown fault kind `{other}` (silence, flap, pause, drift_late, bad_print, cross_bbo, drop_first, freeze_bbo, freeze_trades, widen_spread, thin_book, stale_book, shift_price, depeg_quote)"
                 ));
             }
         };

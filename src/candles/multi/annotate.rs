@@ -33,7 +33,7 @@ pub(super) fn annotate(alert: &mut Alert, j: Judged) {
         Verdict::Unconfirmed => crate::alert::Cause::Unknown,
     };
     let ev = std::mem::take(&mut alert.evidence);
-    alert.evidence = ev
+    let ev = ev
         .with("consensus", j.verdict.name())
         .with(
             "consensus_basis",
@@ -44,8 +44,17 @@ pub(super) fn annotate(alert: &mut Alert, j: Judged) {
         .num("venue_move_pct", j.own_move_pct, 4)
         .num("peer_median_move_pct", j.median_move_pct, 4)
         .num("consensus_threshold_pct", j.threshold_pct, 4)
-        .num("close_gap_to_peers_pct", j.close_gap_pct, 4)
-        .with("peers", j.peers);
+        .num("close_gap_to_peers_pct", j.close_gap_pct, 4);
+    // The level decided: its numbers (absent when the move did).
+    let ev = match &j.level {
+        Some(l) => ev
+            .num("level_gap_bps", l.gap_bps, 1)
+            .num("usual_basis_bps", l.basis_bps, 1)
+            .with("basis_minutes", l.minutes)
+            .num("level_threshold_bps", l.threshold_bps, 1),
+        None => ev,
+    };
+    alert.evidence = ev.with("peers", j.peers);
 }
 
 /// Severity and summary ending when no peer had a candle in the minute.
@@ -103,6 +112,18 @@ fn minute_tail(was: Severity, j: &Judged, own: &str) -> (Severity, String) {
             } else {
                 "calm by its own history".to_string()
             };
+            if let Some(l) = &j.level {
+                return (
+                    sev,
+                    format!(
+                        ": its close sits {:+.2}% off its peers' (usual basis {:.2}%, {} min) though its move looks like theirs ({own}; {}, {why}): venue-local prices, do not trade on them.",
+                        l.gap_bps / 100.0,
+                        l.basis_bps / 100.0,
+                        l.minutes,
+                        j.moved.join(", ")
+                    ),
+                );
+            }
             (
                 sev,
                 format!(

@@ -3,6 +3,7 @@
 //! probes an abnormal candle is judged on. It must never rewrite an alert
 //! (that is `annotate`) nor read files.
 
+use super::level::{Level, level};
 use super::source::{Probe, Source, pct, probe_move};
 use super::span::{MarketScale, judge_span};
 use crate::alert::Alert;
@@ -26,6 +27,10 @@ pub(super) struct Judged {
     pub(super) missing: Vec<String>,
     pub(super) peers: Value,
     pub(super) close_gap_pct: f64,
+    /// The venue's close against its peers' when it sits off its usual
+    /// basis though its move was confirmed (then the verdict is
+    /// divergent); `None` otherwise.
+    pub(super) level: Option<Level>,
     /// `None`: judged on peer candles of the same minute; `Some`: no peer
     /// had one, judged over the spans that cover it (see the module docs).
     pub(super) span: Option<SpanJudged>,
@@ -114,12 +119,20 @@ pub(super) fn judge(
         };
         let extra = cfg.move_tolerance * (x_s - ref_s).abs();
         let a = assess(cfg, &subject, &obs, now, false, extra, scratch);
-        let verdict = match a.verdict {
+        let mut verdict = match a.verdict {
             // Two venues that disagree: the one calm by its own history is
             // believed (DETECTION.md's decision table).
             Verdict::Unconfirmed if a.fresh_venues == 2 && also_abnormal == 0 => Verdict::Divergent,
             v => v,
         };
+        // Moves alike do not vouch for a level far off the usual basis.
+        let level = (verdict == Verdict::Confirmed)
+            .then(|| level(cfg, sources, me, peers, c, 1e4 * (x_s / ref_s - 1.0)))
+            .flatten()
+            .filter(Level::off);
+        if level.is_some() {
+            verdict = Verdict::Divergent;
+        }
         let close_gap_pct = match median_in_place(&mut closes) {
             Some(m) if m > 0.0 => pct(m, c.close),
             _ => f64::NAN,
@@ -136,6 +149,7 @@ pub(super) fn judge(
             missing,
             peers: Value::Array(table),
             close_gap_pct,
+            level,
             span: None,
         };
         if j.moved.is_empty()

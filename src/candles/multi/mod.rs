@@ -76,7 +76,9 @@
 
 mod annotate;
 mod judge;
+mod level;
 mod moved_with;
+mod quote;
 mod report;
 mod source;
 mod span;
@@ -94,6 +96,7 @@ use crate::detect::consensus::{ConsensusConfig, Verdict};
 use annotate::annotate;
 use judge::{judge, probes_of};
 use moved_with::{annotate_market, market_companions};
+use quote::{QuoteWatch, watch_quotes};
 use source::{Source, group_specs, load_sources};
 use span::MarketScale;
 use std::collections::HashMap;
@@ -114,6 +117,7 @@ pub fn scan_sources(
     let groups = group_specs(specs)?;
     let (sources, total) = load_sources(candle, consensus, interval_secs, groups)?;
     let peers_of = peers_of(&sources);
+    let quotes = watch_quotes(consensus, &sources);
 
     let market = MarketScale {
         k: candle.wick_k,
@@ -127,6 +131,7 @@ pub fn scan_sources(
         judged.push(judge_source(
             consensus,
             &market,
+            &quotes,
             &sources,
             (si, src),
             peers,
@@ -136,6 +141,7 @@ pub fn scan_sources(
     }
 
     let mut alerts: Vec<Alert> = judged.into_iter().flatten().collect();
+    alerts.extend(quotes.alerts);
     // Stable: equal times keep source order, and each source's own order.
     alerts.sort_by_key(|a| a.at);
     Ok(assemble(alerts, sources, &peers_of, total, counts))
@@ -165,9 +171,11 @@ fn peers_of(sources: &[Source]) -> Vec<Vec<usize>> {
 /// `abnormal_candle` put to its peers (or, without peers, to the other
 /// assets), each resolve given the severity the consensus left its
 /// incident at; other alerts unchanged.
+#[allow(clippy::too_many_arguments)]
 fn judge_source(
     consensus: &ConsensusConfig,
     market: &MarketScale,
+    quotes: &QuoteWatch,
     sources: &[Source],
     (si, src): (usize, &Source),
     peers: &[usize],
@@ -187,6 +195,9 @@ fn judge_source(
             } else {
                 counts.abnormal += 1;
                 let c = src.loaded.rows.get(*row).map(|r| &r.candle);
+                // A quote off its peg: judged within the quote.
+                let within = c.and_then(|c| quotes.peers_at(sources, si, peers, c.open_ns));
+                let peers = within.as_ref().map_or(peers, |(p, _)| p.as_slice());
                 match c {
                     Some(c) if !peers.is_empty() => {
                         let probes = probes_of(&a, c);
@@ -199,6 +210,9 @@ fn judge_source(
                                 Verdict::Unconfirmed => counts.unconfirmed += 1,
                             }
                             annotate(&mut a, j);
+                            if let Some((_, Some(q))) = &within {
+                                a.evidence.0.push(("judged_within_quote", q.clone().into()));
+                            }
                         }
                     }
                     Some(c) => {

@@ -330,6 +330,7 @@ fn span_verdict(t: SpanTally, probe: Probe, own_move_pct: f64) -> Judged {
         missing,
         peers: Value::Array(table),
         close_gap_pct: f64::NAN,
+        level: None,
         span: Some(SpanJudged {
             lines,
             speaking,

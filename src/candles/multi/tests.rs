@@ -288,3 +288,91 @@ fn abnormal_tail_matches_the_candle_checker() {
         "detect/candle/stats.rs changed its wording"
     );
 }
+
+#[test]
+fn a_quote_off_its_peg_on_every_venue_is_a_quote_depeg_and_its_venues_are_judged_within_it() {
+    // Synthetic bars (generated here): BTC/USD at 100,000 on one venue,
+    // BTC/USDC 12% above it on two (USDC at 0.89), and a 3% wick in
+    // minute 25 on both USDC venues only: USDC moved, USD did not.
+    let cfg = CandleConfig::default();
+    let cons = ConsensusConfig::default();
+    let specs = [
+        spec(
+            "usd-venue",
+            "BTC/USD",
+            synthetic_bars("depeg_usd", 100_000.0, None),
+        ),
+        spec(
+            "usdc-a",
+            "BTC/USDC",
+            synthetic_bars("depeg_usdc_a", 112_000.0, Some((25, 0.03))),
+        ),
+        spec(
+            "usdc-b",
+            "BTC/USDC",
+            synthetic_bars("depeg_usdc_b", 112_100.0, Some((25, 0.032))),
+        ),
+    ];
+    let r = scan_sources(&cfg, &cons, 60, &specs).unwrap();
+    let depeg: Vec<&Alert> = r
+        .alerts
+        .iter()
+        .filter(|a| a.kind == Kind::QuoteDepeg)
+        .collect();
+    assert_eq!(depeg.len(), 1, "{:#?}", r.alerts);
+    let d = depeg[0];
+    assert_eq!(d.state, State::Open);
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(d.cause, crate::alert::Cause::MarketMove);
+    assert_eq!(d.symbol.as_deref(), Some("USDC/USD"));
+    assert!(
+        d.summary.starts_with("USDC is off its peg"),
+        "{}",
+        d.summary
+    );
+    let rate = d.evidence.get("rate").unwrap().as_f64().unwrap();
+    assert!((rate - 0.892).abs() < 0.002, "{rate}");
+    // The USDC wicks: each confirmed by the other USDC venue, never called
+    // divergent against the USD venue.
+    let ab: Vec<&Alert> = r
+        .alerts
+        .iter()
+        .filter(|a| a.kind == Kind::AbnormalCandle && a.state == State::Open)
+        .collect();
+    assert!(!ab.is_empty(), "{:#?}", r.alerts);
+    for a in ab {
+        assert_eq!(a.evidence.get("consensus").unwrap(), "confirmed", "{a:#?}");
+        assert_eq!(a.evidence.get("judged_within_quote").unwrap(), "USDC");
+        assert_eq!(a.severity, Severity::Info);
+    }
+    assert_eq!(r.verdicts.divergent, 0);
+}
+
+#[test]
+fn one_usdc_venue_off_alone_is_that_venue_not_the_quote() {
+    let cfg = CandleConfig::default();
+    let cons = ConsensusConfig::default();
+    let specs = [
+        spec(
+            "usd-venue",
+            "BTC/USD",
+            synthetic_bars("alone_usd", 100_000.0, None),
+        ),
+        spec(
+            "usdc-a",
+            "BTC/USDC",
+            synthetic_bars("alone_usdc_a", 112_000.0, None),
+        ),
+        spec(
+            "usdc-b",
+            "BTC/USDC",
+            synthetic_bars("alone_usdc_b", 100_020.0, None),
+        ),
+    ];
+    let r = scan_sources(&cfg, &cons, 60, &specs).unwrap();
+    assert!(
+        !r.alerts.iter().any(|a| a.kind == Kind::QuoteDepeg),
+        "{:#?}",
+        r.alerts
+    );
+}

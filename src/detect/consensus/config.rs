@@ -46,6 +46,18 @@ pub struct ConsensusConfig {
     /// Live `price_divergence`: held this long (s), the alert is critical
     /// (it is also critical from twice the threshold once held `hold_ms`).
     pub critical_after_s: f64,
+    /// `quote_depeg`: a quote of a family (USDT, USDC against USD) whose
+    /// markets all sit this far (bps) from the family's reference quote,
+    /// on at least `depeg_min_venues` venues, has left its peg.
+    pub depeg_bps: f64,
+    /// `quote_depeg`: venues quoting the stablecoin that must agree before
+    /// its own markets (not one venue's) are believed to have moved.
+    pub depeg_min_venues: usize,
+    /// `quote_depeg`: the quote must stay off its peg this long (s) before
+    /// the incident opens, and back within half of `depeg_bps` this long
+    /// before it resolves. Its venues are judged within the quote from the
+    /// first instant.
+    pub depeg_hold_s: f64,
 }
 
 impl Default for ConsensusConfig {
@@ -61,6 +73,9 @@ impl Default for ConsensusConfig {
             hold_ms: 1000,
             eval_ms: 250,
             critical_after_s: 10.0,
+            depeg_bps: 50.0,
+            depeg_min_venues: 2,
+            depeg_hold_s: 60.0,
         }
     }
 }
@@ -123,6 +138,24 @@ impl ConsensusConfig {
             return Err(format!(
                 "consensus.critical_after_s must be in (0, 86400], got {}",
                 self.critical_after_s
+            ));
+        }
+        if !(self.depeg_bps.is_finite() && self.depeg_bps > 0.0 && self.depeg_bps < 10_000.0) {
+            return Err(format!(
+                "consensus.depeg_bps must be in (0, 10000), got {}",
+                self.depeg_bps
+            ));
+        }
+        if !(2..=64).contains(&self.depeg_min_venues) {
+            return Err(format!(
+                "consensus.depeg_min_venues must be in 2..=64, got {}",
+                self.depeg_min_venues
+            ));
+        }
+        if !(self.depeg_hold_s.is_finite() && (0.0..=86_400.0).contains(&self.depeg_hold_s)) {
+            return Err(format!(
+                "consensus.depeg_hold_s must be in [0, 86400], got {}",
+                self.depeg_hold_s
             ));
         }
         let mut seen: Vec<&str> = Vec::new();

@@ -3,7 +3,8 @@
 //! Per canonical pair (base asset plus a *quote family*: USD, USDT and USDC
 //! count as one unless configured otherwise), the prices of the venues that
 //! are fresh are summarised by their median and a robust dispersion
-//! (1.4826 x MAD). A venue farther from the median than
+//! (1.4826 x MAD), each venue judged against the *others* (leave-one-out:
+//! a venue never widens its own threshold). A venue farther from the median than
 //! `max(k x dispersion, floor_bps x median / 1e4)` is divergent, and is
 //! re-admitted only once it is back below half of that threshold (CF
 //! Benchmarks' rule, see DETECTION.md). With fewer than 3 fresh venues the
@@ -24,10 +25,12 @@
 
 mod config;
 mod pair;
+mod quote;
 
 pub use crate::model::Market;
 pub use config::{ConsensusConfig, PairKey};
 pub use pair::{PairConsensus, Rejected};
+pub use quote::{DEPEG_VENUE, Depeg, DepegTracker, QuoteRate, QuotedPrice, quote_rate};
 
 use crate::model::{Nanos, Venue};
 
@@ -83,10 +86,11 @@ pub struct Assessment {
     pub divergent: bool,
     /// Fresh, valid venues counted, the subject included.
     pub fresh_venues: usize,
-    /// Median of the fresh venues' prices (NaN when the subject's own price
+    /// Median of the other fresh venues' prices, the subject's included
+    /// only with fewer than 3 venues (NaN when the subject's own price
     /// is unusable).
     pub median: f64,
-    /// 1.4826 x MAD of the fresh venues' prices.
+    /// 1.4826 x MAD of the same prices.
     pub dispersion: f64,
     /// The divergence threshold, in price units.
     pub threshold: f64,
@@ -189,6 +193,13 @@ pub fn assess(
     } else {
         0.0
     };
+    if out.fresh_venues >= MIN_VENUES {
+        // Leave-one-out: the subject never widens its own threshold nor
+        // pulls the median towards itself (with three venues, MAD over all
+        // three is the second-largest deviation: one volatile peer and the
+        // subject itself would hide any outlier).
+        scratch.swap_remove(0);
+    }
     let Some((median, dispersion)) = robust_stats(scratch) else {
         return out;
     };

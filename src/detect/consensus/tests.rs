@@ -54,21 +54,46 @@ fn one_venue_far_from_four_is_divergent_then_readmitted_below_half() {
     let a = run(obs(Venue::BinanceSpot, 102_000.0), &peers, false);
     assert_eq!(a.verdict, Verdict::Divergent);
     assert_eq!(a.fresh_venues, 5);
-    assert_eq!(a.median, 100_005.0);
+    // The median of the four others (leave-one-out).
+    assert_eq!(a.median, 100_002.5);
     assert!(a.divergent);
     let thr = a.threshold;
-    assert!((thr - 500.025).abs() < 1e-6, "{thr}");
+    assert!((thr - 500.0125).abs() < 1e-6, "{thr}");
     // Back to 60% of the threshold: still divergent (hysteresis).
-    let near = 100_005.0 + 0.6 * thr;
+    let near = 100_002.5 + 0.6 * thr;
     let a = run(obs(Venue::BinanceSpot, near), &peers, true);
     assert_eq!(a.verdict, Verdict::Divergent);
     // A venue not flagged before is fine at the same distance.
     let a = run(obs(Venue::BinanceSpot, near), &peers, false);
     assert_eq!(a.verdict, Verdict::Confirmed);
     // Below 50%: re-admitted.
-    let a = run(obs(Venue::BinanceSpot, 100_005.0 + 0.4 * thr), &peers, true);
+    let a = run(obs(Venue::BinanceSpot, 100_002.5 + 0.4 * thr), &peers, true);
     assert_eq!(a.verdict, Verdict::Confirmed);
     assert!(!a.divergent);
+}
+
+#[test]
+fn a_volatile_peer_does_not_hide_an_outlier_of_three() {
+    // Three venues: the subject 1.5% off, one peer 0.25% off the other.
+    // Over all three, MAD is the volatile peer's deviation and the
+    // subject's own, and 5 x 1.4826 x MAD covered the gap; against the
+    // two others alone it does not.
+    let peers = [
+        obs(Venue::Coinbase, 100_000.0),
+        obs(Venue::Kraken, 100_250.0),
+    ];
+    let a = run(obs(Venue::BinanceSpot, 101_500.0), &peers, false);
+    assert_eq!(a.fresh_venues, 3);
+    assert_eq!(a.median, 100_125.0);
+    assert_eq!(a.verdict, Verdict::Divergent, "{a:?}");
+    // The volatile peer itself is with the market: the calm peer and the
+    // outlier straddle it.
+    let others = [
+        obs(Venue::Coinbase, 100_000.0),
+        obs(Venue::BinanceSpot, 101_500.0),
+    ];
+    let b = run(obs(Venue::Kraken, 100_250.0), &others, false);
+    assert_eq!(b.verdict, Verdict::Confirmed, "{b:?}");
 }
 
 #[test]

@@ -17,13 +17,20 @@
 //! of its subjects is flagged. Findings (fire or clear, with the numbers)
 //! are verdicts worded in `words.rs`; the engine reports them.
 //!
+//! Stablecoin quotes (`quotes.rs`): at each assessment the pair's quotes
+//! other than its family's reference are watched for a depeg
+//! (`quote_depeg`), and while a quote is off its peg its venues' prices
+//! enter the consensus converted at its implied rate.
+//!
 //! It never reads the wall clock, does no I/O, never panics on any price
 //! (NaN, infinite, zero and negative prices are ignored), and allocates
 //! only when a new stream, subject or pair appears or when it reports a
 //! finding.
 
+mod quotes;
 mod words;
 
+pub use quotes::DepegFinding;
 pub use words::{Diverged, Rejoined};
 
 use super::consensus::{Assessment, ConsensusConfig, Observation, PairConsensus, PairKey, Verdict};
@@ -107,6 +114,8 @@ pub struct Finding {
     pub since: Nanos,
     /// How long it has been held, seconds.
     pub held_s: f64,
+    /// The rate `price` was converted at (its quote is off its peg), or 1.
+    pub quote_rate: f64,
 }
 
 /// How an engine stream relates to the watch.
@@ -126,6 +135,10 @@ struct Subject {
     venue: Venue,
     symbol: Symbol,
     pair: usize,
+    /// Its quote's index in the pair's quotes (0: the family's reference).
+    quote: usize,
+    /// Its latest consensus observation as sent (not converted).
+    obs: Option<(f64, Nanos)>,
     /// Its price is its venue's observation in the pair (the first symbol
     /// of the venue in the pair; a venue's other symbols of the same family
     /// are judged against the consensus without voting in it).
@@ -151,6 +164,7 @@ impl Subject {
 #[derive(Debug)]
 struct Pair {
     consensus: PairConsensus,
+    quotes: quotes::PairQuotes,
     subjects: Vec<usize>,
     /// Median and threshold of the last assessment: prices inside it need
     /// no assessment.
@@ -169,6 +183,7 @@ pub struct DivergenceWatch {
     pairs: Vec<Pair>,
     pair_index: HashMap<PairKey, usize>,
     findings: Vec<Finding>,
+    depegs: Vec<DepegFinding>,
     next_due: Nanos,
 }
 
@@ -194,6 +209,7 @@ impl DivergenceWatch {
             pairs: Vec::new(),
             pair_index: HashMap::default(),
             findings: Vec::new(),
+            depegs: Vec::new(),
             next_due: Nanos::MAX,
         }
     }
@@ -222,6 +238,12 @@ impl DivergenceWatch {
     /// [`run_due`](Self::run_due) call.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
+    }
+
+    /// `quote_depeg` verdicts of the same call as
+    /// [`findings`](Self::findings).
+    pub fn depegs(&self) -> &[DepegFinding] {
+        &self.depegs
     }
 
     /// When a flagged pair next wants a re-assessment.
@@ -260,6 +282,9 @@ impl DivergenceWatch {
         let Some(pair) = self.pairs.get_mut(s.pair) else {
             return false;
         };
+        // Its price in the family's reference (converted while its quote
+        // is off its peg).
+        let scale = pair.quotes.scale(s.quote);
         let observe = match update {
             Update::Mid => {
                 s.mid = Some((price, now));
@@ -273,22 +298,30 @@ impl DivergenceWatch {
         };
         if observe && s.primary {
             // A 65th venue of one pair is not taken (bounded); the others are.
-            let _ = pair.consensus.observe(venue, price, now);
+            let _ = pair.consensus.observe(venue, price * scale, now);
+            s.obs = Some((price, now));
+            pair.quotes.note(s.quote, price);
         }
         if s.flagged() {
             // Re-assessed on the tick every `eval_ms`: nothing per frame.
             return false;
         }
+        let recent = pair.last_eval.is_some_and(|t| now - t < eval_ns(cfg));
         let inside = match pair.band {
-            Some((median, threshold)) => (price - median).abs() <= threshold,
+            Some((median, threshold)) => (price * scale - median).abs() <= threshold,
             // No band yet: at most one assessment per `eval_ms`.
-            None => pair.last_eval.is_some_and(|t| now - t < eval_ns(cfg)),
+            None => recent,
         };
-        if inside {
+        // A quote that may have left its peg is looked at (at most once per
+        // `eval_ms`) even while each price is inside the band, unless the
+        // pair is re-assessed on the clock already.
+        let look = !recent && pair.next_eval == Nanos::MAX && pair.quotes.drifted(cfg);
+        if inside && !look {
             return false;
         }
         let p = s.pair;
         self.findings.clear();
+        self.depegs.clear();
         self.evaluate(cfg, p, now);
         true
     }
@@ -300,6 +333,7 @@ impl DivergenceWatch {
             return false;
         }
         self.findings.clear();
+        self.depegs.clear();
         for p in 0..self.pairs.len() {
             if self.pairs.get(p).is_some_and(|x| x.next_eval <= now) {
                 self.evaluate(cfg, p, now);
@@ -332,6 +366,7 @@ impl DivergenceWatch {
                         let p = self.pairs.len();
                         self.pairs.push(Pair {
                             consensus: PairConsensus::new(),
+                            quotes: quotes::PairQuotes::new(&key.base, &key.family),
                             subjects: Vec::new(),
                             band: None,
                             last_eval: None,
@@ -372,11 +407,16 @@ impl DivergenceWatch {
             return Link::Subject(i);
         }
         let primary = same_venue().next().is_none();
+        let quote = symbol
+            .split_once('/')
+            .map_or(0, |(_, q)| pair.quotes.index(q));
         let i = self.subjects.len();
         self.subjects.push(Subject {
             venue,
             symbol: symbol.clone(),
             pair: p,
+            quote,
+            obs: None,
             primary,
             mid: None,
             print: None,
@@ -401,12 +441,21 @@ impl DivergenceWatch {
         };
         pair.band = None;
         pair.last_eval = Some(now);
+        update_quotes(cfg, pair, &self.subjects, now, &mut self.depegs);
         let mut flagged = false;
         for &si in &pair.subjects {
             let Some(s) = self.subjects.get_mut(si) else {
                 continue;
             };
-            let j = judge_subject(cfg, &mut pair.consensus, &mut pair.band, s, now, fresh_ns);
+            let scale = pair.quotes.scale(s.quote);
+            let j = judge_subject(
+                cfg,
+                &mut pair.consensus,
+                &mut pair.band,
+                s,
+                (now, fresh_ns),
+                scale,
+            );
             let Some((action, a, source, price)) = decide(s, &j, now, hold, critical_after) else {
                 s.since = None;
                 flagged |= s.flagged();
@@ -428,14 +477,49 @@ impl DivergenceWatch {
                 peers,
                 since,
                 held_s: (now - since) as f64 / SECOND as f64,
+                quote_rate: scale,
             });
         }
-        pair.next_eval = if flagged {
+        // A quote off its peg needs the clock (its hold, its way back).
+        pair.next_eval = if flagged || pair.quotes.any_within() {
             now.saturating_add(eval_ns(cfg))
         } else {
             Nanos::MAX
         };
         self.next_due = self.next_due.min(pair.next_eval);
+    }
+}
+
+/// Feeds pair `pair`'s quote trackers every subject's fresh price at
+/// `now`; when a quote's rate changed, its venues' observations are taken
+/// again at the new rate.
+fn update_quotes(
+    cfg: &ConsensusConfig,
+    pair: &mut Pair,
+    subjects: &[Subject],
+    now: Nanos,
+    out: &mut Vec<DepegFinding>,
+) {
+    let fresh_ns = cfg.freshness_ns();
+    let fresh = |x: Option<(f64, Nanos)>| x.filter(|(_, t)| (now - t).abs() <= fresh_ns);
+    let prices: Vec<(Venue, usize, f64)> = pair
+        .subjects
+        .iter()
+        .filter_map(|&i| subjects.get(i))
+        .filter_map(|s| {
+            let (p, _) = fresh(s.mid).or(fresh(s.print))?;
+            Some((s.venue, s.quote, p))
+        })
+        .collect();
+    if !pair.quotes.update(cfg, &prices, now, out) {
+        return;
+    }
+    for s in pair.subjects.iter().filter_map(|&i| subjects.get(i)) {
+        if let (true, Some((p, at))) = (s.primary, s.obs) {
+            let _ = pair
+                .consensus
+                .observe(s.venue, p * pair.quotes.scale(s.quote), at);
+        }
     }
 }
 
@@ -451,17 +535,22 @@ struct Judged {
     print_a: Option<Assessment>,
 }
 
-/// Judges a subject's fresh prices against its pair's consensus, updates
-/// its flags, and sets the pair's band from the first usable assessment.
+/// Judges a subject's fresh prices (times `scale`, its quote's rate)
+/// against its pair's consensus at `now` (prices older than `fresh_ns`
+/// are not), updates its flags, and sets the pair's band from the first
+/// usable assessment.
 fn judge_subject(
     cfg: &ConsensusConfig,
     consensus: &mut PairConsensus,
     band: &mut Option<(f64, f64)>,
     s: &mut Subject,
-    now: Nanos,
-    fresh_ns: Nanos,
+    (now, fresh_ns): (Nanos, Nanos),
+    scale: f64,
 ) -> Judged {
-    let fresh = |x: &Option<(f64, Nanos)>| x.filter(|(_, t)| (now - t).abs() <= fresh_ns);
+    let fresh = |x: &Option<(f64, Nanos)>| {
+        x.filter(|(_, t)| (now - t).abs() <= fresh_ns)
+            .map(|(p, t)| (p * scale, t))
+    };
     let mid = fresh(&s.mid);
     let print = fresh(&s.print);
     let (main, main_source) = match (mid, print) {

@@ -49,8 +49,15 @@ impl Finding {
     /// The numbers shared by a firing and a clearing alert.
     fn evidence(&self) -> Evidence {
         let a = &self.assessment;
-        Evidence::new()
-            .num("price", self.price, 8)
+        let e = Evidence::new();
+        // While its quote is off its peg, the price is in the family's
+        // reference, converted at the quote's implied rate.
+        let e = if self.quote_rate != 1.0 {
+            e.num("quote_rate", self.quote_rate, 6)
+        } else {
+            e
+        };
+        e.num("price", self.price, 8)
             .with("price_source", self.source.name())
             .num("median", a.median, 8)
             .num("dispersion", a.dispersion, 8)

@@ -211,3 +211,73 @@ fn the_clean_recordings_raise_no_price_divergence_at_all() {
         show(&of_kind(&alerts, Kind::PriceDivergence))
     );
 }
+
+#[test]
+fn a_depegged_quote_is_its_own_incident_and_its_venues_are_judged_within_it() {
+    // Injected, not recorded: every price of the two USDT markets (spot and
+    // USD-M BTCUSDT: best bid/offer, trades, depth diffs and the REST
+    // snapshot) is 3% higher from the first record, as if USDT traded at
+    // 0.971 USD; COIN-M's BTCUSD (the family's reference quote) is as
+    // recorded. Before the live depeg watch, COIN-M was the venue 3% off
+    // the other two, a critical price_divergence, and nothing named USDT.
+    let mut inputs = recordings(300);
+    let t0 = inputs.iter().map(first_ns).min().unwrap();
+    for r in &mut inputs[..2] {
+        let inj = inject::depeg_quote(r, t0, "usdt@", 3.0);
+        assert!(inj.touched > 1000, "depegged only {} records", inj.touched);
+    }
+    let alerts = run(&merge(inputs));
+    let d = of_kind(&alerts, Kind::PriceDivergence);
+    assert!(d.is_empty(), "{}", show(&d));
+    let q = of_kind(&alerts, Kind::QuoteDepeg);
+    let open = q.first().expect("no quote_depeg");
+    assert_eq!(
+        (open.state, open.severity),
+        (State::Open, Severity::Warning)
+    );
+    assert_eq!(open.venue.id(), "consensus");
+    assert_eq!(open.symbol.as_deref(), Some("USDT/USD"));
+    assert_eq!(open.stream.as_deref(), Some("quote:BTC"));
+    // Held consensus.depeg_hold_s (60 s) from the first instant both USDT
+    // venues and COIN-M were priced.
+    let after = (open.at - t0) as f64 / SECOND as f64;
+    assert!((60.0..63.0).contains(&after), "opened {after} s in");
+    let rate = open.evidence.get("rate").and_then(|v| v.as_f64()).unwrap();
+    assert!((rate - 1.0 / 1.03).abs() < 0.002, "rate {rate}");
+    let venues: BTreeSet<&str> = open
+        .evidence
+        .get("venues")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["venue"].as_str().unwrap())
+        .collect();
+    assert_eq!(venues, BTreeSet::from(["binance-spot", "binance-usdm"]));
+    // Nothing else at warning or above: each venue's own data is
+    // consistent (book, trades and candles moved together).
+    let loud: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.severity >= Severity::Warning && a.kind != Kind::QuoteDepeg)
+        .collect();
+    assert!(loud.is_empty(), "{}", show(&loud));
+}
+
+#[test]
+fn a_venue_diverging_beside_a_volatile_peer_is_found() {
+    // The scenario injects USD-M +1.5% for 30 s while COIN-M swings 0.3%
+    // up and down every 3 s. Over all three venues the volatile peer set
+    // the MAD (5 x 1.48 x 0.3% covers USD-M's 1.2-1.5%): nothing was
+    // raised. Leave-one-out, spot and COIN-M agree within 0.3%.
+    let path = fixtures()
+        .join("scenarios")
+        .join("diverging-with-volatile-peer.toml");
+    let r = eval_file(&DetectConfig::default(), &path).unwrap();
+    assert_eq!(r.detected(), 1, "{:?}", r.labels);
+    assert!(
+        r.labels.iter().all(|l| l.delay_s.is_some_and(|d| d < 1.0)),
+        "{:?}",
+        r.labels
+    );
+    assert!(r.false_alarms.is_empty(), "{:?}", r.false_alarms);
+}

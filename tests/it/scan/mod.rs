@@ -2,4 +2,5 @@
 
 mod candles;
 mod consensus;
+mod levels;
 mod thin;
