@@ -17,20 +17,7 @@ use feedwatch::scenario::inject::{self, Records};
 /// Spot and USD-M BTC/USDT (one quote family, two venues: too few for a
 /// consensus), their first `secs` seconds from the earliest record.
 fn spot_and_usdm(secs: i64) -> Vec<Records> {
-    let all: Vec<Records> = [
-        "binance-spot-btcusdt-2024-08-08.fixture.zst",
-        "binance-usdm-btcusdt-2024-08-08.fixture.zst",
-    ]
-    .iter()
-    .map(|f| read_records(&fixtures().join("replay").join(f)))
-    .collect();
-    let t0 = all.iter().map(first_ns).min().unwrap();
-    all.into_iter()
-        .map(|mut r| {
-            r.retain(|x| x.recv_ns < t0 + secs * SECOND);
-            r
-        })
-        .collect()
+    bundled_first_secs(&BUNDLED_BTC[..2], secs)
 }
 
 fn named<'a>(alerts: &'a [Alert], kind: &str) -> Vec<&'a Alert> {

@@ -12,26 +12,8 @@ use feedwatch::model::{Nanos, SECOND, Venue};
 use feedwatch::scenario::inject::{self, Records};
 use std::collections::BTreeSet;
 
-const RECORDINGS: [&str; 3] = [
-    "binance-spot-btcusdt-2024-08-08.fixture.zst",
-    "binance-usdm-btcusdt-2024-08-08.fixture.zst",
-    "binance-coinm-btcusd_perp-2024-08-08.fixture.zst",
-];
-
-/// Each recording's records in their first `secs` seconds (from the
-/// earliest record of all of them).
 fn recordings(secs: i64) -> Vec<Records> {
-    let all: Vec<Records> = RECORDINGS
-        .iter()
-        .map(|f| read_records(&fixtures().join("replay").join(f)))
-        .collect();
-    let t0 = all.iter().map(first_ns).min().unwrap();
-    all.into_iter()
-        .map(|mut r| {
-            r.retain(|x| x.recv_ns < t0 + secs * SECOND);
-            r
-        })
-        .collect()
+    bundled_first_secs(&BUNDLED_BTC, secs)
 }
 
 #[test]

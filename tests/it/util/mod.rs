@@ -481,3 +481,27 @@ pub fn spot_with_periodic_faults() -> Records {
     }
     recs
 }
+
+/// The three bundled 2024-08-08 Binance BTC recordings (spot, USD-M,
+/// COIN-M), in that order.
+pub const BUNDLED_BTC: [&str; 3] = [
+    "binance-spot-btcusdt-2024-08-08.fixture.zst",
+    "binance-usdm-btcusdt-2024-08-08.fixture.zst",
+    "binance-coinm-btcusd_perp-2024-08-08.fixture.zst",
+];
+
+/// The named `fixtures/replay` recordings, each cut to its records in the
+/// first `secs` seconds from the earliest record of all of them.
+pub fn bundled_first_secs(names: &[&str], secs: i64) -> Vec<Records> {
+    let all: Vec<Records> = names
+        .iter()
+        .map(|f| read_records(&fixtures().join("replay").join(f)))
+        .collect();
+    let t0 = all.iter().map(first_ns).min().unwrap_or(0);
+    all.into_iter()
+        .map(|mut r| {
+            r.retain(|x| x.recv_ns < t0 + secs * feedwatch::model::SECOND);
+            r
+        })
+        .collect()
+}
