@@ -626,15 +626,7 @@ pub fn shift_price(
     edit_frames(records, from, dur, needle, |text| {
         // Depth frames carry `b`/`a` as arrays, which `string_field` does
         // not read: only bookTicker and trade frames change.
-        let mut new = text.to_string();
-        for key in ["b", "a", "p"] {
-            let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
-                continue;
-            };
-            if let Some(n) = set_string_field(&new, key, &format!("{:.8}", v * factor)) {
-                new = n;
-            }
-        }
+        let new = scale_quote_and_trade(text.to_string(), factor);
         (new != text).then_some(new)
     })
 }
@@ -683,17 +675,24 @@ pub fn depeg_quote(records: &mut Records, from: Nanos, needle: &str, pct: f64) -
 /// `text` with its bid, ask and trade prices and its level prices
 /// multiplied by `factor`; `None` when it has none.
 fn scale_prices(text: &str, factor: f64) -> Option<String> {
-    let mut new =
+    let levels =
         scale_levels_by(text, |p, q| Some((p * factor, q))).unwrap_or_else(|| text.to_string());
+    let new = scale_quote_and_trade(levels, factor);
+    (new != text).then_some(new)
+}
+
+/// `text` with its string-valued best bid and ask (`b`, `a`) and trade
+/// price (`p`) multiplied by `factor` (depth arrays are not read).
+fn scale_quote_and_trade(mut text: String, factor: f64) -> String {
     for key in ["b", "a", "p"] {
-        let Some(v) = string_field(&new, key).and_then(|v| v.parse::<f64>().ok()) else {
+        let Some(v) = string_field(&text, key).and_then(|v| v.parse::<f64>().ok()) else {
             continue;
         };
-        if let Some(n) = set_string_field(&new, key, &format!("{:.8}", v * factor)) {
-            new = n;
+        if let Some(n) = set_string_field(&text, key, &format!("{:.8}", v * factor)) {
+            text = n;
         }
     }
-    (new != text).then_some(new)
+    text
 }
 
 #[cfg(test)]
